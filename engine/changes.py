@@ -1,0 +1,51 @@
+"""Segment changes as the engine decides them, before they are stamped and published."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas.changes import ChangeReason, SegmentChange, SegmentRef
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A decided segment change. ``change_id`` depends only on what caused it."""
+
+    customer_id: str
+    previous: SegmentRef | None
+    segment: SegmentRef | None
+    changed_at_ms: int
+    model_version: int
+    reason: ChangeReason
+    trigger_event_id: str | None
+    features: dict[str, float]
+
+    @property
+    def change_id(self) -> str:
+        parts = (
+            self.customer_id,
+            self.trigger_event_id or "",
+            str(self.changed_at_ms),
+            self.reason,
+            self.previous.id if self.previous else "",
+            self.segment.id if self.segment else "",
+            str(self.model_version),
+        )
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+    def to_message(self, emitted_at: datetime) -> SegmentChange:
+        """The published form; ``emitted_at`` is the caller's clock, never the engine's."""
+        return SegmentChange(
+            change_id=self.change_id,
+            customer_id=self.customer_id,
+            previous_segment=self.previous,
+            segment=self.segment,
+            changed_at=datetime.fromtimestamp(self.changed_at_ms / 1000, tz=UTC),
+            emitted_at=emitted_at,
+            model_version=self.model_version,
+            reason=self.reason,
+            trigger_event_id=self.trigger_event_id,
+            features=self.features,
+        )

@@ -1,0 +1,37 @@
+"""Contracts shared by the engine, the stream workers and replay."""
+
+from schemas.changes import ChangeReason, SegmentChange, SegmentKind, SegmentRef
+from schemas.config import FEATURE_NAMES, EngineConfig, LearnedSegmentsConfig
+from schemas.dead_letters import DEAD_LETTER_REASONS, DeadLetterReason
+from schemas.events import (
+    EVENT_TYPES,
+    BehaviourEvent,
+    ErasureRequest,
+    EventProperties,
+    EventType,
+    InputEvent,
+    ProfileAttributes,
+    ProfileUpdate,
+    allowed_types_context,
+)
+
+__all__ = [
+    "DEAD_LETTER_REASONS",
+    "EVENT_TYPES",
+    "FEATURE_NAMES",
+    "BehaviourEvent",
+    "ChangeReason",
+    "DeadLetterReason",
+    "EngineConfig",
+    "ErasureRequest",
+    "EventProperties",
+    "EventType",
+    "InputEvent",
+    "LearnedSegmentsConfig",
+    "ProfileAttributes",
+    "ProfileUpdate",
+    "SegmentChange",
+    "SegmentKind",
+    "SegmentRef",
+    "allowed_types_context",
+]

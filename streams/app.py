@@ -1,0 +1,95 @@
+"""The Faust app: topics, the customer-state table, the agent and the web views."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from engine.segment_engine import SegmentEngine
+from schemas.events import EVENT_TYPES
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline
+from streams.settings import Settings
+
+BATCH_MAX = 500
+BATCH_WITHIN_SECONDS = 0.05  # bounds the latency a partial batch adds
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    metrics = metrics or Metrics()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        web_bind=settings.web_bind,
+        web_port=settings.web_port,
+        web_host=settings.web_bind,
+        # Tansu has no transactions; idempotent state makes at-least-once safe.
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    topics = settings.topics
+    sources = {
+        topics.behaviour: "behaviour",
+        topics.profiles: "profiles",
+        topics.erasures: "erasures",
+    }
+    inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
+    changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
+    table = app.Table("customer-state", default=None, key_type=str, value_type=dict)
+    pipeline = Pipeline(
+        SegmentEngine(settings.engine),
+        table,
+        sources,
+        changes,
+        dead_letters,
+        metrics,
+        EVENT_TYPES | frozenset(settings.engine.extra_event_types),
+    )
+
+    @app.agent(inputs, name="segment")
+    async def segment(stream: StreamT[bytes]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+            await pipeline.handle(batch)
+
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.task
+    async def ensure_output_topics() -> None:
+        # Declared here so subscribers can attach before the first change is sent.
+        await changes.maybe_declare()
+        await dead_letters.maybe_declare()
+
+    app.pipeline = pipeline  # type: ignore[attr-defined]
+    return app
+
+
+def broker_credentials(settings: Settings) -> Any:
+    sec = settings.kafka_security
+    context = None
+    if sec.protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=sec.ssl_cafile)
+        if sec.ssl_certfile:
+            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+    if sec.protocol.startswith("SASL"):
+        # Faust speaks SASL_SSL only when given an SSL context; otherwise SASL_PLAINTEXT.
+        password = sec.sasl_password.get_secret_value() if sec.sasl_password else None
+        return faust.SASLCredentials(
+            username=sec.sasl_username,
+            password=password,
+            mechanism=sec.sasl_mechanism,
+            ssl_context=context,
+        )
+    return context  # an SSLContext alone means SSL; None means PLAINTEXT

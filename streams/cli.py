@@ -1,0 +1,114 @@
+"""``segment-engine``: run the embedded broker, a worker, the generator or the demo.
+
+A bad argument or setting ends with one line naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from streams.settings import ConfigError, Settings, load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="segment-engine", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    broker = commands.add_parser("broker", help="run the embedded Kafka broker (foreground)")
+    broker.add_argument("--port", type=_positive_int, default=9092)
+
+    worker = commands.add_parser("worker", help="run a Faust worker")
+    worker.add_argument("--config", type=Path, help="TOML settings file")
+    worker.add_argument("--loglevel", default="warning")
+
+    gen = commands.add_parser("generate", help="write a synthetic stream with planted segments")
+    gen.add_argument("--config", type=Path, help="TOML settings file (topics, Kafka)")
+    gen.add_argument("--customers", type=_positive_int, default=1000)
+    gen.add_argument("--days", type=_positive_float, default=30.0)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--out", type=Path, help="JSON Lines file instead of Kafka")
+    gen.add_argument("--labels", type=Path, help="CSV of customer_id,segment (planted truth)")
+
+    demo = commands.add_parser("demo", help="broker, worker and generator, live in the terminal")
+    demo.add_argument("--customers", type=_positive_int, default=600)
+    demo.add_argument("--days", type=_positive_float, default=30.0)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--web-port", type=_positive_int, default=6066)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "broker":
+            return _broker(args.port)
+        settings = load_settings(getattr(args, "config", None))
+        if args.command == "worker":
+            return _worker(settings, args.loglevel)
+        if args.command == "generate":
+            from streams.generate import generate_command
+
+            return generate_command(settings, args)
+        from streams.demo import run_demo
+
+        return run_demo(args)
+    except ConfigError as exc:
+        print(f"segment-engine: {exc}", file=sys.stderr)
+        return 2
+
+
+def _broker(port: int) -> int:
+    from streams.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=port, quiet=False).start()
+    print(f"embedded broker on {broker.bootstrap} (memory only; Ctrl-C stops it)", flush=True)
+    try:
+        return broker.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def _worker(settings: Settings, loglevel: str) -> int:
+    import faust
+
+    from streams.app import create_app
+
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()  # returns only via SystemExit on shutdown
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Run and watch a worker on this machine: used by the demo and the integration tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.kafka_clients import client_options
+from streams.settings import Settings
+
+
+def settings_env(values: Mapping[str, Any], prefix: str = "SEGMENT_ENGINE_") -> dict[str, str]:
+    """Nested settings as environment variables.
+
+    >>> settings_env({"web_port": 1, "engine": {"learned": {"seed": 2}}})
+    {'SEGMENT_ENGINE_WEB_PORT': '1', 'SEGMENT_ENGINE_ENGINE__LEARNED__SEED': '2'}
+    """
+    env: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, Mapping):
+            env.update(settings_env(value, name + "__"))
+        else:
+            env[name] = str(value)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """``segment-engine worker`` as a child process, configured through its environment."""
+
+    overrides: Mapping[str, Any]
+    log_path: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: TextIO | None = field(default=None, repr=False)
+
+    def start(self) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENT_ENGINE_")}
+        env.update(settings_env(self.overrides))
+        self._log = self.log_path.open("w")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (Faust shuts down cleanly), then SIGKILL if it hangs."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+        code, self._proc = self._proc.returncode, None
+        return code
+
+
+def scrape(url: str, timeout: float = 2.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample at a ``/metrics`` URL, keyed by name and sorted labels."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(
+    samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    """Sum of ``name`` over the samples whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(v for (n, lab), v in samples.items() if n == name and wanted <= set(lab))
+
+
+def wait_for_metrics(url: str, worker: WorkerProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not worker.running:
+            raise RuntimeError(f"worker exited early; see {worker.log_path}")
+        try:
+            scrape(url)
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise TimeoutError(f"no metrics at {url} within {timeout:.0f} s")
+
+
+def _assigned_consumer(settings: Settings, topic: str, **options: Any) -> KafkaConsumer:
+    # Manual assignment: group consumers of kafka-python wait ~23 s to join on Tansu.
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, **options)
+    partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    if partitions:
+        consumer.seek_to_beginning()
+    return consumer
+
+
+def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) -> Iterator[Any]:
+    """Every message of ``topic`` from the start, until none arrives for ``idle_seconds``."""
+    consumer = _assigned_consumer(settings, topic, consumer_timeout_ms=int(idle_seconds * 1000))
+    try:
+        if consumer.assignment():
+            yield from consumer
+    finally:
+        consumer.close()
+
+
+def follow_topic(settings: Settings, topic: str, stop: threading.Event) -> Iterator[Any]:
+    """Messages of an existing ``topic`` from the start, as they arrive, until ``stop`` is set."""
+    consumer = _assigned_consumer(settings, topic)
+    try:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                yield from records
+    finally:
+        consumer.close()

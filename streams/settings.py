@@ -1,0 +1,110 @@
+"""The worker's one settings object: config file, then ``SEGMENT_ENGINE_*`` environment.
+
+Validated once at start. Secrets are ``SecretStr`` so they never show when printed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.config import EngineConfig
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names it in one line."""
+
+
+class TopicNames(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    behaviour: str = "behaviour-events"
+    profiles: str = "profile-updates"
+    erasures: str = "erasure-requests"
+    changes: str = "segment-changes"
+    dead_letters: str = "dead-letters"
+
+
+class KafkaSecurity(BaseModel):
+    """Passed through to the Kafka clients; PLAINTEXT unless set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs. Environment variables override the config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEGMENT_ENGINE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    app_id: str = "segment-engine"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security: KafkaSecurity = KafkaSecurity()
+    topics: TopicNames = TopicNames()
+    topic_partitions: int = Field(4, ge=1)
+    # Tansu answers a new member's join only after half the session timeout, so
+    # this also sets how long a worker takes to start consuming there.
+    session_timeout_seconds: float = Field(10.0, gt=0)
+    heartbeat_interval_seconds: float = Field(3.0, gt=0)
+    web_bind: str = "127.0.0.1"  # Faust binds every interface unless told otherwise.
+    web_port: int = Field(6066, ge=0, le=65535)
+    data_dir: Path = Path(".segment-engine")
+    store: str = "memory://"
+    engine: EngineConfig = EngineConfig()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the config file (TOML) if given, apply the environment, then ``overrides``."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values = tomllib.loads(config_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {config_file} is not valid TOML: {exc}") from None
+    values.update(overrides)
+    try:
+        # Init values win over the environment in pydantic-settings; the file must
+        # lose to it, so the file goes in as defaults under the environment.
+        return _with_file_defaults(values)
+    except ValidationError as exc:
+        raise ConfigError(one_line(exc)) from None
+
+
+def _with_file_defaults(values: dict[str, Any]) -> Settings:
+    from_env = Settings()
+    merged = _deep_merge(values, from_env.model_dump(exclude_unset=True))
+    return Settings.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def one_line(exc: ValidationError) -> str:
+    """``field.path: problem`` for the first error, plus a count of the others."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
