@@ -14,7 +14,7 @@ from engine.changes import Change
 from engine.features import features
 from engine.segmenter import LearnedSegmenter
 from engine.state import CustomerState, StateStore
-from schemas.changes import SegmentRef
+from schemas.changes import ChangeReason, SegmentRef
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
 
@@ -102,7 +102,7 @@ class SegmentEngine:
         segment = self.segmenter.assign(x)
         if segment is not None and segment.id != state.segment_id:
             previous = self._segment(state.segment_id)
-            reason = "assigned" if previous is None else "reassigned"
+            reason: ChangeReason = "assigned" if previous is None else "reassigned"
             out.append(
                 Change(
                     event.customer_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from schemas._types import EventTime, Identifier, Scalar
@@ -65,7 +65,7 @@ class BehaviourEvent(BaseModel):
     )
     customer_id: Identifier
     type: str = Field(
-        json_schema_extra={"enum": sorted(EVENT_TYPES)},
+        json_schema_extra={"enum": list[JsonValue](sorted(EVENT_TYPES))},
         description="Event type; deployments may admit more through extra_event_types.",
     )
     timestamp: EventTime

@@ -59,14 +59,15 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     @app.agent(inputs, name="segment")
     async def segment(stream: StreamT[bytes]) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+        batches = stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS)  # type: ignore[attr-defined]
+        async for batch in batches:
             await pipeline.handle(batch)
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:
         # Declared here so subscribers can attach before the first change is sent.
         await changes.maybe_declare()

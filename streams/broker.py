@@ -46,9 +46,9 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
 class EmbeddedBroker:
     """A Tansu broker on loopback, as a child process.
 
-    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
-    ...     print(broker.bootstrap)
-    127.0.0.1:...
+    Use it as a context manager: ``with EmbeddedBroker() as broker:`` gives a running
+    broker at ``broker.bootstrap`` (a free port unless ``port`` is set) and stops it
+    on the way out.
     """
 
     host: str = "127.0.0.1"

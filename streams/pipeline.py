@@ -42,12 +42,12 @@ class Pipeline:
         self.type_labels = type_labels
         self.context = {"event_types": type_labels}
 
-    async def handle(self, batch: Sequence[EventT]) -> None:
+    async def handle(self, batch: Sequence[EventT[Any]]) -> None:
         with self.metrics.batch_seconds.time():
             await self._handle(batch)
 
-    async def _handle(self, batch: Sequence[EventT]) -> None:
-        accepted: list[tuple[EventT, InputEvent]] = []
+    async def _handle(self, batch: Sequence[EventT[Any]]) -> None:
+        accepted: list[tuple[EventT[Any], InputEvent]] = []
         for event in batch:
             message = event.message
             source = self.sources[message.topic]
@@ -59,7 +59,7 @@ class Pipeline:
         if accepted:
             await self._decide(accepted)
 
-    async def _decide(self, accepted: list[tuple[EventT, InputEvent]]) -> None:
+    async def _decide(self, accepted: list[tuple[EventT[Any], InputEvent]]) -> None:
         owners = {decoded.customer_id: event for event, decoded in accepted}
         store = TableStore(self.table, owners)
         result = self.engine.process([decoded for _, decoded in accepted], store)

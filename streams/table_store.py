@@ -23,7 +23,7 @@ from engine.state import CustomerState
 class TableStore:
     """A :class:`~engine.StateStore` over a Faust table, for one batch of events."""
 
-    def __init__(self, table: Any, owners: Mapping[str, EventT]) -> None:
+    def __init__(self, table: Any, owners: Mapping[str, EventT[Any]]) -> None:
         self._table = table
         self._owners = owners  # customer_id -> the batch event carrying that customer
 

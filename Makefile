@@ -1,0 +1,46 @@
+# Everything a fresh machine needs is installed by the targets themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests use (promtool and prometheus); installed only as root.
+DEBIAN_PACKAGES := prometheus
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps demo test lint schemas bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Python 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+system-deps: ## install the Debian packages the tests need (when root)
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "not root: install$$missing yourself for the tests that need it"; fi
+
+demo: install ## run broker, worker and generator live in the terminal
+	$(BIN)/segment-engine demo
+
+test: install system-deps lint ## run the whole test suite (unit, property, integration)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff, formatting and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy engine schemas streams
+
+schemas: install ## re-export the JSON Schemas after changing a contract
+	$(BIN)/python -m schemas.export
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .segment-engine

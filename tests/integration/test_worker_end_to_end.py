@@ -1,0 +1,159 @@
+"""The walking skeleton on real parts: embedded broker, a worker process, Kafka clients.
+
+Generated customers plus malformed messages go in; the test reads what came out on
+``segment-changes`` and ``dead-letters`` and what ``/metrics`` counted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import pytest
+
+from engine.synthetic import DEFAULT_START_MS, generate
+from schemas import SegmentChange
+from schemas import dead_letters as dl
+from streams.kafka_clients import ensure_topics, producer
+from streams.local import read_topic, scrape, total
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+DAY_MS = 86_400_000
+EVENTS = "segment_engine_events_total"
+
+
+def malformed(settings: Settings) -> list[tuple[str, bytes, bytes, str]]:
+    """(topic, key, value, expected dead-letter reason)."""
+    t = settings.topics
+    ok = {"event_id": "m-1", "customer_id": "m1", "type": "purchase", "timestamp": DEFAULT_START_MS}
+    return [
+        (t.behaviour, b"m1", b"{not json", "undecodable"),
+        (t.behaviour, b"m1", b"\xff\xfe\x00binary", "undecodable"),
+        (t.behaviour, b"m1", b"[1, 2, 3]", "undecodable"),
+        (t.behaviour, b"m1", _json({**ok, "customer_id": None}), "invalid"),
+        (t.behaviour, b"m1", _json({**ok, "type": "teleport"}), "unknown_event_type"),
+        (t.behaviour, b"m1", _json({**ok, "amount": -5}), "invalid"),
+        (t.behaviour, b"m1", _json({**ok, "timestamp": "2026-01-01T00:00:00"}), "invalid"),
+        (t.behaviour, b"m1", _json({**ok, "surprise": 1}), "invalid"),
+        (t.behaviour, b"someone-else", _json(ok), "invalid"),
+        (
+            t.profiles,
+            b"m1",
+            _json({"customer_id": "m1", "timestamp": DEFAULT_START_MS, "attributes": {"age": 200}}),
+            "invalid",
+        ),
+        (t.erasures, b"m1", _json({"customer_id": "m1", "timestamp": DEFAULT_START_MS}), "invalid"),
+    ]
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def wait_until_counted(url: str, expected: int, timeout: float = 120) -> float:
+    """Poll /metrics until the worker has counted ``expected`` input messages."""
+    deadline = time.monotonic() + timeout
+    counted = 0.0
+    while time.monotonic() < deadline:
+        counted = total(scrape(url), EVENTS)
+        if counted >= expected:
+            return counted
+        time.sleep(0.2)
+    pytest.fail(f"worker counted {counted} of {expected} messages within {timeout} s")
+
+
+def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
+    start_worker: Callable[..., object],
+) -> None:
+    worker = start_worker(engine={"learned": {"warmup_updates": 300, "publish_every": 300}})
+    settings: Settings = worker.settings  # type: ignore[attr-defined]
+    url: str = worker.metrics_url  # type: ignore[attr-defined]
+    t = settings.topics
+    ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
+
+    generated = list(generate(customers=80, days=10, seed=3))
+    events_of: dict[str, set[str]] = defaultdict(set)
+    bad = malformed(settings)
+    client = producer(settings)
+    for message in generated:
+        topic = t.behaviour if message["topic"] == "behaviour" else t.profiles
+        client.send(topic, key=message["key"].encode(), value=_json(message["value"]))
+        if message["topic"] == "behaviour":
+            events_of[message["key"]].add(message["value"]["event_id"])
+    duplicate = next(m for m in generated if m["topic"] == "behaviour")
+    client.send(t.behaviour, key=duplicate["key"].encode(), value=_json(duplicate["value"]))
+    for topic, key, value, _ in bad:
+        client.send(topic, key=key, value=value, headers=[("trace-id", b"t-" + key)])
+    client.flush()
+    wait_until_counted(url, len(generated) + 1 + len(bad))
+
+    # Phase two, after the first is processed: an erasure and a late event.
+    erased = max(events_of, key=lambda c: len(events_of[c]))
+    end_ms = DEFAULT_START_MS + 10 * DAY_MS
+    late = {
+        "event_id": "late-1",
+        "customer_id": erased,
+        "type": "page_view",
+        "timestamp": DEFAULT_START_MS - 30 * DAY_MS,
+    }
+    client.send(t.behaviour, key=erased.encode(), value=_json(late))
+    client.flush()
+    wait_until_counted(url, len(generated) + 2 + len(bad))
+    erasure = {"customer_id": erased, "timestamp": end_ms + DAY_MS, "request_id": "r-1"}
+    client.send(t.erasures, key=erased.encode(), value=_json(erasure))
+    client.flush()
+    client.close()
+    wait_until_counted(url, len(generated) + 3 + len(bad))
+    metrics = scrape(url)
+
+    changes = [
+        (m.key, SegmentChange.model_validate_json(m.value)) for m in read_topic(settings, t.changes)
+    ]
+    letters = list(read_topic(settings, t.dead_letters))
+
+    # Segment changes: for real customers, triggered by their own events, chained.
+    assert changes, "no segment changes arrived"
+    assert all(key == change.customer_id.encode() for key, change in changes)
+    assert len({c.change_id for _, c in changes}) == len(changes)
+    current: dict[str, str | None] = {}
+    for _, change in changes:
+        assert change.customer_id in events_of
+        if change.reason != "erased":
+            assert change.trigger_event_id in events_of[change.customer_id]
+        previous = change.previous_segment.id if change.previous_segment else None
+        assert previous == current.get(change.customer_id)
+        current[change.customer_id] = change.segment.id if change.segment else None
+    assigned = {c for c, seg in current.items() if seg is not None}
+    assert len(assigned) >= 0.9 * (len(events_of) - 1)
+    last = [c for _, c in changes if c.customer_id == erased][-1]
+    assert (last.reason, last.segment, last.trigger_event_id) == ("erased", None, "r-1")
+
+    # Dead letters: every bad message, untouched, with reason and origin.
+    expected = {value: (topic, reason) for topic, _, value, reason in bad}
+    expected[_json(late)] = (t.behaviour, "late")
+    assert len(letters) == len(expected)
+    for letter in letters:
+        headers = dict(letter.headers)
+        topic, reason = expected[letter.value]
+        assert headers[dl.HEADER_REASON].decode() == reason
+        assert headers[dl.HEADER_TOPIC].decode() == topic
+        assert int(headers[dl.HEADER_OFFSET]) >= 0 and int(headers[dl.HEADER_PARTITION]) >= 0
+        assert headers[dl.HEADER_ERROR]
+        if letter.value != _json(late):
+            assert headers["trace-id"] == b"t-" + letter.key
+
+    # Metrics agree with what was sent and what came out.
+    assert total(metrics, EVENTS, outcome="accepted") == len(generated)
+    assert total(metrics, EVENTS, outcome="duplicate") == 1
+    assert total(metrics, EVENTS, outcome="erased") == 1
+    assert total(metrics, EVENTS, outcome="dead_lettered") == len(expected)
+    assert total(metrics, "segment_engine_dead_letters_total") == len(letters)
+    for reason in {r for _, r in expected.values()}:
+        sent = sum(1 for _, r in expected.values() if r == reason)
+        assert total(metrics, "segment_engine_dead_letters_total", reason=reason) == sent
+    assert total(metrics, "segment_engine_segment_changes_total") == len(changes)
+    assert total(metrics, "segment_engine_model_version") >= 1
