@@ -5,20 +5,26 @@ give the same answers for the same input.
 """
 
 from engine.changes import Change
-from engine.features import features
+from engine.features import FeatureMaker
+from engine.rules import Rule, RuleError, compile_rule
 from engine.segment_engine import BatchResult, Outcome, SegmentEngine
-from engine.segmenter import LearnedSegmenter, Snapshot
+from engine.segmenter import Decision, LearnedSegmenter, Lineage, Snapshot
 from engine.state import CustomerState, MemoryStore, StateStore
 
 __all__ = [
     "BatchResult",
     "Change",
     "CustomerState",
+    "Decision",
+    "FeatureMaker",
     "LearnedSegmenter",
+    "Lineage",
     "MemoryStore",
     "Outcome",
+    "Rule",
+    "RuleError",
     "SegmentEngine",
     "Snapshot",
     "StateStore",
-    "features",
+    "compile_rule",
 ]

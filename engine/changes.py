@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,14 +27,15 @@ class Change:
     def change_id(self) -> str:
         parts = (
             self.customer_id,
-            self.trigger_event_id or "",
-            str(self.changed_at_ms),
+            self.trigger_event_id,
+            self.changed_at_ms,
             self.reason,
-            self.previous.id if self.previous else "",
-            self.segment.id if self.segment else "",
-            str(self.model_version),
+            self.previous.id if self.previous else None,
+            self.segment.id if self.segment else None,
+            self.model_version,
         )
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        # JSON keeps the parts apart whatever characters the ids contain.
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
     def to_message(self, emitted_at: datetime) -> SegmentChange:
         """The published form; ``emitted_at`` is the caller's clock, never the engine's."""

@@ -1,38 +1,211 @@
-"""The feature vector a customer is segmented on, computed from state at event time."""
+"""Folding events into customer state, and reading features out of it at a given time.
+
+Every windowed quantity is an exponentially weighted sum with the window as its
+time constant, kept as of ``last_seen_ms``. An event that arrives late (within the
+allowed lateness) is added with the weight it would have had, so the result does
+not depend on arrival order.
+"""
 
 from __future__ import annotations
 
-from engine.state import CustomerState
+import math
+from collections.abc import Container, Sequence
+
+from engine.state import CustomerState, Scalar
+from schemas.events import BehaviourEvent
+from schemas.features import WINDOWED, windowed_name
 
 DAY_MS = 86_400_000
-# Recency of a customer who never bought: far enough to sit apart from buyers.
-NEVER_PURCHASED_DAYS = 365.0
+QUANTITIES = tuple(WINDOWED)
+_FEEDS: dict[str, tuple[int, ...]] = {}  # event type -> indices of the quantities it feeds
+for _index, _quantity in enumerate(QUANTITIES):
+    if _quantity != "monetary":
+        for _type in WINDOWED[_quantity]:
+            _FEEDS.setdefault(_type, ())
+            _FEEDS[_type] += (_index,)
+_MONETARY = QUANTITIES.index("monetary")
+_FREQUENCY = QUANTITIES.index("frequency")
+_CARTS = QUANTITIES.index("cart_adds")
+INCOME_LEVELS = {"low": 0, "lower_middle": 1, "middle": 2, "upper_middle": 3, "high": 4}
+COMPANY_LEVELS = {"1-9": 0, "10-49": 1, "50-249": 2, "250-999": 3, "1000+": 4}
+AFFINITY_KINDS = ("category", "channel", "device")
+_AFFINITY_FEATURES = ("top_category", "top_channel", "top_device", "category_diversity")
+_TEXT_ATTRIBUTES = ("gender", "country", "region", "city", "income_band", "company_size",
+                    "industry", "language")  # fmt: skip
+PROFILE_FEATURES = (*_TEXT_ATTRIBUTES, "age", "income_level", "company_size_level")
 
 
-def features(state: CustomerState, now_ms: int) -> dict[str, float]:
-    """RFM and engagement of ``state`` as of event time ``now_ms``.
+class FeatureMaker:
+    """Folds events into state and computes features, for a fixed set of windows.
 
-    Values are in their natural units (days, counts, money) so the snapshot in a
-    segment change reads plainly; the model rescales them itself.
-
-    >>> s = CustomerState("c1", purchase_count=3, total_spend=90.0, last_purchase_ms=0)
-    >>> features(s, 2 * DAY_MS)["recency_days"], features(s, 2 * DAY_MS)["avg_order_value"]
-    (2.0, 30.0)
+    >>> from datetime import datetime, UTC
+    >>> maker = FeatureMaker(windows_days=(30,))
+    >>> state = CustomerState("c1")
+    >>> buy = BehaviourEvent(event_id="e1", customer_id="c1", type="purchase",
+    ...                      timestamp=datetime(2026, 1, 1, tzinfo=UTC), amount=50.0)
+    >>> maker.fold_in(state, buy, 0)
+    >>> f = maker.features(state, 30 * DAY_MS)
+    >>> round(f["monetary_30d"], 2), f["recency_days"], f["purchase_count"]
+    (18.39, 30.0, 1.0)
     """
-    counts = state.counts
-    if state.last_purchase_ms is None:
-        recency = NEVER_PURCHASED_DAYS
-    else:
-        recency = max(0.0, (now_ms - state.last_purchase_ms) / DAY_MS)
-    aov = state.total_spend / state.purchase_count if state.purchase_count else 0.0
-    email = counts.get("email_open", 0) + 2 * counts.get("email_click", 0)
-    return {
-        "recency_days": recency,
-        "frequency": float(state.purchase_count),
-        "monetary": float(state.total_spend),
-        "avg_order_value": aov,
-        "sessions": float(counts.get("session_start", 0)),
-        "product_views": float(counts.get("product_view", 0) + counts.get("page_view", 0)),
-        "cart_adds": float(counts.get("add_to_cart", 0)),
-        "email_engagement": float(email),
+
+    def __init__(
+        self,
+        windows_days: Sequence[int] = (7, 30, 90),
+        recency_cap_days: float = 365.0,
+        affinity_slots: int = 8,
+    ) -> None:
+        self.windows_days = tuple(windows_days)
+        self.recency_cap_days = recency_cap_days
+        self.affinity_slots = affinity_slots
+        self._taus_ms = [days * DAY_MS for days in self.windows_days]
+        self._affinity_tau_ms = max(self._taus_ms)
+        self._width = len(self.windows_days)
+        self._windowed = [
+            (q * self._width + w, w, windowed_name(quantity, days))
+            for q, quantity in enumerate(QUANTITIES)
+            for w, days in enumerate(self.windows_days)
+        ]
+        self._abandonment = [
+            (w, windowed_name("cart_abandonment", days)) for w, days in enumerate(self.windows_days)
+        ]
+
+    def fold_in(self, state: CustomerState, event: BehaviourEvent, ts: int) -> None:
+        """Add one accepted event to ``state``; order-independent within lateness."""
+        if not state.windowed:
+            state.windowed = [0.0] * (len(QUANTITIES) * self._width)
+        ref = state.last_seen_ms
+        if ref is None or ts > ref:
+            if ref is not None:
+                self._decay(state, ts - ref)
+            state.last_seen_ms = ref = ts
+        state.first_seen_ms = ts if state.first_seen_ms is None else min(state.first_seen_ms, ts)
+        state.counts[event.type] = state.counts.get(event.type, 0) + 1
+        age = ref - ts  # > 0 only for an event older than the reference time
+        weights = [math.exp(-age / tau) for tau in self._taus_ms]
+        for quantity in _FEEDS.get(event.type, ()):
+            self._add(state, quantity, weights, 1.0)
+        if event.type == "purchase":
+            amount = event.amount or 0.0
+            state.purchase_count += 1
+            state.total_spend += amount
+            self._add(state, _MONETARY, weights, amount)
+            if state.last_purchase_ms is None or ts > state.last_purchase_ms:
+                state.last_purchase_ms = ts
+        elif event.type == "refund":
+            # Kept apart from spend and netted on read, so arrival order cannot matter.
+            state.refunded += event.amount or 0.0
+        if event.properties is not None:
+            self._affinity(state, event, math.exp(-age / self._affinity_tau_ms))
+
+    def _add(self, state: CustomerState, quantity: int, weights: list[float], value: float) -> None:
+        base = quantity * self._width
+        for offset, weight in enumerate(weights):
+            state.windowed[base + offset] += value * weight
+
+    def _decay(self, state: CustomerState, elapsed_ms: int) -> None:
+        factors = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms]
+        windowed = state.windowed
+        for index in range(len(windowed)):
+            windowed[index] *= factors[index % self._width]
+        factor = math.exp(-elapsed_ms / self._affinity_tau_ms)
+        for key in state.affinities:
+            state.affinities[key] *= factor
+
+    def _affinity(self, state: CustomerState, event: BehaviourEvent, weight: float) -> None:
+        props = event.properties
+        assert props is not None
+        for kind, value in (("category", props.category), ("channel", props.channel),
+                            ("device", props.device)):  # fmt: skip
+            if value:
+                key = f"{kind}:{value}"
+                state.affinities[key] = state.affinities.get(key, 0.0) + weight
+        if len(state.affinities) > self.affinity_slots * len(AFFINITY_KINDS):
+            # Forget the weakest so state stays bounded however many categories exist.
+            weakest = min(state.affinities, key=lambda k: (state.affinities[k], k))
+            del state.affinities[weakest]
+
+    def features(
+        self, state: CustomerState, now_ms: int, wanted: Container[str] | None = None
+    ) -> dict[str, float | str | None]:
+        """Features of ``state`` as of event time ``now_ms`` (>= its last event): all of
+        them, or at least those ``wanted`` (the rest may be skipped, it is the hot path)."""
+        out: dict[str, float | str | None] = {}
+        last = state.last_seen_ms if state.last_seen_ms is not None else now_ms
+        elapsed = max(0, now_ms - last)
+        decays = [math.exp(-elapsed / tau) for tau in self._taus_ms]
+        windowed = state.windowed or [0.0] * (len(QUANTITIES) * self._width)
+        for index, w, name in self._windowed:
+            if wanted is None or name in wanted:
+                out[name] = windowed[index] * decays[w]
+        for w, name in self._abandonment:
+            if wanted is None or name in wanted:
+                carts = windowed[_CARTS * self._width + w]
+                bought = windowed[_FREQUENCY * self._width + w]
+                out[name] = max(0.0, 1.0 - bought / carts) if carts > 1e-9 else 0.0
+        out.update(self._lifetime(state, now_ms))
+        if wanted is None or any(name in wanted for name in _AFFINITY_FEATURES):
+            out.update(self._affinity_features(state))
+        if wanted is None or any(name in wanted for name in PROFILE_FEATURES):
+            out.update(_profile(state.attributes))
+        return out
+
+    def _lifetime(self, state: CustomerState, now_ms: int) -> dict[str, float | str | None]:
+        cap = self.recency_cap_days
+        first = state.first_seen_ms if state.first_seen_ms is not None else now_ms
+        last = state.last_seen_ms if state.last_seen_ms is not None else now_ms
+        opens, clicks = state.counts.get("email_open", 0), state.counts.get("email_click", 0)
+        return {
+            "recency_days": cap
+            if state.last_purchase_ms is None
+            else min(cap, max(0.0, (now_ms - state.last_purchase_ms) / DAY_MS)),
+            "days_since_last_seen": min(cap, max(0.0, (now_ms - last) / DAY_MS)),
+            "tenure_days": max(0.0, (now_ms - first) / DAY_MS),
+            "purchase_count": float(state.purchase_count),
+            "total_spend": net_spend(state),
+            "avg_order_value": net_spend(state) / state.purchase_count
+            if state.purchase_count
+            else 0.0,
+            "email_click_rate": clicks / opens if opens else 0.0,
+        }
+
+    def _affinity_features(self, state: CustomerState) -> dict[str, float | str | None]:
+        out: dict[str, float | str | None] = {}
+        for kind in AFFINITY_KINDS:
+            weights = {k.split(":", 1)[1]: v for k, v in state.affinities.items()
+                       if k.startswith(kind + ":")}  # fmt: skip
+            out[f"top_{kind}"] = max(sorted(weights), key=weights.__getitem__) if weights else None
+            if kind == "category":
+                out["category_diversity"] = _evenness(list(weights.values()))
+        return out
+
+
+def net_spend(state: CustomerState) -> float:
+    """Lifetime spend less refunds, never below zero."""
+    return max(0.0, state.total_spend - state.refunded)
+
+
+def _evenness(weights: list[float]) -> float:
+    """Normalised entropy: 0 for one category, 1 for a perfectly even spread."""
+    total = sum(weights)
+    if len(weights) < 2 or total <= 0:
+        return 0.0
+    entropy = -sum(w / total * math.log(w / total) for w in weights if w > 0)
+    return entropy / math.log(len(weights))
+
+
+def _profile(attributes: dict[str, Scalar]) -> dict[str, float | str | None]:
+    out: dict[str, float | str | None] = {
+        name: _text(attributes.get(name)) for name in _TEXT_ATTRIBUTES
     }
+    age = attributes.get("age")
+    out["age"] = float(age) if isinstance(age, int | float) and not isinstance(age, bool) else None
+    income = INCOME_LEVELS.get(str(attributes.get("income_band")))
+    company = COMPANY_LEVELS.get(str(attributes.get("company_size")))
+    out["income_level"] = None if income is None else float(income)
+    out["company_size_level"] = None if company is None else float(company)
+    return out
+
+
+def _text(value: Scalar) -> str | None:
+    return None if value is None else str(value)

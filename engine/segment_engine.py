@@ -1,24 +1,32 @@
 """The segmentation engine's single entry point: a batch of events in, outcomes out.
 
 The live worker and replay both call :meth:`SegmentEngine.process`; one event is a
-batch of one. Time is the events' own: the engine reads no clock.
+batch of one. Time is the events' own: the engine reads no clock. Customers who
+fall silent are still re-evaluated: whenever event time crosses a sweep boundary
+(every ``sweep_interval_seconds``), every customer the store lists is refreshed as
+of that boundary, so recency-driven segments (lapsed, rules on ``recency_days``)
+stay true. Sweeps happen at the same event times live and in replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from engine.changes import Change
-from engine.features import features
+from engine.features import PROFILE_FEATURES, FeatureMaker
+from engine.rules import Rule, compile_rule
 from engine.segmenter import LearnedSegmenter
 from engine.state import CustomerState, StateStore
 from schemas.changes import ChangeReason, SegmentRef
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
+from schemas.features import feature_kinds
 
 Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
+Features = dict[str, float | str | None]
 
 
 @dataclass(slots=True)
@@ -32,10 +40,17 @@ class BatchResult:
     outcomes: list[Outcome] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
+    sweeps: list[int] = field(default_factory=list)  # event times of sweeps run
+    sweep_errors: list[str] = field(default_factory=list)  # customers a sweep could not refresh
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def epoch_ms(event: InputEvent) -> int:
-    return int(event.timestamp.timestamp() * 1000)
+    # Integer arithmetic: float seconds * 1000 loses a millisecond for some times.
+    return (event.timestamp - _EPOCH) // _MS
 
 
 class SegmentEngine:
@@ -55,23 +70,45 @@ class SegmentEngine:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self.features = FeatureMaker(
+            config.windows_days, config.recency_cap_days, config.affinity_slots
+        )
         learned = config.learned
         self.segmenter = LearnedSegmenter(
             learned.features,
+            model=learned.model,
             n_segments=learned.n_segments,
             seed=learned.seed,
             halflife=learned.halflife,
             warmup_updates=learned.warmup_updates,
             publish_every=learned.publish_every,
+            hysteresis_margin=learned.hysteresis_margin,
+            hysteresis_evaluations=learned.hysteresis_evaluations,
+            match_distance=learned.match_distance,
+            names=learned.names,
         )
+        kinds = feature_kinds(config.windows_days)
+        self.rules: dict[str, tuple[Rule, SegmentRef]] = {
+            rule.id: (
+                compile_rule(rule.id, rule.expression, kinds),
+                SegmentRef(id=rule.id, name=rule.name, kind="rule"),
+            )
+            for rule in config.rules
+        }
+        self._wanted = frozenset(learned.features).union(
+            *(rule.fields for rule, _ in self.rules.values())
+        )
+        self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
+        self.watermark_ms: int | None = None  # latest event time seen
+        self._sweep_ms = int(config.sweep_interval_seconds * 1000)
+        self._next_sweep_ms: int | None = None
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
-
-    def _segment(self, segment_id: str | None) -> SegmentRef | None:
-        return None if segment_id is None else self.segmenter.segments[segment_id]
+        self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
 
     def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
         result = BatchResult()
         for index, event in enumerate(events):
+            self._maybe_sweep(epoch_ms(event), store, result)
             try:
                 outcome = self._one(event, store, result.changes)
             except Exception as exc:  # a bug, not bad input: report it, keep going
@@ -80,90 +117,150 @@ class SegmentEngine:
             result.outcomes.append(outcome)
         return result
 
-    def _one(self, event: InputEvent, store: StateStore, out: list[Change]) -> Outcome:
-        if isinstance(event, BehaviourEvent):
-            return self._behaviour(event, store, out)
-        if isinstance(event, ProfileUpdate):
-            return self._profile(event, store)
-        return self._erase(event, store, out)
-
-    def _behaviour(self, event: BehaviourEvent, store: StateStore, out: list[Change]) -> Outcome:
-        state = store.get(event.customer_id) or CustomerState(event.customer_id)
-        if event.event_id in state.recent_event_ids:
-            return "duplicate"
-        ts = epoch_ms(event)
-        if state.erased_until_ms is not None and ts <= state.erased_until_ms:
-            return "erased"
-        if state.last_seen_ms is not None and ts < state.last_seen_ms - self._lateness_ms:
-            return "late"
-        fold_in(state, event, ts, self.config.dedup_window)
-        x = features(state, max(ts, state.last_seen_ms or ts))
-        self.segmenter.learn(x)
-        segment = self.segmenter.assign(x)
-        if segment is not None and segment.id != state.segment_id:
-            previous = self._segment(state.segment_id)
-            reason: ChangeReason = "assigned" if previous is None else "reassigned"
-            out.append(
-                Change(
-                    event.customer_id,
-                    previous,
-                    segment,
-                    ts,
-                    self.segmenter.model_version,
-                    reason,
-                    event.event_id,
-                    x,
-                )
+    def _maybe_sweep(self, ts: int, store: StateStore, result: BatchResult) -> None:
+        if not self._sweep_ms:
+            return
+        if self._next_sweep_ms is None:
+            self._next_sweep_ms = (ts // self._sweep_ms + 1) * self._sweep_ms
+        elif ts >= self._next_sweep_ms:
+            # Boundaries are fixed multiples of the interval, so live and replay agree.
+            boundary = ts // self._sweep_ms * self._sweep_ms
+            result.changes.extend(
+                self.refresh(boundary, store, store.customer_ids(), result.sweep_errors)
             )
-            state.segment_id = segment.id
+            result.sweeps.append(boundary)
+            self._next_sweep_ms = boundary + self._sweep_ms
+
+    def refresh(
+        self,
+        now_ms: int,
+        store: StateStore,
+        customer_ids: Iterable[str],
+        errors: list[str] | None = None,
+    ) -> list[Change]:
+        """Re-evaluate customers as of event time ``now_ms`` (their windows decay,
+        their recency grows) and return the changes that causes. A customer that
+        cannot be refreshed is skipped and reported in ``errors``."""
+        changes: list[Change] = []
+        for customer_id in customer_ids:
+            try:
+                state = store.get(customer_id)
+                if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
+                    continue
+                self._evaluate(state, now_ms, None, changes)
+                store.put(state)
+            except Exception as exc:  # a bug: keep sweeping the others
+                if errors is not None:
+                    errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+        return changes
+
+    def _one(self, event: InputEvent, store: StateStore, out: list[Change]) -> Outcome:
+        if isinstance(event, ErasureRequest):
+            return self._erase(event, store, out)
+        ts = epoch_ms(event)
+        state = store.get(event.customer_id) or CustomerState(event.customer_id)
+        if state.erased_until_ms is not None and ts <= state.erased_until_ms:
+            return "erased"
+        if isinstance(event, BehaviourEvent):
+            if event.event_id in state.recent_event_ids:
+                return "duplicate"
+            if state.last_seen_ms is not None and ts < state.last_seen_ms - self._lateness_ms:
+                return "late"
+            self.features.fold_in(state, event, ts)
+            state.recent_event_ids.append(event.event_id)
+            del state.recent_event_ids[: -self.config.dedup_window]
+            trigger = event.event_id
+        else:
+            _apply_profile(state, event, ts)
+            trigger = None
+            if not self._learned_reads_profile:  # a redelivered profile must not count
+                self._evaluate_rules(state, ts, out)
+                store.put(state)
+                return "accepted"
+        self.watermark_ms = ts if self.watermark_ms is None else max(self.watermark_ms, ts)
+        if state.last_seen_ms is not None:  # a profile alone is no behaviour to segment
+            self._evaluate(state, max(ts, state.last_seen_ms), trigger, out)
         store.put(state)
         return "accepted"
 
-    def _profile(self, event: ProfileUpdate, store: StateStore) -> Outcome:
-        state = store.get(event.customer_id) or CustomerState(event.customer_id)
-        ts = epoch_ms(event)
-        if state.erased_until_ms is not None and ts <= state.erased_until_ms:
-            return "erased"
-        for name, value in event.changed().items():
-            if ts >= state.attribute_times_ms.get(name, ts):
-                state.attributes[name] = value
-                state.attribute_times_ms[name] = ts
-        store.put(state)
-        return "accepted"
+    def _evaluate(
+        self, state: CustomerState, now_ms: int, trigger: str | None, out: list[Change]
+    ) -> None:
+        x = self.features.features(state, now_ms, self._wanted)
+        if (
+            state.last_learned_ms is None
+            or now_ms - state.last_learned_ms >= self._learn_interval_ms
+        ):
+            self.segmenter.learn(x)
+            state.last_learned_ms = now_ms
+        self._learned(state, x, now_ms, trigger, out)
+        self._rules(state, x, now_ms, trigger, out)
+
+    def _evaluate_rules(self, state: CustomerState, ts: int, out: list[Change]) -> None:
+        if self.rules and state.last_seen_ms is not None:
+            now = max(ts, state.last_seen_ms)
+            self._rules(state, self.features.features(state, now, self._wanted), now, None, out)
+
+    def _learned(
+        self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
+        out: list[Change],
+    ) -> None:  # fmt: skip
+        seg = self.segmenter
+        decision = seg.decide(x, state.segment_id, state.pending_segment_id, state.pending_count)
+        state.pending_segment_id, state.pending_count = decision.pending_id, decision.pending_count
+        if decision.segment_id != state.segment_id and decision.segment_id is not None:
+            previous = seg.segments.get(state.segment_id) if state.segment_id else None
+            reason: ChangeReason = "assigned" if previous is None else "reassigned"
+            snapshot = {name: _number(x[name]) for name in seg.features}
+            out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
+                              now_ms, seg.model_version, reason, trigger, snapshot))  # fmt: skip
+            state.segment_id = decision.segment_id
+
+    def _rules(
+        self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
+        out: list[Change],
+    ) -> None:  # fmt: skip
+        if not self.rules:
+            return
+        member = [rid for rid, (rule, _) in self.rules.items() if rule.matches(x)]
+        before = set(state.rule_segments)
+        for rid, (rule, ref) in self.rules.items():
+            entered, left = rid in member and rid not in before, rid in before and rid not in member
+            if not (entered or left):
+                continue
+            snapshot = {name: _number(x[name]) for name in sorted(rule.fields)
+                        if isinstance(x.get(name), int | float)}  # fmt: skip
+            reason: ChangeReason = "entered_rule" if entered else "left_rule"
+            previous, segment = (None, ref) if entered else (ref, None)
+            version = self.segmenter.model_version
+            out.append(Change(state.customer_id, previous, segment, now_ms, version, reason,
+                              trigger, snapshot))  # fmt: skip
+        state.rule_segments = member
 
     def _erase(self, event: ErasureRequest, store: StateStore, out: list[Change]) -> Outcome:
         ts = epoch_ms(event)
         state = store.get(event.customer_id)
-        if state is not None and state.segment_id is not None:
-            out.append(
-                Change(
-                    event.customer_id,
-                    self._segment(state.segment_id),
-                    None,
-                    ts,
-                    self.segmenter.model_version,
-                    "erased",
-                    event.request_id,
-                    {},
-                )
-            )
+        if state is not None:
+            segments = [self.segmenter.segments.get(state.segment_id or "")] + [
+                self.rules[rid][1] for rid in state.rule_segments if rid in self.rules
+            ]
+            for ref in segments:
+                if ref is not None:
+                    out.append(Change(event.customer_id, ref, None, ts,
+                                      self.segmenter.model_version, "erased",
+                                      event.request_id, {}))  # fmt: skip
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"
 
 
-def fold_in(state: CustomerState, event: BehaviourEvent, ts: int, dedup_window: int) -> None:
-    """Add one event to the lifetime counters; order-independent within lateness."""
-    state.first_seen_ms = ts if state.first_seen_ms is None else min(state.first_seen_ms, ts)
-    state.last_seen_ms = ts if state.last_seen_ms is None else max(state.last_seen_ms, ts)
-    state.counts[event.type] = state.counts.get(event.type, 0) + 1
-    amount = event.amount or 0.0
-    if event.type == "purchase":
-        state.purchase_count += 1
-        state.total_spend += amount
-        if state.last_purchase_ms is None or ts > state.last_purchase_ms:
-            state.last_purchase_ms = ts
-    elif event.type == "refund":
-        state.total_spend = max(0.0, state.total_spend - amount)
-    state.recent_event_ids.append(event.event_id)
-    del state.recent_event_ids[:-dedup_window]
+def _apply_profile(state: CustomerState, event: ProfileUpdate, ts: int) -> None:
+    """Last writer wins per attribute, by event time."""
+    for name, value in event.changed().items():
+        if ts >= state.attribute_times_ms.get(name, ts):
+            state.attributes[name] = value
+            state.attribute_times_ms[name] = ts
+
+
+def _number(value: float | str | None) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -1,11 +1,13 @@
-"""Per-customer state: lifetime counters, profile attributes and current segment.
+"""Per-customer state: lifetime counters, decayed windows, affinities, profile, segments.
 
 State is a small flat record so it can live in a Faust table (as its ``to_dict``)
-or in a plain dict during replay.
+or in a plain dict during replay. Windowed values are all referenced to
+``last_seen_ms``; reading them at a later time decays them (see ``engine.features``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -22,16 +24,26 @@ class CustomerState:
     """
 
     customer_id: str
+    # Lifetime, undecayed.
     first_seen_ms: int | None = None
     last_seen_ms: int | None = None
     last_purchase_ms: int | None = None
     purchase_count: int = 0
-    total_spend: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)  # lifetime events by type
+    total_spend: float = 0.0  # purchases, gross; see engine.features.net_spend
+    refunded: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)  # events by type
+    # Exponentially weighted sums at last_seen_ms, quantity-major, one per window.
+    windowed: list[float] = field(default_factory=list)
+    affinities: dict[str, float] = field(default_factory=dict)  # "category:shoes" -> weight
     attributes: dict[str, Scalar] = field(default_factory=dict)
     attribute_times_ms: dict[str, int] = field(default_factory=dict)  # last write wins
     recent_event_ids: list[str] = field(default_factory=list)  # oldest first, bounded
+    # Segments: the learned one, a challenger waiting out hysteresis, and rule segments.
     segment_id: str | None = None
+    pending_segment_id: str | None = None
+    pending_count: int = 0
+    rule_segments: list[str] = field(default_factory=list)
+    last_learned_ms: int | None = None
     # After an erasure only this record is kept: events up to this time are dropped,
     # so a late or reordered event cannot bring the erased customer back.
     erased_until_ms: int | None = None
@@ -53,6 +65,10 @@ class StateStore(Protocol):
 
     def delete(self, customer_id: str) -> None: ...
 
+    def customer_ids(self) -> Iterable[str]:
+        """The customers a periodic re-evaluation should visit."""
+        ...
+
 
 class MemoryStore:
     """A :class:`StateStore` in a dict."""
@@ -68,3 +84,6 @@ class MemoryStore:
 
     def delete(self, customer_id: str) -> None:
         self.states.pop(customer_id, None)
+
+    def customer_ids(self) -> Iterable[str]:
+        return list(self.states)

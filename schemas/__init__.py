@@ -1,7 +1,7 @@
 """Contracts shared by the engine, the stream workers and replay."""
 
 from schemas.changes import ChangeReason, SegmentChange, SegmentKind, SegmentRef
-from schemas.config import FEATURE_NAMES, EngineConfig, LearnedSegmentsConfig
+from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
 from schemas.dead_letters import DEAD_LETTER_REASONS, DeadLetterReason
 from schemas.events import (
     EVENT_TYPES,
@@ -14,11 +14,11 @@ from schemas.events import (
     ProfileUpdate,
     allowed_types_context,
 )
+from schemas.features import feature_kinds
 
 __all__ = [
     "DEAD_LETTER_REASONS",
     "EVENT_TYPES",
-    "FEATURE_NAMES",
     "BehaviourEvent",
     "ChangeReason",
     "DeadLetterReason",
@@ -30,8 +30,10 @@ __all__ = [
     "LearnedSegmentsConfig",
     "ProfileAttributes",
     "ProfileUpdate",
+    "RuleSegmentConfig",
     "SegmentChange",
     "SegmentKind",
     "SegmentRef",
     "allowed_types_context",
+    "feature_kinds",
 ]

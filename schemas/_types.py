@@ -13,6 +13,13 @@ _EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 
 def parse_event_time(value: Any) -> datetime:
     """Read event time: ISO-8601 with a UTC offset, or integer epoch milliseconds."""
+    try:
+        return _parse_event_time(value)
+    except (OverflowError, OSError):  # far outside what a datetime can hold
+        raise ValueError("timestamp is out of range") from None
+
+
+def _parse_event_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, bool):
@@ -51,4 +58,5 @@ Identifier = Annotated[str, Field(min_length=1, max_length=256)]
 
 # Values allowed in the open parts of a contract (extra properties and attributes):
 # scalars only, so state stays flat and serialisable.
-Scalar = str | int | float | bool | None
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = str | int | FiniteFloat | bool | None

@@ -5,22 +5,14 @@ It is validated once at start; the engine itself only receives the plain values.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import EVENT_TYPES
+from schemas.features import DEFAULT_LEARNED_FEATURES, DEFAULT_WINDOWS_DAYS, feature_kinds
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "avg_order_value",
-    "sessions",
-    "product_views",
-    "cart_adds",
-    "email_engagement",
-)
+ClusterModel = Literal["kmeans", "streamkmeans", "dbstream", "denstream"]
 
 
 class LearnedSegmentsConfig(BaseModel):
@@ -28,27 +20,42 @@ class LearnedSegmentsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: Literal["kmeans"] = "kmeans"
-    n_segments: int = Field(6, ge=2, le=64)
-    features: tuple[str, ...] = FEATURE_NAMES
+    model: ClusterModel = "kmeans"
+    n_segments: int = Field(6, ge=2, le=64, description="Clusters, for models that take a count.")
+    features: tuple[str, ...] = Field(DEFAULT_LEARNED_FEATURES, min_length=1)
     seed: int = 42
-    halflife: float = Field(0.05, gt=0, le=1, description="River KMeans step towards a point.")
+    halflife: float = Field(0.02, gt=0, le=1, description="k-means step towards each point.")
     warmup_updates: int = Field(
-        500, ge=0, description="Model updates before anyone is assigned: early centroids are noise."
+        1000, ge=10, description="Vectors seen before the first model is published."
     )
     publish_every: int = Field(
-        1000, ge=1, description="Model updates between published snapshots (model versions)."
+        2000, ge=1, description="Model updates between published models (model versions)."
+    )
+    learn_interval_seconds: float = Field(
+        86400, ge=0, description="Event time between two lessons from the same customer."
+    )
+    hysteresis_margin: float = Field(
+        0.1, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
+    )
+    hysteresis_evaluations: int = Field(
+        2, ge=1, description="...and to be preferred this many evaluations in a row."
+    )
+    match_distance: float = Field(
+        1.5, gt=0, description="Furthest a centroid may move and keep its segment id."
+    )
+    names: dict[str, str] = Field(
+        default_factory=dict, description="Segment id -> name, overriding generated names."
     )
 
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(value) - set(FEATURE_NAMES))
-        if unknown:
-            raise ValueError(f"unknown features {unknown}; known: {list(FEATURE_NAMES)}")
-        if not value:
-            raise ValueError("at least one feature is needed")
-        return value
+
+class RuleSegmentConfig(BaseModel):
+    """A declarative segment, e.g. ``country in [DE, AT] and age between 30 and 50``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = Field(min_length=1, max_length=128)
+    expression: str = Field(min_length=1, max_length=2000)
 
 
 class EngineConfig(BaseModel):
@@ -63,7 +70,17 @@ class EngineConfig(BaseModel):
     dedup_window: int = Field(
         256, ge=1, description="Recent event ids remembered per customer for deduplication."
     )
+    windows_days: tuple[int, ...] = Field(DEFAULT_WINDOWS_DAYS, min_length=1)
+    recency_cap_days: float = Field(
+        365, gt=0, description="recency_days of a customer who never bought, and its ceiling."
+    )
+    lapsed_after_days: float = Field(60, gt=0, description="Inactive this long counts as lapsed.")
+    sweep_interval_seconds: float = Field(
+        86400, ge=0, description="Event time between re-evaluations of every customer; 0: never."
+    )
+    affinity_slots: int = Field(8, ge=1, le=64, description="Affinities kept per customer.")
     learned: LearnedSegmentsConfig = LearnedSegmentsConfig()
+    rules: tuple[RuleSegmentConfig, ...] = ()
 
     @field_validator("extra_event_types")
     @classmethod
@@ -72,3 +89,17 @@ class EngineConfig(BaseModel):
         if clash:
             raise ValueError(f"{clash} are already in the vocabulary")
         return value
+
+    @model_validator(mode="after")
+    def _known_features(self) -> Self:
+        kinds = feature_kinds(self.windows_days)
+        unknown = [name for name in self.learned.features if name not in kinds]
+        if unknown:
+            raise ValueError(f"learned.features: unknown {unknown}; see schemas/features.py")
+        text = [name for name in self.learned.features if kinds[name] == "text"]
+        if text:
+            raise ValueError(f"learned.features: {text} are text; the model needs numbers")
+        ids = [rule.id for rule in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rules: segment ids must be unique")
+        return self

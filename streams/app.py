@@ -13,6 +13,7 @@ from schemas.events import EVENT_TYPES
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
 from streams.settings import Settings
+from streams.table_store import PartitionIndex
 
 BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.05  # bounds the latency a partial batch adds
@@ -46,7 +47,14 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
-    table = app.Table("customer-state", default=None, key_type=str, value_type=dict)
+    index = PartitionIndex()
+    table = app.Table(
+        "customer-state",
+        default=None,
+        key_type=str,
+        value_type=dict,
+        on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
+    )
     pipeline = Pipeline(
         SegmentEngine(settings.engine),
         table,
@@ -55,6 +63,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         dead_letters,
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
+        index,
     )
 
     @app.agent(inputs, name="segment")

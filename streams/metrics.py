@@ -44,6 +44,11 @@ class Metrics:
             ["source", "reason"],
             registry=self.registry,
         )
+        self.sweep_failures = Counter(
+            "segment_engine_sweep_failures_total",
+            "Customers a periodic re-evaluation could not refresh (see the worker log).",
+            registry=self.registry,
+        )
         self.model_version = Gauge(
             "segment_engine_model_version",
             "Version of the published learned-segment model.",

@@ -6,6 +6,7 @@ succeeded, so every failure must end on the dead-letter topic instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,9 @@ from schemas import dead_letters as dl
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from streams.decode import Rejected, decode
 from streams.metrics import Metrics
-from streams.table_store import TableStore
+from streams.table_store import PartitionIndex, TableStore
+
+log = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -32,6 +35,7 @@ class Pipeline:
         dead_letters: TopicT,
         metrics: Metrics,
         type_labels: frozenset[str],
+        index: PartitionIndex,
     ) -> None:
         self.engine = engine
         self.table = table
@@ -41,6 +45,7 @@ class Pipeline:
         self.metrics = metrics
         self.type_labels = type_labels
         self.context = {"event_types": type_labels}
+        self.index = index
 
     async def handle(self, batch: Sequence[EventT[Any]]) -> None:
         with self.metrics.batch_seconds.time():
@@ -60,9 +65,13 @@ class Pipeline:
             await self._decide(accepted)
 
     async def _decide(self, accepted: list[tuple[EventT[Any], InputEvent]]) -> None:
-        owners = {decoded.customer_id: event for event, decoded in accepted}
-        store = TableStore(self.table, owners)
+        store = TableStore(
+            self.table, [(decoded.customer_id, event) for event, decoded in accepted], self.index
+        )
         result = self.engine.process([decoded for _, decoded in accepted], store)
+        for error in result.sweep_errors:
+            log.error("sweep could not refresh %s", error)
+        self.metrics.sweep_failures.inc(len(result.sweep_errors))
         for index, ((event, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):

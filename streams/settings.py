@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.config import EngineConfig
 
@@ -83,6 +83,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return _with_file_defaults(values)
     except ValidationError as exc:
         raise ConfigError(one_line(exc)) from None
+    except SettingsError as exc:  # e.g. an environment variable that is not valid JSON
+        raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def _with_file_defaults(values: dict[str, Any]) -> Settings:

@@ -2,15 +2,17 @@
 
 Faust routes a table write to the changelog partition of the *current event*, and
 the RocksDB store reads from that partition's database. In a batch the current
-event is whichever arrived last, so each access here first makes the customer's
-own event current; otherwise state would land in another partition's changelog
-and be lost to the worker that owns the customer after a rebalance.
+event is whichever arrived last, so each access here first makes an event of the
+customer's own partition current; otherwise state would land in another
+partition's changelog and be lost to the worker that owns the customer after a
+rebalance.
 """
 
 from __future__ import annotations
 
+import json
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,16 +22,56 @@ from faust.types import EventT
 from engine.state import CustomerState
 
 
+class PartitionIndex:
+    """Which input partition each known customer lives in.
+
+    Filled as events arrive and, after a restart, from the table's changelog while
+    Faust recovers it; the engine's sweeps visit the customers of the partitions
+    in the batch at hand.
+    """
+
+    def __init__(self) -> None:
+        self.partition_of: dict[str, int] = {}
+        self.customers: dict[int, set[str]] = {}
+
+    def add(self, customer_id: str, partition: int) -> None:
+        if self.partition_of.get(customer_id) != partition:
+            self.partition_of[customer_id] = partition
+            self.customers.setdefault(partition, set()).add(customer_id)
+
+    async def on_changelog_event(self, event: EventT[Any]) -> None:
+        key = event.key
+        if isinstance(key, bytes):
+            key = json.loads(key)
+        if isinstance(key, str):
+            self.add(key, event.message.partition)
+
+
 class TableStore:
     """A :class:`~engine.StateStore` over a Faust table, for one batch of events."""
 
-    def __init__(self, table: Any, owners: Mapping[str, EventT[Any]]) -> None:
+    def __init__(
+        self, table: Any, batch: Iterable[tuple[str, EventT[Any]]], index: PartitionIndex
+    ) -> None:
         self._table = table
-        self._owners = owners  # customer_id -> the batch event carrying that customer
+        self._index = index
+        self._owners: dict[str, EventT[Any]] = {}
+        self._by_partition: dict[int, EventT[Any]] = {}
+        for customer_id, event in batch:
+            partition = event.message.partition
+            index.add(customer_id, partition)
+            self._owners[customer_id] = event
+            self._by_partition.setdefault(partition, event)
+
+    def _owner(self, customer_id: str) -> EventT[Any]:
+        owner = self._owners.get(customer_id)
+        if owner is None:
+            owner = self._by_partition[self._index.partition_of[customer_id]]
+        return owner
 
     @contextmanager
     def _as_current(self, customer_id: str) -> Iterator[None]:
-        token = _current_event.set(weakref.ref(self._owners[customer_id]))
+        token = _current_event.set(weakref.ref(self._owner(customer_id)))
         try:
             yield
         finally:
@@ -47,3 +89,11 @@ class TableStore:
     def delete(self, customer_id: str) -> None:
         with self._as_current(customer_id):
             self._table.pop(customer_id, None)
+
+    def customer_ids(self) -> list[str]:
+        """Customers of the partitions this batch holds events of, in a fixed order."""
+        return sorted(
+            customer
+            for partition in self._by_partition
+            for customer in self._index.customers.get(partition, ())
+        )

@@ -1,0 +1,185 @@
+"""Contract checks of the engine's state and model classes: round trip, determinism, purity."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.segmenter import LearnedSegmenter
+from engine.state import CustomerState, MemoryStore
+from schemas.features import DEFAULT_LEARNED_FEATURES as FEATURES
+
+TEXT = st.text(max_size=12)
+MS = st.none() | st.integers(0, 2**53)
+SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False)  # contracts admit no NaN into state
+    | TEXT
+)
+STATES = st.builds(
+    CustomerState,
+    customer_id=st.text(min_size=1, max_size=20),
+    first_seen_ms=MS,
+    last_seen_ms=MS,
+    last_purchase_ms=MS,
+    purchase_count=st.integers(0, 10**9),
+    total_spend=st.floats(0, 1e12),
+    counts=st.dictionaries(TEXT, st.integers(0, 10**9), max_size=5),
+    windowed=st.lists(st.floats(0, 1e9), max_size=30),
+    affinities=st.dictionaries(TEXT, st.floats(0, 1e6), max_size=5),
+    attributes=st.dictionaries(TEXT, SCALAR, max_size=5),
+    attribute_times_ms=st.dictionaries(TEXT, st.integers(0, 2**53), max_size=5),
+    recent_event_ids=st.lists(st.text(min_size=1, max_size=12), max_size=8),
+    segment_id=st.none() | TEXT,
+    pending_segment_id=st.none() | TEXT,
+    pending_count=st.integers(0, 100),
+    rule_segments=st.lists(TEXT, max_size=4),
+    last_learned_ms=MS,
+    erased_until_ms=MS,
+)
+
+
+@settings(max_examples=100)
+@given(state=STATES)
+def test_customer_state_round_trips_through_json(state: CustomerState) -> None:
+    text = json.dumps(state.to_dict())
+    assert CustomerState.from_dict(json.loads(text)) == state
+
+
+@settings(max_examples=40)
+@given(state=STATES)
+def test_to_dict_is_a_copy(state: CustomerState) -> None:
+    data = state.to_dict()
+    before = copy.deepcopy(state)
+    data["counts"]["x"] = 1
+    data["recent_event_ids"].append("y")
+    assert state == before
+
+
+def test_memory_store_keeps_puts_until_deleted() -> None:
+    store = MemoryStore()
+    assert store.get("c1") is None
+    store.put(CustomerState("c1", purchase_count=2))
+    assert store.get("c1") == CustomerState("c1", purchase_count=2)
+    store.delete("c1")
+    store.delete("c1")  # deleting what is absent is fine
+    assert store.get("c1") is None
+
+
+# --- LearnedSegmenter ---------------------------------------------------------------------
+
+VECTORS = st.lists(
+    st.fixed_dictionaries(
+        {name: st.floats(0, 1e4, allow_nan=False, allow_infinity=False) for name in FEATURES}
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def snapshot_key(seg: LearnedSegmenter) -> Any:
+    """A comparable form of the published snapshot (it holds numpy arrays)."""
+    snap = seg.snapshot
+    if snap is None:
+        return None
+    return (
+        snap.version,
+        snap.ids,
+        snap.means.tolist(),
+        snap.scales.tolist(),
+        snap.centroids.tolist(),
+    )
+
+
+def run(
+    vectors: list[dict[str, float]], seed: int, **kwargs: Any
+) -> tuple[LearnedSegmenter, list[Any]]:
+    seg = LearnedSegmenter(FEATURES, seed=seed, **kwargs)
+    trace = []
+    current: str | None = None
+    for x in vectors:
+        seg.learn(x)
+        decision = seg.decide(x, current, None, 0)
+        current = decision.segment_id
+        trace.append((seg.model_version, snapshot_key(seg), seg.nearest(x), decision))
+    return seg, trace
+
+
+@settings(max_examples=30, deadline=None)
+@given(vectors=VECTORS, seed=st.integers(0, 2**31), n_segments=st.integers(2, 6))
+def test_same_seed_same_inputs_same_snapshots_and_assignments(
+    vectors: list[dict[str, float]], seed: int, n_segments: int
+) -> None:
+    kwargs = {"n_segments": n_segments, "warmup_updates": 3, "publish_every": 4}
+    a, trace_a = run(vectors, seed, **kwargs)
+    b, trace_b = run(vectors, seed, **kwargs)
+    assert trace_a == trace_b
+    assert a.segments == b.segments
+    assert a.lineage == b.lineage
+    assert a.updates == b.updates == len(vectors)
+    if len(vectors) >= 3:
+        assert trace_a[-1][1] is not None  # a snapshot was published and compared
+        assert trace_a[-1][2] in a.live_ids
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    warmup=st.integers(1, 15),  # the config allows >= 10; 0 publishes on an off cadence
+    publish_every=st.integers(1, 7),
+    n=st.integers(0, 40),
+)
+def test_model_version_steps_by_one_every_publish_every_updates_after_warmup(
+    warmup: int, publish_every: int, n: int
+) -> None:
+    seg = LearnedSegmenter(
+        ["frequency_90d"], n_segments=2, warmup_updates=warmup, publish_every=publish_every
+    )
+    versions = [seg.model_version]
+    for i in range(n):
+        seg.learn({"frequency_90d": float(i % 5)})
+        versions.append(seg.model_version)
+    first = warmup
+    expected = [0 if u < first else 1 + (u - first) // publish_every for u in range(n + 1)]
+    assert versions == expected
+
+
+def test_nothing_is_assigned_before_the_first_snapshot() -> None:
+    seg = LearnedSegmenter(["frequency_90d", "monetary_90d"], n_segments=2, warmup_updates=3)
+    x = {"frequency_90d": 1.0, "monetary_90d": 10.0}
+    assert seg.nearest(x) is None and seg.distances(x) is None
+    assert seg.decide(x, None, None, 0).segment_id is None
+    seg.learn(x)
+    seg.learn({"frequency_90d": 9.0, "monetary_90d": 900.0})
+    assert seg.nearest(x) is None
+    assert seg.model_version == 0 and seg.live_ids == ()
+    seg.learn(x)
+    segment_id = seg.nearest(x)
+    assert segment_id is not None and segment_id in seg.live_ids
+    assert seg.segments[segment_id].kind == "learned"
+    assert seg.decide(x, None, None, 0).segment_id == segment_id
+
+
+@given(vectors=VECTORS)
+@settings(max_examples=25, deadline=None)
+def test_the_learner_does_not_mutate_its_input(vectors: list[dict[str, float]]) -> None:
+    seg = LearnedSegmenter(FEATURES, n_segments=3, warmup_updates=2, publish_every=2)
+    for x in vectors:
+        before = dict(x)
+        seg.learn(x)
+        seg.nearest(x)
+        seg.decide(x, None, None, 0)
+        assert x == before
+
+
+def test_segmenter_ignores_features_it_was_not_configured_for() -> None:
+    seg = LearnedSegmenter(["frequency_90d"], n_segments=2, warmup_updates=2, publish_every=100)
+    for value in (0.0, 50.0):
+        seg.learn({"frequency_90d": value, "monetary_90d": 1e9})
+    low, high = seg.nearest({"frequency_90d": 0.0}), seg.nearest({"frequency_90d": 50.0})
+    assert low is not None and high is not None and low != high

