@@ -6,6 +6,7 @@ give the same answers for the same input.
 
 from engine.changes import Change
 from engine.features import FeatureMaker
+from engine.profiles import SegmentProfile, segment_profiles
 from engine.rules import Rule, RuleError, compile_rule
 from engine.segment_engine import BatchResult, Outcome, SegmentEngine
 from engine.segmenter import Decision, LearnedSegmenter, Lineage, Snapshot
@@ -24,7 +25,9 @@ __all__ = [
     "Rule",
     "RuleError",
     "SegmentEngine",
+    "SegmentProfile",
     "Snapshot",
     "StateStore",
     "compile_rule",
+    "segment_profiles",
 ]

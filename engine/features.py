@@ -163,6 +163,8 @@ class FeatureMaker:
             "tenure_days": max(0.0, (now_ms - first) / DAY_MS),
             "purchase_count": float(state.purchase_count),
             "total_spend": net_spend(state),
+            # Lifetime on purpose: a windowed ratio (tried) split one-off buyers from
+            # browsers and cost 0.26 ARI before the planted shift in bench/quality.py.
             "avg_order_value": net_spend(state) / state.purchase_count
             if state.purchase_count
             else 0.0,

@@ -17,8 +17,9 @@ from typing import Literal
 
 from engine.changes import Change
 from engine.features import PROFILE_FEATURES, FeatureMaker
+from engine.profiles import SegmentProfile, segment_profiles
 from engine.rules import Rule, compile_rule
-from engine.segmenter import LearnedSegmenter
+from engine.segmenter import Decision, LearnedSegmenter
 from engine.state import CustomerState, StateStore
 from schemas.changes import ChangeReason, SegmentRef
 from schemas.config import EngineConfig
@@ -84,7 +85,8 @@ class SegmentEngine:
             publish_every=learned.publish_every,
             hysteresis_margin=learned.hysteresis_margin,
             hysteresis_evaluations=learned.hysteresis_evaluations,
-            match_distance=learned.match_distance,
+            hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
+            match_overlap=learned.match_overlap,
             names=learned.names,
         )
         kinds = feature_kinds(config.windows_days)
@@ -116,6 +118,14 @@ class SegmentEngine:
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
             result.outcomes.append(outcome)
         return result
+
+    def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
+        """Profiles of every learned and rule segment with members, as of ``now_ms``."""
+        segments = dict(self.segmenter.segments)
+        segments.update({rid: ref for rid, (_, ref) in self.rules.items()})
+        return segment_profiles(
+            states, segments, self.features, now_ms, self.config.lapsed_after_days
+        )
 
     def _maybe_sweep(self, ts: int, store: StateStore, result: BatchResult) -> None:
         if not self._sweep_ms:
@@ -191,7 +201,7 @@ class SegmentEngine:
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
         ):
-            self.segmenter.learn(x)
+            self.segmenter.learn(x, state.customer_id)
             state.last_learned_ms = now_ms
         self._learned(state, x, now_ms, trigger, out)
         self._rules(state, x, now_ms, trigger, out)
@@ -206,8 +216,10 @@ class SegmentEngine:
         out: list[Change],
     ) -> None:  # fmt: skip
         seg = self.segmenter
-        decision = seg.decide(x, state.segment_id, state.pending_segment_id, state.pending_count)
-        state.pending_segment_id, state.pending_count = decision.pending_id, decision.pending_count
+        waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
+        decision = seg.decide(x, now_ms, state.segment_id, waiting)
+        state.pending_segment_id = decision.pending_id
+        state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
         if decision.segment_id != state.segment_id and decision.segment_id is not None:
             previous = seg.segments.get(state.segment_id) if state.segment_id else None
             reason: ChangeReason = "assigned" if previous is None else "reassigned"
@@ -249,6 +261,7 @@ class SegmentEngine:
                     out.append(Change(event.customer_id, ref, None, ts,
                                       self.segmenter.model_version, "erased",
                                       event.request_id, {}))  # fmt: skip
+        self.segmenter.forget(event.customer_id)
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"

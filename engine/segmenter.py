@@ -2,10 +2,11 @@
 
 River learns from every lesson, but customers are assigned against a *published*
 snapshot (scaler statistics and centroids). Each publication matches the new
-centroids to the previous ones (Hungarian, within ``match_distance``), so a segment
-keeps its id and name while the model moves; a centroid with no match is born as a
-new segment (a split) and an old one with no match is retired into its nearest
-successor (a merge), both recorded in ``lineage``. River's own cluster indices,
+centroids to the previous ones by the customers they share (Hungarian, at least
+``match_overlap`` of members kept), so a segment keeps its id and name while the
+model moves; a centroid with no match is born as a new segment (a split) and an old
+one with no match is retired into the segment most of its customers went to (a
+merge), both recorded in ``lineage``. River's own cluster indices,
 which change meaning as the model moves, never reach subscribers.
 """
 
@@ -13,18 +14,22 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from river import cluster, preprocessing
+from river import cluster
 from scipy.optimize import linear_sum_assignment
 
 from engine.naming import segment_name
 from schemas.changes import SegmentRef
 
 Vector = Mapping[str, float | str | None]
+# A fresh k-means start replaces the running centroids only if it leaves this much
+# (or less) of their within-cluster sum of squares: small gains are not worth renames.
+RESTART_GAIN = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +59,13 @@ class Lineage:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Where a customer stands after one evaluation (hysteresis included)."""
+    """Where a customer stands after one evaluation (hysteresis included); as input,
+    ``segment_id`` is the challenger waiting out the hysteresis."""
 
     segment_id: str | None
     pending_id: str | None
     pending_count: int
+    pending_at_ms: int | None
 
 
 class LearnedSegmenter:
@@ -85,8 +92,10 @@ class LearnedSegmenter:
         publish_every: int = 2000,
         hysteresis_margin: float = 0.1,
         hysteresis_evaluations: int = 2,
-        match_distance: float = 1.5,
+        hysteresis_spacing_ms: int = 3_600_000,
+        match_overlap: float = 0.5,
         names: Mapping[str, str] | None = None,
+        sample_size: int = 4096,
     ) -> None:
         self.features = tuple(features)
         self.model = model
@@ -97,11 +106,20 @@ class LearnedSegmenter:
         self.publish_every = publish_every
         self.hysteresis_margin = hysteresis_margin
         self.hysteresis_evaluations = hysteresis_evaluations
-        self.match_distance = match_distance
+        self.hysteresis_spacing_ms = hysteresis_spacing_ms
+        self.match_overlap = match_overlap
         self.names = dict(names or {})
-        self._scaler = preprocessing.StandardScaler()
+        self.sample_size = sample_size
+        # Standardisation, re-estimated from the sample at each k-means publication and
+        # frozen in between, so River learns in the same space its centroids live in.
+        self._means = np.zeros(len(self.features))
+        self._scales = np.ones(len(self.features))
         self._clusterer = _make_clusterer(model, n_segments, halflife, seed)
-        self._warmup: list[dict[str, float]] | None = []
+        # Latest vector of the most recently taught customers: where k-means seeds
+        # from at the end of warm-up and re-centres on at each publication.
+        self._sample: OrderedDict[str, list[float]] = OrderedDict()
+        self._started = False
+        self._started_at = 0  # lesson count at the first publication
         self._updates = 0
         self._snapshot: Snapshot | None = None
         self.segments: dict[str, SegmentRef] = {}
@@ -131,24 +149,33 @@ class LearnedSegmenter:
             if isinstance(value, int | float) and math.isfinite(value):
                 out[name] = math.log1p(max(0.0, value))
             else:
-                out[name] = self._scaler.means.get(name, 0.0)
+                out[name] = float(self._means[self.features.index(name)])
         return out
 
-    def learn(self, x: Vector) -> None:
+    def learn(self, x: Vector, customer_id: str | None = None) -> None:
         """Learn from one customer's vector; publish a snapshot when one is due."""
         raw = self.raw(x)
-        self._scaler.learn_one(raw)
         self._updates += 1
-        if self._warmup is not None:
-            self._warmup.append(raw)
-            if self._updates >= self.warmup_updates:
-                self._start(self._warmup)
-                self._warmup = None
+        key = customer_id if customer_id is not None else f"#{self._updates}"
+        self._sample[key] = [raw[name] for name in self.features]
+        self._sample.move_to_end(key)
+        if len(self._sample) > self.sample_size:
+            self._sample.popitem(last=False)
+        if not self._started:
+            # k-means needs at least as many distinct customers as segments to start.
+            if self._updates >= self.warmup_updates and len(self._sample) >= self.n_segments:
+                self._start()
+                self._started, self._started_at = True, self._updates
                 self._publish()
             return
-        self._clusterer.learn_one(self._scaler.transform_one(raw))
-        if (self._updates - self.warmup_updates) % self.publish_every == 0:
+        z = (np.array(self._sample[key]) - self._means) / self._scales
+        self._clusterer.learn_one(dict(zip(self.features, map(float, z), strict=True)))
+        if (self._updates - self._started_at) % self.publish_every == 0:
             self._publish()
+
+    def forget(self, customer_id: str) -> None:
+        """Drop an erased customer's vector from the sample the model re-centres on."""
+        self._sample.pop(customer_id, None)
 
     def distances(self, x: Vector) -> np.ndarray | None:
         snap = self._snapshot
@@ -163,84 +190,130 @@ class LearnedSegmenter:
         d = self.distances(x)
         return None if d is None or self._snapshot is None else self._snapshot.ids[int(d.argmin())]
 
-    def decide(self, x: Vector, current: str | None, pending: str | None, count: int) -> Decision:
+    def decide(self, x: Vector, now_ms: int, current: str | None, pending: Decision) -> Decision:
         """Nearest segment, but a customer leaves their segment only for one that is
-        ``hysteresis_margin`` closer, ``hysteresis_evaluations`` times in a row."""
+        ``hysteresis_margin`` closer in ``hysteresis_evaluations`` evaluations in a row,
+        counted at most once per ``hysteresis_spacing_ms`` of event time: several
+        events of one session are one piece of evidence, not several."""
         d = self.distances(x)
+        stay = Decision(current, None, 0, None)
         if d is None or self._snapshot is None:
-            return Decision(current, None, 0)
+            return stay
         ids = self._snapshot.ids
         best = ids[int(d.argmin())]
         if current not in ids:  # unassigned, or its segment was retired
-            return Decision(best, None, 0)
+            return Decision(best, None, 0, None)
         if (
             best == current
             or d[ids.index(best)] >= (1 - self.hysteresis_margin) * d[ids.index(current)]
         ):
-            return Decision(current, None, 0)
-        count = count + 1 if pending == best else 1
+            return stay
+        if pending.segment_id != best or pending.pending_at_ms is None:
+            count, at = 1, now_ms
+        elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
+            count, at = pending.pending_count + 1, now_ms
+        else:
+            count, at = pending.pending_count, pending.pending_at_ms
         if count >= self.hysteresis_evaluations:
-            return Decision(best, None, 0)
-        return Decision(current, best, count)
+            return Decision(best, None, 0, None)
+        return Decision(current, best, count, at)
 
-    def _start(self, sample: list[dict[str, float]]) -> None:
+    def _sample_z(self) -> np.ndarray:
+        z: np.ndarray = (np.array(list(self._sample.values())) - self._means) / self._scales
+        return z
+
+    def _restandardise(self) -> None:
+        """Re-estimate the standardisation from the sample; River's centroids follow."""
+        old_means, old_scales = self._means, self._scales
+        sample = np.array(list(self._sample.values()))
+        self._means = sample.mean(axis=0)
+        self._scales = np.where(sample.std(axis=0) > 1e-9, sample.std(axis=0), 1.0)
+        if self._started and self.model == "kmeans":
+            centers = _centers(self._clusterer, self.features) * old_scales + old_means
+            self._set_centers((centers - self._means) / self._scales)
+
+    def _start(self) -> None:
+        self._restandardise()
         if self.model != "kmeans":
-            for raw in sample:
-                self._clusterer.learn_one(self._scaler.transform_one(raw))
+            for row in self._sample_z():
+                self._clusterer.learn_one(dict(zip(self.features, map(float, row), strict=True)))
             return
         # River's k-means starts from random points; seeding it with k-means++ and a
         # few Lloyd passes over the warm-up sample saves it from dead centroids.
-        z = np.array([[self._scaler.transform_one(r)[n] for n in self.features] for r in sample])
-        centers = _kmeans_init(z, self.n_segments, random.Random(self.seed))
+        centers = _kmeans_init(self._sample_z(), self.n_segments, random.Random(self.seed))
+        self._set_centers(centers)
+
+    def _set_centers(self, centers: np.ndarray) -> None:
         for i, row in enumerate(centers):
             self._clusterer.centers[i] = dict(zip(self.features, map(float, row), strict=True))
 
+    def _recentre(self) -> None:
+        """Mini-batch k-means step at publication: Lloyd passes over the current sample
+        from River's centroids. Online k-means can settle in a poor local optimum (two
+        groups sharing a centroid while another centroid splits one group), so a fresh
+        k-means++ start on the same sample is tried too, and taken only when it serves
+        the sample clearly better; identity matching then records the splits and merges."""
+        z = self._sample_z()
+        current, cost = _lloyd(z, _centers(self._clusterer, self.features), passes=3)
+        rng = random.Random(self.seed * 1_000_003 + self._updates)
+        fresh, fresh_cost = _lloyd(z, _kmeans_init(z, self.n_segments, rng), passes=10)
+        self._set_centers(fresh if fresh_cost < RESTART_GAIN * cost else current)
+
     def _publish(self) -> None:
+        if self.model == "kmeans":
+            self._restandardise()
+            self._recentre()
         centers = _centers(self._clusterer, self.features)
         if len(centers) == 0:
             return
-        means = np.array([self._scaler.means.get(n, 0.0) for n in self.features])
-        scales = np.array([math.sqrt(self._scaler.vars.get(n, 0.0)) or 1.0 for n in self.features])
         version = self.model_version + 1
-        ids = self._match(centers, means, scales, version)
-        self._snapshot = Snapshot(version, means, scales, ids, centers)
+        ids = self._match(centers, version)
+        self._snapshot = Snapshot(version, self._means.copy(), self._scales.copy(), ids, centers)
 
-    def _match(
-        self, centers: np.ndarray, means: np.ndarray, scales: np.ndarray, version: int
-    ) -> tuple[str, ...]:
+    def _match(self, centers: np.ndarray, version: int) -> tuple[str, ...]:
+        """Give each new centroid the id of the previous segment it continues, if any.
+
+        Continuity is judged by who is in the segment, not where its centroid sits:
+        the sample's customers are assigned under the old and the new model, and a
+        new centroid continues an old segment when at least ``match_overlap`` of
+        each side's members are shared. A centroid may move far (everyone ages, the
+        population changes) and keep its name as long as its customers stay with it.
+        """
         old = self._snapshot
-        ids: list[str | None] = [None] * len(centers)
-        if old is not None:
-            previous = (old.centroids * old.scales + old.means - means) / scales
-            cost = np.sqrt(((previous[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-            for r, c in zip(*linear_sum_assignment(cost), strict=True):
-                if cost[r, c] <= self.match_distance:
-                    ids[c] = old.ids[r]
-            self._record_merges(old.ids, ids, cost, version)
-        named: list[str] = []
-        for c, assigned in enumerate(ids):
-            if assigned is None:
-                assigned = self._birth(centers[c], version)
-                sources = () if old is None else (old.ids[int(cost[:, c].argmin())],)
-                kind = "split" if sources else "born"
-                self.lineage.append(Lineage(version, kind, sources, (assigned,)))
-            named.append(assigned)
-        return tuple(named)
+        if old is None:
+            taken: set[str] = set()
+            ids = [self._birth(center, taken) for center in centers]
+            self.lineage.extend(Lineage(version, "born", (), (i,)) for i in ids)
+            return tuple(ids)
+        raw = np.array(list(self._sample.values()))
+        before = _labels(old.z(raw), old.centroids)
+        after = _labels((raw - self._means) / self._scales, centers)
+        shared = np.zeros((len(old.ids), len(centers)))
+        np.add.at(shared, (before, after), 1)
+        old_sizes, new_sizes = shared.sum(axis=1), shared.sum(axis=0)
+        matched: dict[int, str] = {}
+        for r, c in zip(*linear_sum_assignment(-shared), strict=True):
+            share = self.match_overlap
+            if shared[r, c] > 0 and shared[r, c] >= share * max(old_sizes[r], new_sizes[c]):
+                matched[int(c)] = old.ids[r]
+        taken = {self.segments[i].name for i in old.ids}
+        ids = [matched.get(c) or self._birth(centers[c], taken) for c in range(len(centers))]
+        for c, new_id in enumerate(ids):
+            if c not in matched:  # continues no segment: split off where most came from
+                source = old.ids[int(shared[:, c].argmax())]
+                self.lineage.append(Lineage(version, "split", (source,), (new_id,)))
+        for r, old_id in enumerate(old.ids):
+            if old_id not in matched.values():  # retired: most of its customers went here
+                target = ids[int(shared[r].argmax())]
+                self.lineage.append(Lineage(version, "merge", (old_id,), (target,)))
+        return tuple(ids)
 
-    def _record_merges(self, old_ids: tuple[str, ...], ids: list[str | None],
-                       cost: np.ndarray, version: int) -> None:  # fmt: skip
-        kept = set(ids)
-        for r, old_id in enumerate(old_ids):
-            if old_id not in kept:
-                target = ids[int(cost[r].argmin())]
-                targets = (target,) if target is not None else ()
-                self.lineage.append(Lineage(version, "merge", (old_id,), targets))
-
-    def _birth(self, centroid: np.ndarray, version: int) -> str:
+    def _birth(self, centroid: np.ndarray, taken: set[str]) -> str:
+        """A new segment, named apart from the live ones (``taken`` grows with it)."""
         segment_id = f"seg-{len(self.segments) + 1}"
-        taken = {ref.name for ref in self.segments.values()}
         profile = dict(zip(self.features, map(float, centroid), strict=True))
         name = self.names.get(segment_id) or segment_name(profile, taken)
+        taken.add(name)
         self.segments[segment_id] = SegmentRef(id=segment_id, name=name, kind="learned")
         return segment_id
 
@@ -262,6 +335,29 @@ def _centers(clusterer: Any, features: tuple[str, ...]) -> np.ndarray:
     rows = [[float(center.get(n, 0.0)) for n in features]
             for _, center in sorted(clusterer.centers.items())]  # fmt: skip
     return np.array(rows).reshape(len(rows), len(features))
+
+
+def _labels(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    labels: np.ndarray = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    return labels
+
+
+def _lloyd(z: np.ndarray, centers: np.ndarray, passes: int) -> tuple[np.ndarray, float]:
+    """Lloyd passes; a centroid nobody is nearest to moves onto the worst-served point.
+    Returns the centroids and the within-cluster sum of squares they give."""
+    centers = centers.copy()
+    for _ in range(passes):
+        d = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        labels = d.argmin(axis=1)
+        worst = list(np.argsort(-d[np.arange(len(z)), labels]))
+        for i in range(len(centers)):
+            members = z[labels == i]
+            if len(members):
+                centers[i] = members.mean(axis=0)
+            elif worst:
+                centers[i] = z[worst.pop(0)]
+    d = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return centers, float(d.min(axis=1).sum())
 
 
 def _kmeans_init(z: np.ndarray, k: int, rng: random.Random, passes: int = 10) -> np.ndarray:

@@ -42,6 +42,7 @@ class CustomerState:
     segment_id: str | None = None
     pending_segment_id: str | None = None
     pending_count: int = 0
+    pending_at_ms: int | None = None
     rule_segments: list[str] = field(default_factory=list)
     last_learned_ms: int | None = None
     # After an erasure only this record is kept: events up to this time are dropped,

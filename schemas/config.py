@@ -35,13 +35,16 @@ class LearnedSegmentsConfig(BaseModel):
         86400, ge=0, description="Event time between two lessons from the same customer."
     )
     hysteresis_margin: float = Field(
-        0.1, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
+        0.15, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
     )
     hysteresis_evaluations: int = Field(
-        2, ge=1, description="...and to be preferred this many evaluations in a row."
+        2, ge=1, description="...and to be preferred this many evaluations in a row,"
     )
-    match_distance: float = Field(
-        1.5, gt=0, description="Furthest a centroid may move and keep its segment id."
+    hysteresis_spacing_seconds: float = Field(
+        21600, ge=0, description="...counting at most one evaluation per this much event time."
+    )
+    match_overlap: float = Field(
+        0.5, gt=0, le=1, description="Share of members a segment must keep to keep its id."
     )
     names: dict[str, str] = Field(
         default_factory=dict, description="Segment id -> name, overriding generated names."
@@ -68,7 +71,7 @@ class EngineConfig(BaseModel):
         7 * 86400, ge=0, description="Events older than a customer's latest by more are late."
     )
     dedup_window: int = Field(
-        256, ge=1, description="Recent event ids remembered per customer for deduplication."
+        64, ge=1, description="Recent event ids remembered per customer for deduplication."
     )
     windows_days: tuple[int, ...] = Field(DEFAULT_WINDOWS_DAYS, min_length=1)
     recency_cap_days: float = Field(

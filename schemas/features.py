@@ -31,7 +31,7 @@ SCALAR_NUMBERS = (
     "tenure_days",
     "purchase_count",  # lifetime, undecayed
     "total_spend",
-    "avg_order_value",
+    "avg_order_value",  # lifetime net spend per purchase
     "email_click_rate",
     "category_diversity",  # 0 = one category only, 1 = spread evenly
     "age",

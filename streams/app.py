@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ssl
+from dataclasses import asdict
 from typing import Any
 
 import faust
 from faust.types import StreamT
 
 from engine.segment_engine import SegmentEngine
+from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
@@ -75,6 +77,22 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/segments")
+    async def segments_view(web: Any, request: Any) -> Any:
+        # Profiles of the customers this worker holds (its partitions), as of the
+        # latest event time it has seen.
+        engine = pipeline.engine
+        now = engine.watermark_ms
+        states = [CustomerState.from_dict(value) for value in table.values()]
+        profiles = [] if now is None else engine.profiles(states, now)
+        return web.json(
+            {
+                "as_of_ms": now,
+                "segments": [p.to_dict() for p in profiles],
+                "lineage": [asdict(entry) for entry in engine.segmenter.lineage],
+            }
+        )
 
     @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:

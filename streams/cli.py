@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from engine.rules import RuleError
 from streams.settings import ConfigError, Settings, load_settings
 
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.demo import run_demo
 
         return run_demo(args)
-    except ConfigError as exc:
+    except (ConfigError, RuleError) as exc:
         print(f"segment-engine: {exc}", file=sys.stderr)
         return 2
 

@@ -39,6 +39,21 @@ CASES: dict[str, Case] = {
     "env-value": Case(
         ("generate", "--out", "{out}"), ("web_port",), env={"SEGMENT_ENGINE_WEB_PORT": "not-a-port"}
     ),
+    "bad-rule": Case(
+        ("worker",),
+        ("rule 'vip'", "column"),
+        config='[[engine.rules]]\nid = "vip"\nname = "VIP"\nexpression = "monetary_90d >"\n',
+    ),
+    "rule-unknown-field": Case(
+        ("worker",),
+        ("rule 'de'", "cuntry"),
+        config='[[engine.rules]]\nid = "de"\nname = "Germany"\nexpression = "cuntry == DE"\n',
+    ),
+    "unknown-learned-feature": Case(
+        ("generate",),
+        ("learned.features", "bogus_90d"),
+        config='[engine.learned]\nfeatures = ["bogus_90d"]\n',
+    ),
     "env-malformed-json": Case(
         ("generate", "--out", "{out}"), ("topics",), env={"SEGMENT_ENGINE_TOPICS": "{not json"}
     ),
