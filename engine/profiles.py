@@ -39,26 +39,32 @@ class SegmentProfile:
 
 
 class _Moments:
-    __slots__ = ("n", "squares", "sums")
+    """Means and spreads per feature, each over the customers that have the feature."""
+
+    __slots__ = ("counts", "n", "squares", "sums")
 
     def __init__(self) -> None:
         self.n = 0
+        self.counts: dict[str, int] = {}
         self.sums: dict[str, float] = {}
         self.squares: dict[str, float] = {}
 
     def add(self, x: dict[str, float]) -> None:
         self.n += 1
         for name, value in x.items():
+            self.counts[name] = self.counts.get(name, 0) + 1
             self.sums[name] = self.sums.get(name, 0.0) + value
             self.squares[name] = self.squares.get(name, 0.0) + value * value
 
     def mean(self, name: str) -> float:
-        return self.sums.get(name, 0.0) / self.n if self.n else 0.0
+        count = self.counts.get(name, 0)
+        return self.sums[name] / count if count else 0.0
 
     def std(self, name: str) -> float:
-        if not self.n:
+        count = self.counts.get(name, 0)
+        if not count:
             return 0.0
-        return math.sqrt(max(0.0, self.squares.get(name, 0.0) / self.n - self.mean(name) ** 2))
+        return math.sqrt(max(0.0, self.squares[name] / count - self.mean(name) ** 2))
 
 
 def segment_profiles(

@@ -263,6 +263,9 @@ class LearnedSegmenter:
         if self.model == "kmeans":
             self._restandardise()
             self._recentre()
+        elif self.model == "denstream":
+            # DenStream forms its clusters only inside predict_one (River issue 1011).
+            self._clusterer.predict_one(dict.fromkeys(self.features, 0.0))
         centers = _centers(self._clusterer, self.features)
         if len(centers) == 0:
             return

@@ -12,6 +12,7 @@ import json
 import tempfile
 import threading
 import time
+import urllib.error
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def run_demo(args: argparse.Namespace) -> int:
             "data_dir": tmp,
             "session_timeout_seconds": 2,
             "heartbeat_interval_seconds": 0.5,
-            "engine": {"learned": {"warmup_updates": 2000, "publish_every": 2000}},
+            "engine": {"learned": {"warmup_updates": 500, "publish_every": 500}},
         }
         settings = Settings.model_validate(overrides)
         url = f"http://{settings.web_bind}:{settings.web_port}/metrics"
@@ -91,7 +92,10 @@ def _wait_processed(url: str, sent: int, worker: WorkerProcess, timeout: float =
     deadline = time.monotonic() + timeout
     processed = 0.0
     while time.monotonic() < deadline and worker.running:
-        processed = total(scrape(url), EVENTS)
+        try:
+            processed = total(scrape(url, timeout=10), EVENTS)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            continue  # the worker is busy with a batch; ask again
         if processed >= sent:
             break
         time.sleep(0.5)

@@ -79,7 +79,7 @@ class WorkerProcess:
         return code
 
 
-def scrape(url: str, timeout: float = 2.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(url: str, timeout: float = 10.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample at a ``/metrics`` URL, keyed by name and sorted labels."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         text = response.read().decode()

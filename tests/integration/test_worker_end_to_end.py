@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -59,7 +60,11 @@ def wait_until_counted(url: str, expected: int, timeout: float = 120) -> float:
     deadline = time.monotonic() + timeout
     counted = 0.0
     while time.monotonic() < deadline:
-        counted = total(scrape(url), EVENTS)
+        try:
+            counted = total(scrape(url), EVENTS)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            continue  # busy with a batch; a slow answer is not a wrong one
+
         if counted >= expected:
             return counted
         time.sleep(0.2)
