@@ -129,6 +129,7 @@ def main() -> int:
     parser.add_argument("--shift-at", type=float, default=0.5)
     parser.add_argument("--shift", default="bargain_hunters:high_value_loyal:0.6",
                         help="FROM:TO:SHARE")  # fmt: skip
+    parser.add_argument("--features", help="comma-separated learned features (default: config)")
     parser.add_argument("--stationary", type=float, nargs=2, default=(0.42, 0.5))
     args = parser.parse_args()
     source, target, share = args.shift.split(":")
@@ -136,7 +137,8 @@ def main() -> int:
     SHIFT = Shift(args.shift_at, source, target, float(share))
     PERSONAS = personas(args.new_from, args.lapsed_until)
     STATIONARY_FROM, STATIONARY_TO = args.stationary
-    config = EngineConfig()
+    learned = {"features": tuple(args.features.split(","))} if args.features else {}
+    config = EngineConfig.model_validate({"learned": learned})
     engine, store = SegmentEngine(config), MemoryStore()
     before = labels(args.customers, args.seed, PERSONAS, shift=SHIFT, after_shift=False)
     after = labels(args.customers, args.seed, PERSONAS, shift=SHIFT, after_shift=True)

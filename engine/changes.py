@@ -7,7 +7,31 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.changes import ChangeReason, SegmentChange, SegmentRef
+from schemas.changes import ChangeReason, LifetimeCounters, SegmentChange, SegmentRef
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """Undecayed counters, copied from state when a change is decided."""
+
+    purchase_count: int
+    total_spend: float
+    first_seen_ms: int | None
+    last_seen_ms: int | None
+    last_purchase_ms: int | None
+
+    def to_message(self) -> LifetimeCounters:
+        return LifetimeCounters(
+            purchase_count=self.purchase_count,
+            total_spend=self.total_spend,
+            first_seen=_time(self.first_seen_ms),
+            last_seen=_time(self.last_seen_ms),
+            last_purchase_at=_time(self.last_purchase_ms),
+        )
+
+
+def _time(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +46,7 @@ class Change:
     reason: ChangeReason
     trigger_event_id: str | None
     features: dict[str, float]
+    lifetime: Lifetime | None = None
 
     @property
     def change_id(self) -> str:
@@ -50,4 +75,5 @@ class Change:
             reason=self.reason,
             trigger_event_id=self.trigger_event_id,
             features=self.features,
+            lifetime=self.lifetime.to_message() if self.lifetime else None,
         )

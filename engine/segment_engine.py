@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from engine.changes import Change
-from engine.features import PROFILE_FEATURES, FeatureMaker
+from engine.changes import Change, Lifetime
+from engine.features import PROFILE_FEATURES, FeatureMaker, net_spend
 from engine.profiles import SegmentProfile, segment_profiles
 from engine.rules import Rule, compile_rule
 from engine.segmenter import Decision, LearnedSegmenter
@@ -225,7 +225,8 @@ class SegmentEngine:
             reason: ChangeReason = "assigned" if previous is None else "reassigned"
             snapshot = {name: _number(x[name]) for name in seg.features}
             out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
-                              now_ms, seg.model_version, reason, trigger, snapshot))  # fmt: skip
+                              now_ms, seg.model_version, reason, trigger, snapshot,
+                              lifetime(state)))  # fmt: skip
             state.segment_id = decision.segment_id
 
     def _rules(
@@ -246,7 +247,7 @@ class SegmentEngine:
             previous, segment = (None, ref) if entered else (ref, None)
             version = self.segmenter.model_version
             out.append(Change(state.customer_id, previous, segment, now_ms, version, reason,
-                              trigger, snapshot))  # fmt: skip
+                              trigger, snapshot, lifetime(state)))  # fmt: skip
         state.rule_segments = member
 
     def _erase(self, event: ErasureRequest, store: StateStore, out: list[Change]) -> Outcome:
@@ -265,6 +266,11 @@ class SegmentEngine:
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"
+
+
+def lifetime(state: CustomerState) -> Lifetime:
+    return Lifetime(state.purchase_count, net_spend(state), state.first_seen_ms,
+                    state.last_seen_ms, state.last_purchase_ms)  # fmt: skip
 
 
 def _apply_profile(state: CustomerState, event: ProfileUpdate, ts: int) -> None:

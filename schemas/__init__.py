@@ -1,6 +1,6 @@
 """Contracts shared by the engine, the stream workers and replay."""
 
-from schemas.changes import ChangeReason, SegmentChange, SegmentKind, SegmentRef
+from schemas.changes import ChangeReason, LifetimeCounters, SegmentChange, SegmentKind, SegmentRef
 from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
 from schemas.dead_letters import DEAD_LETTER_REASONS, DeadLetterReason
 from schemas.events import (
@@ -28,6 +28,7 @@ __all__ = [
     "EventType",
     "InputEvent",
     "LearnedSegmentsConfig",
+    "LifetimeCounters",
     "ProfileAttributes",
     "ProfileUpdate",
     "RuleSegmentConfig",

@@ -23,6 +23,18 @@ class SegmentRef(BaseModel):
     kind: SegmentKind
 
 
+class LifetimeCounters(BaseModel):
+    """The customer's undecayed lifetime counters at the time of the change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    purchase_count: int = Field(ge=0)
+    total_spend: float = Field(ge=0, allow_inf_nan=False, description="Net of refunds.")
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_purchase_at: datetime | None
+
+
 class SegmentChange(BaseModel):
     """Published on ``segment-changes`` (key ``customer_id``) when a segment changes.
 
@@ -43,3 +55,6 @@ class SegmentChange(BaseModel):
     reason: ChangeReason
     trigger_event_id: str | None = Field(None, description="The input event that caused it.")
     features: dict[str, float] = Field(description="Feature snapshot behind the decision.")
+    lifetime: LifetimeCounters | None = Field(
+        None, description="Lifetime counters; null on erasure, which must not echo data."
+    )

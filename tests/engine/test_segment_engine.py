@@ -717,3 +717,17 @@ def test_event_time_survives_to_the_change_to_the_millisecond() -> None:
     [change] = result.changes
     assert change.changed_at_ms == instant
     assert change.to_message(emitted_at=at(0)).changed_at == event.timestamp
+
+
+def test_changes_carry_the_lifetime_counters_of_their_moment() -> None:
+    engine, store = primed()
+    changes = engine.process([buy("e1", 10, 30.0)], store).changes
+    learned = [c for c in changes if c.reason == "assigned"]
+    assert len(learned) == 1
+    lifetime = learned[0].to_message(datetime(2026, 1, 1, tzinfo=UTC)).lifetime
+    assert lifetime is not None
+    assert (lifetime.purchase_count, lifetime.total_spend) == (1, 30.0)
+    assert lifetime.first_seen == lifetime.last_seen == lifetime.last_purchase_at
+    assert lifetime.first_seen == datetime.fromtimestamp(
+        store.states["c1"].first_seen_ms / 1000, tz=UTC
+    )

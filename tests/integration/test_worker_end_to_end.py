@@ -133,6 +133,11 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
         assert change.customer_id in events_of
         if change.reason != "erased" and change.trigger_event_id is not None:  # None: a sweep
             assert change.trigger_event_id in events_of[change.customer_id]
+        if change.reason == "erased":
+            assert change.lifetime is None  # an erasure echoes nothing back
+        else:
+            assert change.lifetime is not None and change.lifetime.last_seen is not None
+            assert change.lifetime.first_seen <= change.lifetime.last_seen
         previous = change.previous_segment.id if change.previous_segment else None
         assert previous == current.get(change.customer_id)
         current[change.customer_id] = change.segment.id if change.segment else None
