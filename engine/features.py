@@ -163,11 +163,13 @@ class FeatureMaker:
             "tenure_days": max(0.0, (now_ms - first) / DAY_MS),
             "purchase_count": float(state.purchase_count),
             "total_spend": net_spend(state),
-            # Lifetime on purpose: a windowed ratio (tried) split one-off buyers from
-            # browsers and cost 0.26 ARI before the planted shift in bench/quality.py.
+            # Undefined (None) for a customer who never bought, so the model places
+            # them at the mean order value: as 0 it split non-buyers from one-off
+            # buyers and cost 0.25-0.3 ARI in bench/quality.py. Lifetime on purpose:
+            # a windowed ratio was tried and did worse.
             "avg_order_value": net_spend(state) / state.purchase_count
             if state.purchase_count
-            else 0.0,
+            else None,
             "email_click_rate": clicks / opens if opens else 0.0,
         }
 
