@@ -15,7 +15,6 @@ import argparse
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.replay_stream import decoded, run
 from engine import MemoryStore, SegmentEngine
 from engine.features import DAY_MS
-from engine.synthetic import DEFAULT_PERSONAS, DEFAULT_START_MS, Persona, Shift, generate, labels
+from engine.synthetic import DEFAULT_START_MS, Shift, generate, labels, with_timing
 from schemas import EngineConfig
-
-
-def personas(new_from: float, lapsed_until: float) -> tuple[Persona, ...]:
-    """The generator's groups, with new visitors arriving and lapsed customers stopping
-    where this benchmark needs them (all six present before the shift)."""
-    return tuple(
-        replace(p, active_from=new_from) if p.name == "new_visitors"
-        else replace(p, active_until=lapsed_until) if p.name == "lapsed" else p
-        for p in DEFAULT_PERSONAS
-    )  # fmt: skip
 
 
 def ari(store: MemoryStore, truth: dict[str, str]) -> float:
@@ -135,7 +124,7 @@ def main() -> int:
     source, target, share = args.shift.split(":")
     global SHIFT, PERSONAS, STATIONARY_FROM, STATIONARY_TO
     SHIFT = Shift(args.shift_at, source, target, float(share))
-    PERSONAS = personas(args.new_from, args.lapsed_until)
+    PERSONAS = with_timing(args.new_from, args.lapsed_until)
     STATIONARY_FROM, STATIONARY_TO = args.stationary
     learned = {"features": tuple(args.features.split(","))} if args.features else {}
     config = EngineConfig.model_validate({"learned": learned})

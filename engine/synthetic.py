@@ -19,7 +19,7 @@ import heapq
 import math
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "customer_id",
     "generate",
     "labels",
+    "with_timing",
 ]
 
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -143,6 +144,23 @@ DEFAULT_PERSONAS: tuple[Persona, ...] = (
             ("books", "home", "garden"), ("email", "web"), ("desktop", "tablet"),
             ("DE", "AT", "FR"), (45, 70), income_bands=("middle", "upper_middle")),
 )  # fmt: skip
+
+
+def with_timing(
+    new_from: float, lapsed_until: float, personas: Sequence[Persona] = DEFAULT_PERSONAS
+) -> tuple[Persona, ...]:
+    """``personas`` with new visitors arriving from ``new_from`` and lapsed customers
+    stopping at ``lapsed_until`` (fractions of the window), so that every group is
+    present and recognisable well before the end of a short stream.
+
+    >>> [p.active_from for p in with_timing(0.3, 0.2) if p.name == "new_visitors"]
+    [0.3]
+    """
+    return tuple(
+        replace(p, active_from=new_from) if p.name == "new_visitors"
+        else replace(p, active_until=lapsed_until) if p.name == "lapsed" else p
+        for p in personas
+    )  # fmt: skip
 
 
 def customer_id(index: int, customers: int) -> str:

@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--labels", type=Path, help="CSV of customer_id,segment (planted truth)")
 
     demo = commands.add_parser("demo", help="broker, worker and generator, live in the terminal")
-    demo.add_argument("--customers", type=_positive_int, default=200)
-    demo.add_argument("--days", type=_positive_float, default=30.0)
+    demo.add_argument("--customers", type=_positive_int, default=150)
+    demo.add_argument("--days", type=_positive_float, default=60.0)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--web-port", type=_positive_int, default=6066)
     return parser

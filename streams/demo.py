@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from engine.synthetic import generate, labels
+from engine.synthetic import generate, labels, with_timing
 from streams.broker import EmbeddedBroker, free_port, port_is_free
 from streams.generate import send
 from streams.kafka_clients import ensure_topics
@@ -25,6 +25,8 @@ from streams.local import WorkerProcess, follow_topic, scrape, total, wait_for_m
 from streams.settings import Settings
 
 EVENTS = "segment_engine_events_total"
+# Every planted group shows itself within the demo's short window.
+DEMO_PERSONAS = with_timing(new_from=0.3, lapsed_until=0.2)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -77,14 +79,14 @@ def _stream_and_watch(
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    sent = send(generate(customers=args.customers, days=args.days, seed=args.seed), settings)
+    stream = generate(args.customers, args.days, args.seed, personas=DEMO_PERSONAS)
+    sent = send(stream, settings)
     processed = _wait_processed(url, sent, worker)
     time.sleep(1.5)  # let the watcher print the last changes
     done.set()
     watcher.join(timeout=5)
-    _summary(
-        sent, processed, changes, latest, labels(customers=args.customers, seed=args.seed), url
-    )
+    truth = labels(args.customers, args.seed, personas=DEMO_PERSONAS)
+    _summary(sent, processed, changes, latest, truth, url)
     return 0
 
 
