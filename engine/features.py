@@ -17,12 +17,14 @@ from schemas.features import WINDOWED, windowed_name
 
 DAY_MS = 86_400_000
 QUANTITIES = tuple(WINDOWED)
-_FEEDS: dict[str, tuple[int, ...]] = {}  # event type -> indices of the quantities it feeds
-for _index, _quantity in enumerate(QUANTITIES):
-    if _quantity != "monetary":
-        for _type in WINDOWED[_quantity]:
-            _FEEDS.setdefault(_type, ())
-            _FEEDS[_type] += (_index,)
+# Event type -> indices of the counted quantities it feeds (money is added apart).
+_FEEDS: dict[str, tuple[int, ...]] = {
+    event_type: tuple(
+        i for i, q in enumerate(QUANTITIES) if q != "monetary" and event_type in WINDOWED[q]
+    )
+    for types in WINDOWED.values()
+    for event_type in types
+}
 _MONETARY = QUANTITIES.index("monetary")
 _FREQUENCY = QUANTITIES.index("frequency")
 _CARTS = QUANTITIES.index("cart_adds")

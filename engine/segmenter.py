@@ -226,8 +226,8 @@ class LearnedSegmenter:
         """Re-estimate the standardisation from the sample; River's centroids follow."""
         old_means, old_scales = self._means, self._scales
         sample = np.array(list(self._sample.values()))
-        self._means = sample.mean(axis=0)
-        self._scales = np.where(sample.std(axis=0) > 1e-9, sample.std(axis=0), 1.0)
+        self._means, spread = sample.mean(axis=0), sample.std(axis=0)
+        self._scales = np.where(spread > 1e-9, spread, 1.0)
         if self._started and self.model == "kmeans":
             centers = _centers(self._clusterer, self.features) * old_scales + old_means
             self._set_centers((centers - self._means) / self._scales)
@@ -240,7 +240,8 @@ class LearnedSegmenter:
             return
         # River's k-means starts from random points; seeding it with k-means++ and a
         # few Lloyd passes over the warm-up sample saves it from dead centroids.
-        centers = _kmeans_init(self._sample_z(), self.n_segments, random.Random(self.seed))
+        z = self._sample_z()
+        centers, _ = _lloyd(z, _kmeans_init(z, self.n_segments, random.Random(self.seed)), 10)
         self._set_centers(centers)
 
     def _set_centers(self, centers: np.ndarray) -> None:
@@ -363,19 +364,12 @@ def _lloyd(z: np.ndarray, centers: np.ndarray, passes: int) -> tuple[np.ndarray,
     return centers, float(d.min(axis=1).sum())
 
 
-def _kmeans_init(z: np.ndarray, k: int, rng: random.Random, passes: int = 10) -> np.ndarray:
-    """k-means++ seeds refined by a few Lloyd passes (deterministic for ``rng``)."""
+def _kmeans_init(z: np.ndarray, k: int, rng: random.Random) -> np.ndarray:
+    """k-means++ seeds (deterministic for ``rng``); refine them with :func:`_lloyd`."""
     centers = [z[rng.randrange(len(z))]]
     for _ in range(1, k):
         d2 = np.min([((z - c) ** 2).sum(axis=1) for c in centers], axis=0)
         total = float(d2.sum())
         pick = rng.random() * total if total > 0 else 0.0
         centers.append(z[min(int(np.searchsorted(np.cumsum(d2), pick)), len(z) - 1)])
-    result = np.array(centers)
-    for _ in range(passes):
-        labels = ((z[:, None, :] - result[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-        for i in range(k):
-            members = z[labels == i]
-            if len(members):
-                result[i] = members.mean(axis=0)
-    return result
+    return np.array(centers)

@@ -35,7 +35,10 @@ class PartitionIndex:
         self.customers: dict[int, set[str]] = {}
 
     def add(self, customer_id: str, partition: int) -> None:
-        if self.partition_of.get(customer_id) != partition:
+        previous = self.partition_of.get(customer_id)
+        if previous != partition:
+            if previous is not None:  # moved (topics repartitioned): sweep it from one place
+                self.customers[previous].discard(customer_id)
             self.partition_of[customer_id] = partition
             self.customers.setdefault(partition, set()).add(customer_id)
 
