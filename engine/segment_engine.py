@@ -5,18 +5,23 @@ batch of one. Time is the events' own: the engine reads no clock. Customers who
 fall silent are still re-evaluated: whenever event time crosses a sweep boundary
 (every ``sweep_interval_seconds``), every customer the store lists is refreshed as
 of that boundary, so recency-driven segments (lapsed, rules on ``recency_days``)
-stay true. Sweeps happen at the same event times live and in replay.
+stay true. Sweeps happen at the same event times live and in replay, visit customers in
+the same (hashed, so mixed) order, and are where drift is scored against its reference.
 """
 
 from __future__ import annotations
 
+import math
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from engine.changes import Change, Lifetime
+from engine.drift import DriftMonitor, DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker, net_spend
+from engine.health import ModelHealth
 from engine.profiles import SegmentProfile, segment_profiles
 from engine.rules import Rule, compile_rule
 from engine.segmenter import Decision, LearnedSegmenter
@@ -42,7 +47,9 @@ class BatchResult:
     changes: list[Change] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
     sweeps: list[int] = field(default_factory=list)  # event times of sweeps run
+    sweep_sizes: list[dict[str, int]] = field(default_factory=list)  # segment sizes at each
     sweep_errors: list[str] = field(default_factory=list)  # customers a sweep could not refresh
+    drift: list[DriftReading] = field(default_factory=list)  # detections and sweep readings
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,8 +104,16 @@ class SegmentEngine:
             )
             for rule in config.rules
         }
+        drift = config.drift
+        self.drift_features = tuple(drift.features or learned.features)
+        delay_s = drift.reference_delay_seconds
+        delay_ms = int((max(config.windows_days) * 86400 if delay_s is None else delay_s) * 1000)
+        self.drift = DriftMonitor(self.drift_features, drift, delay_ms) if drift.enabled else None
+        self.health = ModelHealth()
+        # Customers per segment (learned and rule), kept from the changes this engine makes.
+        self.sizes: dict[str, int] = {}
         self._wanted = frozenset(learned.features).union(
-            *(rule.fields for rule, _ in self.rules.values())
+            self.drift_features, *(rule.fields for rule, _ in self.rules.values())
         )
         self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
         self.watermark_ms: int | None = None  # latest event time seen
@@ -110,14 +125,28 @@ class SegmentEngine:
     def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
         result = BatchResult()
         for index, event in enumerate(events):
+            counted = len(result.changes)
             self._maybe_sweep(epoch_ms(event), store, result)
             try:
-                outcome = self._one(event, store, result.changes)
+                outcome = self._one(event, store, result.changes, result.drift)
             except Exception as exc:  # a bug, not bad input: report it, keep going
                 outcome = "failed"
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
             result.outcomes.append(outcome)
+            self._count(result.changes, counted)
         return result
+
+    def _count(self, changes: list[Change], start: int) -> None:
+        sizes = self.sizes
+        for change in changes[start:]:
+            if change.previous is not None:
+                left = sizes.get(change.previous.id, 0) - 1
+                if left > 0:
+                    sizes[change.previous.id] = left
+                else:
+                    sizes.pop(change.previous.id, None)
+            if change.segment is not None:
+                sizes[change.segment.id] = sizes.get(change.segment.id, 0) + 1
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
@@ -135,10 +164,20 @@ class SegmentEngine:
         elif ts >= self._next_sweep_ms:
             # Boundaries are fixed multiples of the interval, so live and replay agree.
             boundary = ts // self._sweep_ms * self._sweep_ms
+            # Hashed order: a sorted sweep would feed the drift detectors and the model
+            # customers in id order, which may follow sign-up channel or cohort.
+            customers = sorted(store.customer_ids(), key=_sweep_order)
+            counted = len(result.changes)
             result.changes.extend(
-                self.refresh(boundary, store, store.customer_ids(), result.sweep_errors)
+                self.refresh(boundary, store, customers, result.sweep_errors, result.drift)
             )
+            self._count(result.changes, counted)
             result.sweeps.append(boundary)
+            result.sweep_sizes.append(dict(sorted(self.sizes.items())))
+            if self.drift is not None:
+                learned = {k: n for k, n in self.sizes.items() if k in self.segmenter.segments}
+                version = self.segmenter.model_version
+                result.drift.extend(self.drift.evaluate(boundary, learned, version))
             self._next_sweep_ms = boundary + self._sweep_ms
 
     def refresh(
@@ -147,6 +186,7 @@ class SegmentEngine:
         store: StateStore,
         customer_ids: Iterable[str],
         errors: list[str] | None = None,
+        drift: list[DriftReading] | None = None,
     ) -> list[Change]:
         """Re-evaluate customers as of event time ``now_ms`` (their windows decay,
         their recency grows) and return the changes that causes. A customer that
@@ -157,14 +197,16 @@ class SegmentEngine:
                 state = store.get(customer_id)
                 if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
                     continue
-                self._evaluate(state, now_ms, None, changes)
+                self._evaluate(state, now_ms, None, changes, drift)
                 store.put(state)
             except Exception as exc:  # a bug: keep sweeping the others
                 if errors is not None:
                     errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
         return changes
 
-    def _one(self, event: InputEvent, store: StateStore, out: list[Change]) -> Outcome:
+    def _one(
+        self, event: InputEvent, store: StateStore, out: list[Change], drift: list[DriftReading]
+    ) -> Outcome:
         if isinstance(event, ErasureRequest):
             return self._erase(event, store, out)
         ts = epoch_ms(event)
@@ -189,22 +231,42 @@ class SegmentEngine:
                 return "accepted"
         self.watermark_ms = ts if self.watermark_ms is None else max(self.watermark_ms, ts)
         if state.last_seen_ms is not None:  # a profile alone is no behaviour to segment
-            self._evaluate(state, max(ts, state.last_seen_ms), trigger, out)
+            self._evaluate(state, max(ts, state.last_seen_ms), trigger, out, drift)
         store.put(state)
         return "accepted"
 
     def _evaluate(
-        self, state: CustomerState, now_ms: int, trigger: str | None, out: list[Change]
+        self,
+        state: CustomerState,
+        now_ms: int,
+        trigger: str | None,
+        out: list[Change],
+        drift: list[DriftReading] | None,
     ) -> None:
         x = self.features.features(state, now_ms, self._wanted)
         if (
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
         ):
-            self.segmenter.learn(x, state.customer_id)
+            self._learn(x, state.customer_id, now_ms, drift)
             state.last_learned_ms = now_ms
         self._learned(state, x, now_ms, trigger, out)
         self._rules(state, x, now_ms, trigger, out)
+
+    def _learn(
+        self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
+    ) -> None:
+        seg = self.segmenter
+        before = seg.snapshot
+        seg.learn(x, customer_id)
+        if seg.snapshot is not before and seg.snapshot is not None:
+            self.health.published(before, seg.snapshot)
+        if self.drift is not None:
+            # The detectors watch the lessons the model learns from, on its log scale.
+            values = {name: _log_scaled(x.get(name)) for name in self.drift_features}
+            readings = self.drift.observe(values, now_ms, seg.model_version)
+            if drift is not None:
+                drift.extend(readings)
 
     def _evaluate_rules(self, state: CustomerState, ts: int, out: list[Change]) -> None:
         if self.rules and state.last_seen_ms is not None:
@@ -218,6 +280,7 @@ class SegmentEngine:
         seg = self.segmenter
         waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
         decision = seg.decide(x, now_ms, state.segment_id, waiting)
+        self.health.record(decision)
         state.pending_segment_id = decision.pending_id
         state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
         if decision.segment_id != state.segment_id and decision.segment_id is not None:
@@ -279,6 +342,16 @@ def _apply_profile(state: CustomerState, event: ProfileUpdate, ts: int) -> None:
         if ts >= state.attribute_times_ms.get(name, ts):
             state.attributes[name] = value
             state.attribute_times_ms[name] = ts
+
+
+def _sweep_order(customer_id: str) -> tuple[int, str]:
+    return zlib.crc32(customer_id.encode()), customer_id
+
+
+def _log_scaled(value: float | str | None) -> float | None:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return math.log1p(max(0.0, value))
+    return None
 
 
 def _number(value: float | str | None) -> float:

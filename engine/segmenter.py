@@ -16,7 +16,7 @@ import math
 import random
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,13 @@ class Decision:
     pending_id: str | None
     pending_count: int
     pending_at_ms: int | None
+    # How well the customer fits, when a model is published: distance to their
+    # segment's centroid, simplified silhouette ((b - a) / max(a, b), b the nearest
+    # other centroid) and whether the two nearest centroids are within the margin.
+    # Not part of the decision: equal decisions may come from different distances.
+    distance: float | None = field(default=None, compare=False)
+    silhouette: float | None = field(default=None, compare=False)
+    near_boundary: bool = field(default=False, compare=False)
 
 
 class LearnedSegmenter:
@@ -196,18 +203,17 @@ class LearnedSegmenter:
         counted at most once per ``hysteresis_spacing_ms`` of event time: several
         events of one session are one piece of evidence, not several."""
         d = self.distances(x)
-        stay = Decision(current, None, 0, None)
         if d is None or self._snapshot is None:
-            return stay
+            return Decision(current, None, 0, None)
         ids = self._snapshot.ids
         best = ids[int(d.argmin())]
         if current not in ids:  # unassigned, or its segment was retired
-            return Decision(best, None, 0, None)
+            return self._fit(d, best, None, 0, None)
         if (
             best == current
             or d[ids.index(best)] >= (1 - self.hysteresis_margin) * d[ids.index(current)]
         ):
-            return stay
+            return self._fit(d, current, None, 0, None)
         if pending.segment_id != best or pending.pending_at_ms is None:
             count, at = 1, now_ms
         elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
@@ -215,8 +221,22 @@ class LearnedSegmenter:
         else:
             count, at = pending.pending_count, pending.pending_at_ms
         if count >= self.hysteresis_evaluations:
-            return Decision(best, None, 0, None)
-        return Decision(current, best, count, at)
+            return self._fit(d, best, None, 0, None)
+        return self._fit(d, current, best, count, at)
+
+    def _fit(
+        self, d: np.ndarray, segment: str, pending: str | None, count: int, at: int | None
+    ) -> Decision:
+        assert self._snapshot is not None
+        own = self._snapshot.ids.index(segment)
+        a = float(d[own])
+        if len(d) < 2:
+            return Decision(segment, pending, count, at, a, None, False)
+        b = float(np.delete(d, own).min())
+        two = np.partition(d, 1)[:2]
+        near = bool(two[0] >= (1 - self.hysteresis_margin) * two[1])
+        silhouette = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
+        return Decision(segment, pending, count, at, a, silhouette, near)
 
     def _sample_z(self) -> np.ndarray:
         z: np.ndarray = (np.array(list(self._sample.values())) - self._means) / self._scales

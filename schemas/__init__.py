@@ -1,8 +1,9 @@
 """Contracts shared by the engine, the stream workers and replay."""
 
 from schemas.changes import ChangeReason, LifetimeCounters, SegmentChange, SegmentKind, SegmentRef
-from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
+from schemas.config import DriftConfig, EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
 from schemas.dead_letters import DEAD_LETTER_REASONS, DeadLetterReason
+from schemas.drift import DriftDetected
 from schemas.events import (
     EVENT_TYPES,
     BehaviourEvent,
@@ -22,6 +23,8 @@ __all__ = [
     "BehaviourEvent",
     "ChangeReason",
     "DeadLetterReason",
+    "DriftConfig",
+    "DriftDetected",
     "EngineConfig",
     "ErasureRequest",
     "EventProperties",

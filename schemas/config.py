@@ -61,6 +61,46 @@ class RuleSegmentConfig(BaseModel):
     expression: str = Field(min_length=1, max_length=2000)
 
 
+DriftDetector = Literal["adwin", "page_hinkley"]
+
+
+class DriftConfig(BaseModel):
+    """Drift watch: change detectors on the feature stream the model learns from, and
+    divergence (PSI, Jensen-Shannon) of features and segment sizes from a reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    detectors: tuple[DriftDetector, ...] = ("adwin", "page_hinkley")
+    features: tuple[str, ...] | None = Field(
+        None, description="Features watched; default: the learned segments' features."
+    )
+    reference_delay_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Event time after the first lesson before the reference is taken "
+        "(features ramp up while windows fill); default: the longest window.",
+    )
+    reference_size: int = Field(
+        2000, ge=50, description="Lessons in the reference window (and the current window)."
+    )
+    bins: int = Field(10, ge=2, le=100, description="Quantile bins for PSI and JS.")
+    psi_warning: float = Field(0.1, gt=0, description="PSI of a moderate shift.")
+    psi_alert: float = Field(0.25, gt=0, description="PSI of a significant shift: a detection.")
+    js_alert: float = Field(
+        0.05, gt=0, le=1, description="Jensen-Shannon divergence (base 2) that is a detection."
+    )
+    adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence.")
+    page_hinkley_threshold: float = Field(100.0, gt=0, description="Page-Hinkley lambda.")
+    page_hinkley_delta: float = Field(0.05, ge=0, description="Page-Hinkley tolerance.")
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> Self:
+        if self.psi_warning >= self.psi_alert:
+            raise ValueError("drift.psi_warning must be below drift.psi_alert")
+        return self
+
+
 class EngineConfig(BaseModel):
     """Everything that decides segments. Same config and input give the same output."""
 
@@ -84,6 +124,7 @@ class EngineConfig(BaseModel):
     affinity_slots: int = Field(8, ge=1, le=64, description="Affinities kept per customer.")
     learned: LearnedSegmentsConfig = LearnedSegmentsConfig()
     rules: tuple[RuleSegmentConfig, ...] = ()
+    drift: DriftConfig = DriftConfig()
 
     @field_validator("extra_event_types")
     @classmethod
@@ -102,6 +143,9 @@ class EngineConfig(BaseModel):
         text = [name for name in self.learned.features if kinds[name] == "text"]
         if text:
             raise ValueError(f"learned.features: {text} are text; the model needs numbers")
+        unwatchable = [n for n in self.drift.features or () if kinds.get(n) != "number"]
+        if unwatchable:
+            raise ValueError(f"drift.features: {unwatchable} are not numeric features")
         ids = [rule.id for rule in self.rules]
         if len(set(ids)) != len(ids):
             raise ValueError("rules: segment ids must be unique")

@@ -14,10 +14,12 @@ from pydantic import BaseModel
 
 from schemas.changes import SegmentChange
 from schemas.config import EngineConfig
+from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, ProfileUpdate
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "behaviour_event": BehaviourEvent,
+    "drift_detected": DriftDetected,
     "engine_config": EngineConfig,
     "erasure_request": ErasureRequest,
     "profile_update": ProfileUpdate,

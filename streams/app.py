@@ -19,6 +19,7 @@ from streams.table_store import PartitionIndex
 
 BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.05  # bounds the latency a partial batch adds
+KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -49,6 +50,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
+    drift = app.topic(topics.drift, key_type=bytes, value_type=bytes)
     index = PartitionIndex()
     table = app.Table(
         "customer-state",
@@ -66,6 +68,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
         index,
+        drift=drift,
+        highwater=lambda tp: _highwater(app, tp),
     )
 
     @app.agent(inputs, name="segment")
@@ -94,14 +98,29 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             }
         )
 
+    @app.timer(KPI_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def segment_kpis() -> None:
+        engine = pipeline.engine
+        if engine.watermark_ms is None:
+            return
+        states = (CustomerState.from_dict(value) for value in table.values())
+        metrics.record_kpis(engine.profiles(states, engine.watermark_ms))
+
     @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:
         # Declared here so subscribers can attach before the first change is sent.
-        await changes.maybe_declare()
-        await dead_letters.maybe_declare()
+        for topic in (changes, dead_letters, drift):
+            await topic.maybe_declare()
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
     return app
+
+
+def _highwater(app: faust.App, tp: Any) -> int | None:
+    try:
+        return int(app.consumer.highwater(tp))
+    except Exception:  # not assigned yet, or being rebalanced away: no figure this time
+        return None
 
 
 def broker_credentials(settings: Settings) -> Any:

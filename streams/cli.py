@@ -1,4 +1,4 @@
-"""``segment-engine``: run the embedded broker, a worker, the generator or the demo.
+"""``segment-engine``: the broker, a worker, the generator, the demo, replay and backtests.
 
 A bad argument or setting ends with one line naming it, never a traceback.
 """
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from engine.rules import RuleError
+from replay.arguments import add_arguments
+from replay.sources import SourceError
 from streams.settings import ConfigError, Settings, load_settings
 
 
@@ -59,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, help="JSON Lines file instead of Kafka")
     gen.add_argument("--labels", type=Path, help="CSV of customer_id,segment (planted truth)")
 
+    replay = commands.add_parser("replay", help="replay an event log through the engine")
+    add_arguments(replay, backtest=False)
+    backtest = commands.add_parser("backtest", help="replay one log under several configs")
+    add_arguments(backtest, backtest=True)
+
     demo = commands.add_parser("demo", help="broker, worker and generator, live in the terminal")
     demo.add_argument("--customers", type=_positive_int, default=150)
     demo.add_argument("--days", type=_positive_float, default=60.0)
@@ -72,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "broker":
             return _broker(args.port)
+        if args.command in ("replay", "backtest"):
+            from replay import commands
+
+            run = commands.replay_command if args.command == "replay" else commands.backtest_command
+            return run(args)
         settings = load_settings(getattr(args, "config", None))
         if args.command == "worker":
             return _worker(settings, args.loglevel)
@@ -82,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.demo import run_demo
 
         return run_demo(args)
-    except (ConfigError, RuleError) as exc:
+    except (ConfigError, RuleError, SourceError) as exc:
         print(f"segment-engine: {exc}", file=sys.stderr)
         return 2
 

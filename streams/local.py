@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,8 @@ def settings_env(values: Mapping[str, Any], prefix: str = "SEGMENT_ENGINE_") -> 
         name = f"{prefix}{key.upper()}"
         if isinstance(value, Mapping):
             env.update(settings_env(value, name + "__"))
+        elif isinstance(value, list | tuple):  # pydantic-settings reads lists as JSON
+            env[name] = json.dumps(value)
         else:
             env[name] = str(value)
     return env
@@ -96,6 +99,22 @@ def total(
     """Sum of ``name`` over the samples whose labels include ``labels``."""
     wanted = set(labels.items())
     return sum(v for (n, lab), v in samples.items() if n == name and wanted <= set(lab))
+
+
+def wait_for_count(url: str, expected: float, timeout: float = 120,
+                   name: str = "segment_engine_events_total") -> float:  # fmt: skip
+    """Poll ``/metrics`` until ``name`` sums to at least ``expected``; returns the sum."""
+    deadline = time.monotonic() + timeout
+    counted = 0.0
+    while time.monotonic() < deadline:
+        try:
+            counted = total(scrape(url), name)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            continue  # busy with a batch; a slow answer is not a wrong one
+        if counted >= expected:
+            return counted
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} reached {counted} of {expected} within {timeout:.0f} s")
 
 
 def wait_for_metrics(url: str, worker: WorkerProcess, timeout: float) -> None:

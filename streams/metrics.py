@@ -1,10 +1,14 @@
 """Every Prometheus metric the worker exports, in one registry per app.
 
 Labels come from small fixed sets only: topic roles, the event-type vocabulary
-(anything else is ``other``), outcomes, reasons and segment kinds.
+(anything else is ``other``), outcomes, reasons, segment kinds, segment ids (a
+model has a few dozen over its life), detectors, watched features and partitions.
+Never a customer id.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,10 +19,17 @@ from prometheus_client import (
     generate_latest,
 )
 
+from engine.profiles import SegmentProfile
+
 # The *_created series double every counter's exposition and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SOURCES = ("behaviour", "profiles", "erasures")
+# Seconds from an event's own time to the decision on it: replays and backfills
+# legitimately sit days behind, so the buckets reach a week.
+EVENT_TIME_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, 604800)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+DISTANCE_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0)
 
 
 class Metrics:
@@ -26,40 +37,151 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        r = self.registry
+        # Throughput and outcomes
         self.events = Counter(
             "segment_engine_events_total",
             "Input messages by source topic, event type and outcome.",
             ["source", "type", "outcome"],
-            registry=self.registry,
+            registry=r,
         )
         self.changes = Counter(
             "segment_engine_segment_changes_total",
-            "Segment-change events emitted, by segment kind and reason.",
-            ["kind", "reason"],
-            registry=self.registry,
+            "Segment-change events emitted, by segment kind, reason and from/to segment "
+            "('none' when there is none).",
+            ["kind", "reason", "from_segment", "to_segment"],
+            registry=r,
         )
         self.dead_letters = Counter(
             "segment_engine_dead_letters_total",
             "Messages sent to the dead-letter topic, by source topic and reason.",
             ["source", "reason"],
-            registry=self.registry,
+            registry=r,
         )
         self.sweep_failures = Counter(
             "segment_engine_sweep_failures_total",
             "Customers a periodic re-evaluation could not refresh (see the worker log).",
-            registry=self.registry,
-        )
-        self.model_version = Gauge(
-            "segment_engine_model_version",
-            "Version of the published learned-segment model.",
-            registry=self.registry,
+            registry=r,
         )
         self.batch_seconds = Histogram(
             "segment_engine_batch_duration_seconds",
             "Time to decode, decide and emit one batch of input messages.",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
+        self.event_time_lag = Histogram(
+            "segment_engine_event_time_lag_seconds",
+            "From an event's own timestamp to the decision on it (wall clock).",
+            buckets=EVENT_TIME_BUCKETS,
+            registry=r,
+        )
+        self.emit_latency = Histogram(
+            "segment_engine_emit_latency_seconds",
+            "From receiving a batch to its segment changes being handed to the producer.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "segment_engine_consumer_lag_messages",
+            "Messages on an input partition not yet processed (high watermark - position).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "segment_engine_event_time_watermark_seconds",
+            "Latest event time processed (Unix seconds).",
+            registry=r,
+        )
+        # Model
+        self.model_version = Gauge(
+            "segment_engine_model_version",
+            "Version of the published learned-segment model.",
+            registry=r,
+        )
+        self.segment_size = Gauge(
+            "segment_engine_segment_size_customers",
+            "Customers in each live segment (this worker's share).",
+            ["segment", "kind"],
+            registry=r,
+        )
+        self.centroid_shift = Histogram(
+            "segment_engine_centroid_shift",
+            "How far each continuing segment's centroid moved at a model update "
+            "(standardised feature units).",
+            buckets=DISTANCE_BUCKETS,
+            registry=r,
+        )
+        self.assignment_distance = Histogram(
+            "segment_engine_assignment_distance",
+            "Distance from a customer to their segment's centroid at each evaluation "
+            "(standardised feature units).",
+            buckets=DISTANCE_BUCKETS,
+            registry=r,
+        )
+        self.silhouette = Gauge(
+            "segment_engine_silhouette",
+            "Online silhouette of the learned segments (River), -1 to 1; higher is better.",
+            registry=r,
+        )
+        self.near_boundary = Gauge(
+            "segment_engine_near_boundary_ratio",
+            "Share of recent evaluations whose two nearest segments are within the "
+            "hysteresis margin of each other.",
+            registry=r,
+        )
+        # Drift
+        self.drift_score = Gauge(
+            "segment_engine_drift_score",
+            "Latest drift statistic by detector (adwin, page_hinkley, psi, js) and subject "
+            "(a feature, or segment_sizes).",
+            ["detector", "subject"],
+            registry=r,
+        )
+        self.drift_threshold = Gauge(
+            "segment_engine_drift_threshold",
+            "Score at which each detector fires.",
+            ["detector"],
+            registry=r,
+        )
+        self.drift_detections = Counter(
+            "segment_engine_drift_detections_total",
+            "Drift detections by detector and subject (also sent to the drift topic).",
+            ["detector", "subject"],
+            registry=r,
+        )
+        # Per-segment KPIs
+        self.segment_conversion = Gauge(
+            "segment_engine_segment_conversion_ratio",
+            "Purchases per session in the segment (conversion rate).",
+            ["segment"],
+            registry=r,
+        )
+        self.segment_revenue = Gauge(
+            "segment_engine_segment_revenue_per_customer",
+            "Net lifetime revenue per customer in the segment (input currency).",
+            ["segment"],
+            registry=r,
+        )
+        self.segment_lapsed = Gauge(
+            "segment_engine_segment_lapsed_ratio",
+            "Share of the segment's customers inactive for lapsed_after_days or more.",
+            ["segment"],
+            registry=r,
+        )
+
+    def record_kpis(self, profiles: Iterable[SegmentProfile]) -> None:
+        """Per-segment KPI gauges; segments without members lose their series."""
+        gauges = {
+            "conversion_rate": self.segment_conversion,
+            "revenue_per_customer": self.segment_revenue,
+            "lapsed_share": self.segment_lapsed,
+        }
+        for gauge in gauges.values():
+            gauge.clear()
+        for profile in profiles:
+            for kpi, gauge in gauges.items():
+                if kpi in profile.kpis:
+                    gauge.labels(profile.segment.id).set(profile.kpis[kpi])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,15 +6,19 @@ succeeded, so every failure must end on the dead-letter topic instead.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from faust.types import EventT, Message, TopicT
 
-from engine.segment_engine import SegmentEngine
+from engine.drift import DriftReading
+from engine.segment_engine import BatchResult, SegmentEngine, epoch_ms
 from schemas import dead_letters as dl
+from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from streams.decode import Rejected, decode
 from streams.metrics import Metrics
@@ -36,6 +40,8 @@ class Pipeline:
         metrics: Metrics,
         type_labels: frozenset[str],
         index: PartitionIndex,
+        drift: TopicT | None = None,
+        highwater: Callable[[Any], int | None] | None = None,
     ) -> None:
         self.engine = engine
         self.table = table
@@ -46,10 +52,16 @@ class Pipeline:
         self.type_labels = type_labels
         self.context = {"event_types": type_labels}
         self.index = index
+        self.drift = drift
+        self.highwater = highwater  # a partition's high watermark, for consumer lag
+        self._received = 0.0
+        self._sized: dict[tuple[str, str], int] = {}
 
     async def handle(self, batch: Sequence[EventT[Any]]) -> None:
+        self._received = time.perf_counter()
         with self.metrics.batch_seconds.time():
             await self._handle(batch)
+        self._record_lag(batch)
 
     async def _handle(self, batch: Sequence[EventT[Any]]) -> None:
         accepted: list[tuple[EventT[Any], InputEvent]] = []
@@ -85,6 +97,9 @@ class Pipeline:
                 )
             else:
                 self.metrics.events.labels(source, label, outcome).inc()
+        now = time.time()
+        for decoded in (decoded for _, decoded in accepted):
+            self.metrics.event_time_lag.observe(max(0.0, now - epoch_ms(decoded) / 1000))
         emitted_at = datetime.now(UTC)
         for change in result.changes:
             message = change.to_message(emitted_at)
@@ -92,8 +107,70 @@ class Pipeline:
                 key=change.customer_id.encode(), value=message.model_dump_json().encode()
             )
             kind = (message.segment or message.previous_segment).kind  # type: ignore[union-attr]
-            self.metrics.changes.labels(kind, message.reason).inc()
-        self.metrics.model_version.set(self.engine.segmenter.model_version)
+            before, after = message.previous_segment, message.segment
+            self.metrics.changes.labels(
+                kind, message.reason, before.id if before else "none", after.id if after else "none"
+            ).inc()
+        if result.changes:
+            self.metrics.emit_latency.observe(time.perf_counter() - self._received)
+        await self._report_drift(result.drift, emitted_at)
+        self._record_model(result)
+
+    async def _report_drift(self, readings: list[DriftReading], emitted_at: datetime) -> None:
+        for reading in readings:
+            self.metrics.drift_score.labels(reading.detector, reading.subject).set(reading.score)
+            self.metrics.drift_threshold.labels(reading.detector).set(reading.threshold)
+            # Touched on every reading, so each series starts at 0 and increase() sees
+            # the first detection.
+            detections = self.metrics.drift_detections.labels(reading.detector, reading.subject)
+            if not reading.detected:
+                continue
+            detections.inc()
+            if self.drift is not None:
+                message = drift_message(reading, emitted_at)
+                await self.drift.send(
+                    key=reading.subject.encode(), value=message.model_dump_json().encode()
+                )
+
+    def _record_model(self, result: BatchResult) -> None:
+        engine, m = self.engine, self.metrics
+        m.model_version.set(engine.segmenter.model_version)
+        if engine.watermark_ms is not None:
+            m.watermark.set(engine.watermark_ms / 1000)
+        for distance in engine.health.drain_distances():
+            m.assignment_distance.observe(distance)
+        for shift in engine.health.drain_shifts():
+            m.centroid_shift.observe(shift)
+        if engine.health.silhouette is not None:
+            m.silhouette.set(engine.health.silhouette)
+        if engine.health.near_boundary is not None:
+            m.near_boundary.set(engine.health.near_boundary)
+        if result.changes:
+            self._record_sizes()
+
+    def _record_sizes(self) -> None:
+        learned = self.engine.segmenter.segments
+        live = {(sid, "learned" if sid in learned else "rule"): n
+                for sid, n in self.engine.sizes.items()}  # fmt: skip
+        for labels in set(self._sized) - set(live):  # retired or emptied: drop the series
+            self.metrics.segment_size.remove(*labels)
+        for labels, size in live.items():
+            self.metrics.segment_size.labels(*labels).set(size)
+        self._sized = live
+
+    def _record_lag(self, batch: Sequence[EventT[Any]]) -> None:
+        if self.highwater is None:
+            return
+        positions: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            positions[message.tp] = max(positions.get(message.tp, -1), message.offset + 1)
+        for tp, position in positions.items():
+            high = self.highwater(tp)
+            if high is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - position)
+                )
 
     async def dead_letter(
         self, message: Message, source: str, label: str, reason: str, error: str
@@ -122,6 +199,24 @@ def _header_items(headers: Any) -> list[tuple[str, bytes]]:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
     return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+
+
+def drift_message(reading: DriftReading, emitted_at: datetime) -> DriftDetected:
+    """The drift topic's message; its id is derived from the reading, so replays agree."""
+    key = f"{reading.detector}|{reading.subject}|{reading.at_ms}|{reading.model_version}"
+    return DriftDetected(
+        drift_id=hashlib.sha256(key.encode()).hexdigest()[:32],
+        detector=reading.detector,
+        subject=reading.subject,
+        score=reading.score,
+        threshold=reading.threshold,
+        detected_at=datetime.fromtimestamp(reading.at_ms / 1000, UTC),
+        since=None
+        if reading.since_ms is None
+        else datetime.fromtimestamp(reading.since_ms / 1000, UTC),
+        model_version=reading.model_version,
+        emitted_at=emitted_at,
+    )
 
 
 def _late(engine: SegmentEngine) -> str:

@@ -27,6 +27,7 @@ class TopicNames(BaseModel):
     erasures: str = "erasure-requests"
     changes: str = "segment-changes"
     dead_letters: str = "dead-letters"
+    drift: str = "segment-drift"
 
 
 class KafkaSecurity(BaseModel):

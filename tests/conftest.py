@@ -1,17 +1,26 @@
-"""Shared fixtures: a fresh embedded broker per test and a worker factory.
+"""Shared fixtures: a fresh embedded broker per test, a worker factory, and a real
+Prometheus server (Debian's package) to scrape workers.
 
-A test that needs the Tansu binary skips when it is missing, except in CI
+A test that needs the Tansu or Prometheus binary skips when it is missing, except in CI
 (``CI=true``), where a missing binary is a failure rather than a silent skip.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.local import WorkerProcess, wait_for_metrics
@@ -68,3 +77,78 @@ def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..
     yield start
     for process in started:
         process.stop()
+
+
+class PrometheusServer:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def api(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.api("query", query=expr)["result"]
+        return result
+
+    def value(self, expr: str) -> float | None:
+        """The single value of an instant query, or None when it is empty."""
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise TimeoutError(f"prometheus not ready within {timeout} s")
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Start ``prometheus`` scraping ``target`` every second with the given rule files."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        need("the prometheus binary (apt-get install prometheus)")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(target: str, rule_files: list[Path], job: str) -> PrometheusServer:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+        }
+        config_path = tmp_path / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config))
+        port = free_port()
+        log = tmp_path / "prometheus.log"
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [binary, f"--config.file={config_path}",
+                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        started.append(process)
+        server = PrometheusServer(process, port, log)
+        server.wait_ready()
+        return server
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

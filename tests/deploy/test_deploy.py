@@ -349,7 +349,7 @@ def test_every_port_is_the_configured_web_port() -> None:
 
 def prometheus_jobs() -> dict[str, dict[str, Any]]:
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    assert "rule_files" not in config, "no rules yet"
+    assert config["rule_files"] == ["alerts.yml"]
     return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
@@ -393,6 +393,7 @@ def test_promtool_checks_the_prometheus_config(tmp_path: Path) -> None:
                 job["static_configs"] = [{"targets": []}]
         stand_in = tmp_path / "prometheus.yml"
         stand_in.write_text(yaml.safe_dump(config, sort_keys=False))
+        shutil.copy(PROMETHEUS_CONFIG.parent / "alerts.yml", tmp_path / "alerts.yml")
         result = _promtool(promtool, stand_in)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout

@@ -7,8 +7,6 @@ Generated customers plus malformed messages go in; the test reads what came out 
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -18,7 +16,7 @@ from engine.synthetic import DEFAULT_START_MS, generate
 from schemas import SegmentChange
 from schemas import dead_letters as dl
 from streams.kafka_clients import ensure_topics, producer
-from streams.local import read_topic, scrape, total
+from streams.local import read_topic, scrape, total, wait_for_count
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -56,19 +54,10 @@ def _json(value: object) -> bytes:
 
 
 def wait_until_counted(url: str, expected: int, timeout: float = 120) -> float:
-    """Poll /metrics until the worker has counted ``expected`` input messages."""
-    deadline = time.monotonic() + timeout
-    counted = 0.0
-    while time.monotonic() < deadline:
-        try:
-            counted = total(scrape(url), EVENTS)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            continue  # busy with a batch; a slow answer is not a wrong one
-
-        if counted >= expected:
-            return counted
-        time.sleep(0.2)
-    pytest.fail(f"worker counted {counted} of {expected} messages within {timeout} s")
+    try:
+        return wait_for_count(url, expected, timeout)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 def test_events_become_segment_changes_and_bad_input_is_dead_lettered(

@@ -1,0 +1,1 @@
+"""Replay and backtests: event logs through the same engine, in-process, deterministically."""

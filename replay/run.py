@@ -1,0 +1,178 @@
+"""Replay a log through the engine, in event-time order, and keep what it decided.
+
+Order: events are processed by event time, ties broken by their position in the
+input (line or row number; for Kafka, the order read: partition, then offset), so
+the same log, config and seed give the same outputs, byte for byte. Changes carry
+``emitted_at == changed_at``: a replay has no wall clock worth recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from engine.changes import Change
+from engine.segment_engine import SegmentEngine, epoch_ms
+from engine.state import MemoryStore
+from replay.model import ReplayOutcome, TimelinePoint
+from replay.sources import Record, Reject
+from schemas.config import EngineConfig
+from schemas.events import InputEvent
+
+DAY_MS = 86_400_000
+FLAP_WINDOW_MS = 7 * DAY_MS  # back to the segment just left within this long: a flap
+BATCH = 1000
+
+
+@dataclass(slots=True)
+class Ordered:
+    """A log in processing order, and what could not be read from it."""
+
+    events: list[InputEvent]
+    rejects: list[Reject]
+    was_sorted: bool  # the input already came in event-time order
+
+
+def order(items: Iterable[Record | Reject]) -> Ordered:
+    """Sort by (event time, position). Holds the log in memory: about 1 KB per event."""
+    keyed: list[tuple[int, int, InputEvent]] = []
+    rejects: list[Reject] = []
+    was_sorted, last = True, (-(2**63), -1)
+    for item in items:
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        key = (epoch_ms(item.event), item.position)
+        was_sorted = was_sorted and key >= last
+        last = key
+        keyed.append((*key, item.event))
+    if not was_sorted:
+        keyed.sort(key=lambda k: (k[0], k[1]))
+    return Ordered([event for _, _, event in keyed], rejects, was_sorted)
+
+
+@dataclass(slots=True)
+class Replay:
+    """One config's run: the engine, its store, and everything the outputs need."""
+
+    name: str
+    engine: SegmentEngine
+    store: MemoryStore
+    outcome: ReplayOutcome
+    changes: list[Change]
+
+    @property
+    def now_ms(self) -> int | None:
+        return self.engine.watermark_ms
+
+
+def run(
+    name: str,
+    config: EngineConfig,
+    events: list[InputEvent],
+    on_progress: Callable[[int], None] | None = None,
+) -> Replay:
+    """Process ``events`` (already in order) and gather the outcome."""
+    engine, store = SegmentEngine(config), MemoryStore()
+    outcome = ReplayOutcome(name=name)
+    changes: list[Change] = []
+    counts = {"accepted": 0, "duplicate": 0, "late": 0, "erased": 0, "failed": 0}
+    since_changes = since_events = 0
+    for batch in _batches(events, int(config.sweep_interval_seconds * 1000)):
+        result = engine.process(batch, store)
+        for outcome_name in result.outcomes:
+            counts[outcome_name] += 1
+        # A batch holds at most one sweep, at its start: the counts so far are the
+        # period it closes (its own changes fall in the next one).
+        for at_ms, sizes in zip(result.sweeps, result.sweep_sizes, strict=True):
+            outcome.timeline.append(TimelinePoint(at_ms, sizes, since_changes, since_events))
+            since_changes = since_events = 0
+        since_changes += len(result.changes)
+        since_events += len(batch)
+        changes += result.changes
+        outcome.drift += result.drift
+        if on_progress is not None:
+            on_progress(len(batch))
+    if engine.watermark_ms is not None and since_events:
+        sizes = dict(sorted(engine.sizes.items()))
+        outcome.timeline.append(
+            TimelinePoint(engine.watermark_ms, sizes, since_changes, since_events)
+        )
+    replay = Replay(name, engine, store, outcome, changes)
+    _summarise(replay, counts, len(events))
+    return replay
+
+
+def _batches(events: list[InputEvent], sweep_ms: int) -> Iterator[list[InputEvent]]:
+    """Batches of at most ``BATCH`` that never span a sweep boundary (so each sweep
+    opens a batch and the timeline can tell the periods apart)."""
+    start, n = 0, len(events)
+    while start < n:
+        end = min(start + BATCH, n)
+        if sweep_ms:
+            period = epoch_ms(events[start]) // sweep_ms
+            for i, event in enumerate(islice(events, start + 1, end), start + 1):
+                if epoch_ms(event) // sweep_ms != period:
+                    end = i
+                    break
+        yield events[start:end]
+        start = end
+
+
+def _summarise(replay: Replay, counts: dict[str, int], n_events: int) -> None:
+    engine, outcome = replay.engine, replay.outcome
+    segments = dict(engine.segmenter.segments)
+    segments.update({rid: ref for rid, (_, ref) in engine.rules.items()})
+    outcome.segment_names = {sid: ref.name for sid, ref in sorted(segments.items())}
+    outcome.segment_kinds = {sid: ref.kind for sid, ref in sorted(segments.items())}
+    now = replay.now_ms
+    states = list(replay.store.states.values())
+    if now is not None:
+        outcome.profiles = [p.to_dict() for p in engine.profiles(states, now)]
+    learned = [c for c in replay.changes if c.reason == "reassigned"]
+    detections: dict[str, int] = {}
+    for reading in outcome.drift:
+        if reading.detected:
+            detections[reading.detector] = detections.get(reading.detector, 0) + 1
+    customers = sum(1 for s in states if s.last_seen_ms is not None)
+    silhouette = engine.health.silhouette
+    outcome.stats = {
+        "events": n_events,
+        **{f"events_{name}": count for name, count in counts.items()},
+        "customers": customers,
+        "model_version": engine.segmenter.model_version,
+        "segments_live": len(engine.segmenter.live_ids),
+        "changes": len(replay.changes),
+        "changes_per_1k_events": round(1000 * len(replay.changes) / max(1, n_events), 3),
+        "reassignments": len(learned),
+        "flapping_share": round(flapping(replay.changes) / max(1, len(learned)), 5),
+        "silhouette": None if silhouette is None else round(silhouette, 4),
+        "drift_detections": sum(detections.values()),
+        **{f"drift_detections_{name}": n for name, n in sorted(detections.items())},
+    }
+
+
+def flapping(changes: Iterable[Change]) -> int:
+    """Reassignments that take a customer back to the learned segment they left less
+    than :data:`FLAP_WINDOW_MS` before (A -> B -> A)."""
+    last: dict[str, Change] = {}
+    flaps = 0
+    for change in changes:
+        if change.reason != "reassigned" or change.previous is None or change.segment is None:
+            if change.reason in ("assigned", "erased"):
+                last.pop(change.customer_id, None)
+            continue
+        before = last.get(change.customer_id)
+        if (
+            before is not None
+            and before.previous is not None
+            and before.previous.id == change.segment.id
+            and change.changed_at_ms - before.changed_at_ms < FLAP_WINDOW_MS
+        ):
+            flaps += 1
+        last[change.customer_id] = change
+    return flaps
+
+
+__all__ = ["Ordered", "Replay", "flapping", "order", "run"]
