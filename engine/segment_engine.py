@@ -125,8 +125,8 @@ class SegmentEngine:
     def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
         result = BatchResult()
         for index, event in enumerate(events):
+            self._maybe_sweep(epoch_ms(event), store, result)  # counts its own changes
             counted = len(result.changes)
-            self._maybe_sweep(epoch_ms(event), store, result)
             try:
                 outcome = self._one(event, store, result.changes, result.drift)
             except Exception as exc:  # a bug, not bad input: report it, keep going

@@ -1,0 +1,82 @@
+"""What the engine reports about itself: segment sizes, model health, drift readings."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from engine import MemoryStore, SegmentEngine
+from engine.drift import DriftReading
+from engine.health import ModelHealth
+from engine.segmenter import Snapshot
+from engine.synthetic import Shift, generate
+from schemas import BehaviourEvent, ErasureRequest
+from schemas.config import EngineConfig
+
+CONFIG = EngineConfig.model_validate(
+    {
+        "learned": {"warmup_updates": 150, "publish_every": 300},
+        "drift": {"reference_delay_seconds": 7 * 86400, "reference_size": 200},
+        "rules": [{"id": "openers", "name": "Openers", "expression": "email_opens_30d >= 1"}],
+    }
+)
+
+
+def replayed(
+    customers: int = 60, days: float = 45, shift: Shift | None = None
+) -> tuple[SegmentEngine, MemoryStore, list[DriftReading]]:
+    engine, store = SegmentEngine(CONFIG), MemoryStore()
+    readings: list[DriftReading] = []
+    for message in generate(customers, days, seed=4, shift=shift, with_profiles=False):
+        result = engine.process([BehaviourEvent.model_validate(message["value"])], store)
+        readings += result.drift
+    return engine, store, readings
+
+
+def test_segment_sizes_are_the_members_the_store_holds() -> None:
+    engine, store, _ = replayed()
+    members = Counter(s.segment_id for s in store.states.values() if s.segment_id)
+    for state in store.states.values():
+        members.update(state.rule_segments)
+    assert members and engine.sizes == dict(members)
+    # An erasure takes the customer out of every segment they were in.
+    victim = next(s for s in store.states.values() if s.segment_id)
+    before = dict(engine.sizes)
+    later_ms = 1_767_225_600_000 + 50 * 86_400_000
+    erasure = ErasureRequest(customer_id=victim.customer_id, timestamp=later_ms, request_id="r1")
+    engine.process([erasure], store)
+    assert engine.sizes.get(victim.segment_id, 0) == before[victim.segment_id] - 1
+
+
+def test_health_figures_are_in_range_once_a_model_is_published() -> None:
+    engine, _, _ = replayed()
+    health = engine.health
+    assert engine.segmenter.model_version >= 2
+    assert health.silhouette is not None and -1 <= health.silhouette <= 1
+    assert health.near_boundary is not None and 0 <= health.near_boundary <= 1
+    distances = health.drain_distances()
+    assert distances and min(distances) >= 0 and health.drain_distances() == []
+    shifts = health.drain_shifts()
+    assert shifts and min(shifts) >= 0  # one per continuing segment per update
+
+
+def test_drift_is_scored_at_sweeps_after_the_reference() -> None:
+    _, _, readings = replayed()
+    timeline = [r for r in readings if r.detector in ("psi", "js")]
+    assert timeline, "the reference completes within 45 days"
+    start = min(r.at_ms for r in timeline)
+    assert start >= 1_767_225_600_000 + 7 * 86_400_000
+    assert all(r.at_ms % 86_400_000 == 0 for r in timeline)  # sweep boundaries
+    assert {r.subject for r in timeline} >= {"segment_sizes", *CONFIG.learned.features}
+
+
+def test_a_centroid_that_did_not_move_shifts_by_zero() -> None:
+    centroids = np.array([[0.0, 1.0], [2.0, -1.0]])
+    old = Snapshot(1, np.array([1.0, 2.0]), np.array([2.0, 0.5]), ("a", "b"), centroids)
+    raw = centroids * old.scales + old.means
+    means, scales = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    new = Snapshot(2, means, scales, ("b", "c"), np.array([raw[1], [9.0, 9.0]]))
+    health = ModelHealth()
+    health.published(old, new)
+    assert health.drain_shifts() == [0.0]  # only "b" continues, and it stayed put
