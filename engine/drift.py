@@ -46,9 +46,9 @@ _SLACKS = (0.05, 0.15, 0.5)  # CUSUM slacks, in reference deviations, to date ch
 class DriftReading:
     """A detection (``observe``), or one point of a detector's timeline (``evaluate``).
 
-    A change detector's timeline point has ``detected`` set when it fired since the
-    previous sweep, with the same ``since_ms`` as that detection: a repeat, for
-    dashboards, of what ``observe`` returned.
+    A change detector fires in ``observe``; its timeline point at the next sweep
+    carries that detection's ``since_ms`` but not ``detected``, so every detection is
+    published and counted once.
     """
 
     at_ms: int  # event time of the reading
@@ -256,8 +256,8 @@ class DriftMonitor:
     >>> sorted({(r.detector, r.since_ms is not None and r.since_ms >= 900) for r in hits})
     [('adwin', True), ('page_hinkley', True)]
     >>> readings = monitor.evaluate(2000, {"a": 50, "b": 50}, model_version=1)
-    >>> [(r.detector, r.detected) for r in readings if r.subject == "x"]
-    [('psi', True), ('js', True), ('adwin', True), ('page_hinkley', True)]
+    >>> [(r.detector, r.detected, r.since_ms is not None) for r in readings if r.subject == "x"]
+    [('psi', True, True), ('js', True, True), ('adwin', False, True), ('page_hinkley', False, True)]
     """
 
     def __init__(
@@ -330,7 +330,7 @@ class DriftMonitor:
                 score, threshold = watch.statistic(detector, self.config)
                 since = watch.fired.pop(detector, None)
                 out.append(DriftReading(at_ms, detector, name, score, threshold,
-                                        since is not None, since, model_version))  # fmt: skip
+                                        False, since, model_version))  # fmt: skip
         shares = _shares(segment_sizes)
         if self._segments is None and shares:
             self._segments = shares

@@ -31,6 +31,7 @@ from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
 from schemas.features import feature_kinds
 
+GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
 Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
 Features = dict[str, float | str | None]
 
@@ -105,9 +106,15 @@ class SegmentEngine:
             for rule in config.rules
         }
         drift = config.drift
-        self.drift_features = tuple(drift.features or learned.features)
+        # Tenure and recency grow for everyone by construction: growth, not drift.
+        self.drift_features = drift.features or tuple(
+            f for f in learned.features if f not in GROWING_FEATURES
+        )
+        # Windowed sums are ~86% full after twice their window; before that they ramp up.
         delay_s = drift.reference_delay_seconds
-        delay_ms = int((max(config.windows_days) * 86400 if delay_s is None else delay_s) * 1000)
+        if delay_s is None:
+            delay_s = 2 * max(config.windows_days) * 86400
+        delay_ms = int(delay_s * 1000)
         self.drift = DriftMonitor(self.drift_features, drift, delay_ms) if drift.enabled else None
         self.health = ModelHealth()
         # Customers per segment (learned and rule), kept from the changes this engine makes.

@@ -73,13 +73,15 @@ class DriftConfig(BaseModel):
     enabled: bool = True
     detectors: tuple[DriftDetector, ...] = ("adwin", "page_hinkley")
     features: tuple[str, ...] | None = Field(
-        None, description="Features watched; default: the learned segments' features."
+        None,
+        description="Features watched; default: the learned segments' features but tenure_days and "
+        "recency_days, which grow by construction.",
     )
     reference_delay_seconds: float | None = Field(
         None,
         ge=0,
         description="Event time after the first lesson before the reference is taken "
-        "(features ramp up while windows fill); default: the longest window.",
+        "(features ramp up while windows fill); default: twice the longest window.",
     )
     reference_size: int = Field(
         2000, ge=50, description="Lessons in the reference window (and the current window)."
