@@ -37,6 +37,10 @@ _TEXT_ATTRIBUTES = ("gender", "country", "region", "city", "income_band", "compa
 PROFILE_FEATURES = (*_TEXT_ATTRIBUTES, "age", "income_level", "company_size_level")
 
 
+# Windowed (index, window, name), abandonment (window, name), affinities?, profile?
+_Plan = tuple[list[tuple[int, int, str]], list[tuple[int, str]], bool, bool]
+
+
 class FeatureMaker:
     """Folds events into state and computes features, for a fixed set of windows.
 
@@ -71,6 +75,7 @@ class FeatureMaker:
         self._abandonment = [
             (w, windowed_name("cart_abandonment", days)) for w, days in enumerate(self.windows_days)
         ]
+        self._plans: dict[frozenset[str], _Plan] = {}
 
     def fold_in(self, state: CustomerState, event: BehaviourEvent, ts: int) -> None:
         """Add one accepted event to ``state``; order-independent within lateness."""
@@ -106,10 +111,8 @@ class FeatureMaker:
             state.windowed[base + offset] += value * weight
 
     def _decay(self, state: CustomerState, elapsed_ms: int) -> None:
-        factors = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms]
-        windowed = state.windowed
-        for index in range(len(windowed)):
-            windowed[index] *= factors[index % self._width]
+        factors = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms] * len(QUANTITIES)
+        state.windowed = [value * f for value, f in zip(state.windowed, factors, strict=True)]
         factor = math.exp(-elapsed_ms / self._affinity_tau_ms)
         for key in state.affinities:
             state.affinities[key] *= factor
@@ -137,20 +140,35 @@ class FeatureMaker:
         elapsed = max(0, now_ms - last)
         decays = [math.exp(-elapsed / tau) for tau in self._taus_ms]
         windowed = state.windowed or [0.0] * (len(QUANTITIES) * self._width)
-        for index, w, name in self._windowed:
-            if wanted is None or name in wanted:
-                out[name] = windowed[index] * decays[w]
-        for w, name in self._abandonment:
-            if wanted is None or name in wanted:
-                carts = windowed[_CARTS * self._width + w]
-                bought = windowed[_FREQUENCY * self._width + w]
-                out[name] = max(0.0, 1.0 - bought / carts) if carts > 1e-9 else 0.0
+        windowed_plan, abandonment, affinity, profile = self._plan(wanted)
+        for index, w, name in windowed_plan:
+            out[name] = windowed[index] * decays[w]
+        for w, name in abandonment:
+            carts = windowed[_CARTS * self._width + w]
+            bought = windowed[_FREQUENCY * self._width + w]
+            out[name] = max(0.0, 1.0 - bought / carts) if carts > 1e-9 else 0.0
         out.update(self._lifetime(state, now_ms))
-        if wanted is None or any(name in wanted for name in _AFFINITY_FEATURES):
+        if affinity:
             out.update(self._affinity_features(state))
-        if wanted is None or any(name in wanted for name in PROFILE_FEATURES):
+        if profile:
             out.update(_profile(state.attributes))
         return out
+
+    def _plan(self, wanted: Container[str] | None) -> _Plan:
+        """Which features to compute for ``wanted``; worked out once per set (hot path)."""
+        key = wanted if isinstance(wanted, frozenset) else None
+        plan = self._plans.get(key) if key is not None else None
+        if plan is None:
+            want = (lambda name: True) if wanted is None else wanted.__contains__
+            plan = (
+                [entry for entry in self._windowed if want(entry[2])],
+                [entry for entry in self._abandonment if want(entry[1])],
+                any(want(name) for name in _AFFINITY_FEATURES),
+                any(want(name) for name in PROFILE_FEATURES),
+            )
+            if key is not None:
+                self._plans[key] = plan
+        return plan
 
     def _lifetime(self, state: CustomerState, now_ms: int) -> dict[str, float | str | None]:
         cap = self.recency_cap_days

@@ -120,6 +120,7 @@ class LearnedSegmenter:
         # Standardisation, re-estimated from the sample at each k-means publication and
         # frozen in between, so River learns in the same space its centroids live in.
         self._means = np.zeros(len(self.features))
+        self._means_row: list[float] = self._means.tolist()  # the hot path reads lists
         self._scales = np.ones(len(self.features))
         self._clusterer = _make_clusterer(model, n_segments, halflife, seed)
         # Latest vector of the most recently taught customers: where k-means seeds
@@ -129,6 +130,7 @@ class LearnedSegmenter:
         self._started_at = 0  # lesson count at the first publication
         self._updates = 0
         self._snapshot: Snapshot | None = None
+        self._rows: tuple[list[float], list[float], list[list[float]]] | None = None
         self.segments: dict[str, SegmentRef] = {}
         self.lineage: list[Lineage] = []
 
@@ -150,21 +152,24 @@ class LearnedSegmenter:
 
     def raw(self, x: Vector) -> dict[str, float]:
         """The model's view of ``x``: log-scaled; a missing value sits at the mean."""
-        out = {}
-        for name in self.features:
+        return dict(zip(self.features, self._raw_row(x), strict=True))
+
+    def _raw_row(self, x: Vector) -> list[float]:
+        means = self._means_row
+        row = []
+        for i, name in enumerate(self.features):
             value = x.get(name)
             if isinstance(value, int | float) and math.isfinite(value):
-                out[name] = math.log1p(max(0.0, value))
+                row.append(math.log1p(value if value > 0.0 else 0.0))
             else:
-                out[name] = float(self._means[self.features.index(name)])
-        return out
+                row.append(means[i])
+        return row
 
     def learn(self, x: Vector, customer_id: str | None = None) -> None:
         """Learn from one customer's vector; publish a snapshot when one is due."""
-        raw = self.raw(x)
         self._updates += 1
         key = customer_id if customer_id is not None else f"#{self._updates}"
-        self._sample[key] = [raw[name] for name in self.features]
+        self._sample[key] = self._raw_row(x)
         self._sample.move_to_end(key)
         if len(self._sample) > self.sample_size:
             self._sample.popitem(last=False)
@@ -185,28 +190,33 @@ class LearnedSegmenter:
         self._sample.pop(customer_id, None)
 
     def distances(self, x: Vector) -> np.ndarray | None:
-        snap = self._snapshot
-        if snap is None:
+        d = self._distances(x)
+        return None if d is None else np.array(d)
+
+    def _distances(self, x: Vector) -> list[float] | None:
+        """Distance to each published centroid. Plain Python: with a handful of
+        segments and features, numpy's per-call overhead is most of the cost."""
+        rows = self._rows
+        if rows is None:
             return None
-        raw = self.raw(x)
-        z = snap.z(np.array([raw[name] for name in self.features]))
-        result: np.ndarray = np.sqrt(((snap.centroids - z) ** 2).sum(axis=1))
-        return result
+        means, scales, centroids = rows
+        z = [(v - m) / s for v, m, s in zip(self._raw_row(x), means, scales, strict=True)]
+        return [math.dist(z, c) for c in centroids]
 
     def nearest(self, x: Vector) -> str | None:
-        d = self.distances(x)
-        return None if d is None or self._snapshot is None else self._snapshot.ids[int(d.argmin())]
+        d = self._distances(x)
+        return None if d is None or self._snapshot is None else self._snapshot.ids[_argmin(d)]
 
     def decide(self, x: Vector, now_ms: int, current: str | None, pending: Decision) -> Decision:
         """Nearest segment, but a customer leaves their segment only for one that is
         ``hysteresis_margin`` closer in ``hysteresis_evaluations`` evaluations in a row,
         counted at most once per ``hysteresis_spacing_ms`` of event time: several
         events of one session are one piece of evidence, not several."""
-        d = self.distances(x)
+        d = self._distances(x)
         if d is None or self._snapshot is None:
             return Decision(current, None, 0, None)
         ids = self._snapshot.ids
-        best = ids[int(d.argmin())]
+        best = ids[_argmin(d)]
         if current not in ids:  # unassigned, or its segment was retired
             return self._fit(d, best, None, 0, None)
         if (
@@ -225,16 +235,16 @@ class LearnedSegmenter:
         return self._fit(d, current, best, count, at)
 
     def _fit(
-        self, d: np.ndarray, segment: str, pending: str | None, count: int, at: int | None
+        self, d: list[float], segment: str, pending: str | None, count: int, at: int | None
     ) -> Decision:
         assert self._snapshot is not None
         own = self._snapshot.ids.index(segment)
-        a = float(d[own])
+        a = d[own]
         if len(d) < 2:
             return Decision(segment, pending, count, at, a, None, False)
-        b = float(np.delete(d, own).min())
-        two = np.partition(d, 1)[:2]
-        near = bool(two[0] >= (1 - self.hysteresis_margin) * two[1])
+        b = min(v for i, v in enumerate(d) if i != own)
+        first, second = sorted(d)[:2]
+        near = first >= (1 - self.hysteresis_margin) * second
         silhouette = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
         return Decision(segment, pending, count, at, a, silhouette, near)
 
@@ -247,6 +257,7 @@ class LearnedSegmenter:
         old_means, old_scales = self._means, self._scales
         sample = np.array(list(self._sample.values()))
         self._means, spread = sample.mean(axis=0), sample.std(axis=0)
+        self._means_row = self._means.tolist()
         self._scales = np.where(spread > 1e-9, spread, 1.0)
         if self._started and self.model == "kmeans":
             centers = _centers(self._clusterer, self.features) * old_scales + old_means
@@ -293,6 +304,7 @@ class LearnedSegmenter:
         version = self.model_version + 1
         ids = self._match(centers, version)
         self._snapshot = Snapshot(version, self._means.copy(), self._scales.copy(), ids, centers)
+        self._rows = (self._means.tolist(), self._scales.tolist(), centers.tolist())
 
     def _match(self, centers: np.ndarray, version: int) -> tuple[str, ...]:
         """Give each new centroid the id of the previous segment it continues, if any.
@@ -340,6 +352,10 @@ class LearnedSegmenter:
         taken.add(name)
         self.segments[segment_id] = SegmentRef(id=segment_id, name=name, kind="learned")
         return segment_id
+
+
+def _argmin(values: list[float]) -> int:
+    return min(range(len(values)), key=values.__getitem__)
 
 
 def _make_clusterer(model: str, n_segments: int, halflife: float, seed: int) -> Any:
