@@ -1,6 +1,6 @@
 """Replay throughput beside the rate the same log can merely be read and decoded.
 
-    .venv/bin/python bench/replay_throughput.py [--customers 10000] [--days 14] [--seed 7]
+    .venv/bin/python bench/replay_throughput.py [--customers 10000] [--days 15] [--seed 7]
 
 Generates (once, cached under /tmp) a JSON Lines log of at least 1M events, then in
 one run: (1) reads and decodes it with replay's own reader (parse + validate into
@@ -34,7 +34,7 @@ def timed(fn):  # type: ignore[no-untyped-def]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--days", type=float, default=14.0)
+    parser.add_argument("--days", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     log = (
