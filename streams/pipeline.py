@@ -81,6 +81,7 @@ class Pipeline:
             self.table, [(decoded.customer_id, event) for event, decoded in accepted], self.index
         )
         result = self.engine.process([decoded for _, decoded in accepted], store)
+        store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))

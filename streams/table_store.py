@@ -51,7 +51,12 @@ class PartitionIndex:
 
 
 class TableStore:
-    """A :class:`~engine.StateStore` over a Faust table, for one batch of events."""
+    """A :class:`~engine.StateStore` over a Faust table, for one batch of events.
+
+    States are read once and written once per customer per batch (:meth:`flush`):
+    a batch holds a few events per customer, and every table write is a changelog
+    message. The final table is the same; the changelog skips intermediate states.
+    """
 
     def __init__(
         self, table: Any, batch: Iterable[tuple[str, EventT[Any]]], index: PartitionIndex
@@ -60,6 +65,8 @@ class TableStore:
         self._index = index
         self._owners: dict[str, EventT[Any]] = {}
         self._by_partition: dict[int, EventT[Any]] = {}
+        self._cache: dict[str, CustomerState | None] = {}
+        self._dirty: set[str] = set()
         for customer_id, event in batch:
             partition = event.message.partition
             index.add(customer_id, partition)
@@ -81,17 +88,32 @@ class TableStore:
             _current_event.reset(token)
 
     def get(self, customer_id: str) -> CustomerState | None:
+        if customer_id in self._cache:
+            return self._cache[customer_id]
         with self._as_current(customer_id):
             data = self._table.get(customer_id)
-        return None if data is None else CustomerState.from_dict(data)
+        state = None if data is None else CustomerState.from_dict(data)
+        self._cache[customer_id] = state
+        return state
 
     def put(self, state: CustomerState) -> None:
-        with self._as_current(state.customer_id):
-            self._table[state.customer_id] = state.to_dict()
+        self._cache[state.customer_id] = state
+        self._dirty.add(state.customer_id)
 
     def delete(self, customer_id: str) -> None:
-        with self._as_current(customer_id):
-            self._table.pop(customer_id, None)
+        self._cache[customer_id] = None
+        self._dirty.add(customer_id)
+
+    def flush(self) -> None:
+        """Write every changed customer to the table (and so to its changelog)."""
+        for customer_id in sorted(self._dirty):
+            state = self._cache[customer_id]
+            with self._as_current(customer_id):
+                if state is None:
+                    self._table.pop(customer_id, None)
+                else:
+                    self._table[customer_id] = state.to_dict()
+        self._dirty.clear()
 
     def customer_ids(self) -> list[str]:
         """Customers of the partitions this batch holds events of, in a fixed order."""
