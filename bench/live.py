@@ -1,0 +1,291 @@
+"""Part 3 of the suite: the product's live pipeline, one worker, full path.
+
+Sustained rate: a ``segment-engine worker`` process starts on topics already
+holding the first ``live_events`` events of the log and is timed, through its own
+``/metrics`` (``segment_engine_events_total``), from its first counted events to the
+last; start-up and group join are not counted, and nor is the first 1% (a
+partially filled first scrape interval).
+
+Latency: then, with the worker caught up, the events that follow in the log are
+produced at a paced rate (half the sustained one). Each behaviour event's
+produce-ack time is taken as its arrival in Kafka; a manually assigned consumer
+reads ``segment-changes`` as they appear and matches them by ``trigger_event_id``.
+Only events that caused a change have a latency (sweep changes have no trigger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.workload import Record, topic_of
+
+EVENTS = "segment_engine_events_total"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Worker:
+    """``segment-engine worker`` of the code under test, configured by environment."""
+
+    src: Path
+    overrides: dict[str, Any]
+    log_path: Path
+    prefix: Sequence[str] = ()  # e.g. a profiler wrapping the command
+    module: str = "streams.cli"  # or "bench.worker_variants" for experiments
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.overrides['web_port']}/metrics"
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def start(self) -> Worker:
+        from bench.limits import subprocess_env
+        from streams.local import settings_env
+
+        env = subprocess_env(self.src)
+        env.update(settings_env(self.overrides))
+        env.update(self.extra_env)
+        command = [
+            *self.prefix,
+            sys.executable,
+            "-m",
+            self.module,
+            "worker",
+            "--loglevel",
+            "warning",
+        ]
+        with self.log_path.open("w") as log:
+            self._proc = subprocess.Popen(
+                command, env=env, cwd=self.src, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def counted(self, timeout: float = 10.0) -> float | None:
+        """Input messages the worker has counted, or None if /metrics did not answer."""
+        from streams.local import scrape, total
+
+        try:
+            return total(scrape(self.metrics_url, timeout=timeout), EVENTS)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return None
+
+    def gauge(self, name: str) -> float | None:
+        from streams.local import scrape, total
+
+        try:
+            return total(scrape(self.metrics_url), name)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return None
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            if self.counted(timeout=2) is not None:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"worker /metrics did not answer in {timeout:.0f} s; see {self.log_path}"
+        )
+
+
+def worker_overrides(
+    bootstrap: str, app_id: str, web_port: int, data_dir: Path, partitions: int = 4
+) -> dict[str, Any]:
+    return {
+        "kafka_bootstrap": bootstrap,
+        "topic_partitions": partitions,
+        "app_id": app_id,
+        "web_port": web_port,
+        "data_dir": str(data_dir),
+        # As the tests do: Tansu answers a join after half the session timeout.
+        "session_timeout_seconds": 2,
+        "heartbeat_interval_seconds": 0.5,
+    }
+
+
+def wait_counted(
+    worker: Worker, expect: int, timeout: float, every: float = 0.5, stall: float = 60.0
+) -> list[tuple[float, float, float]]:
+    """Poll until the worker counted ``expect`` messages: samples (wall, count, worker CPU)."""
+    samples: list[tuple[float, float, float]] = []
+    deadline = time.monotonic() + timeout
+    last_change = time.monotonic()
+    while time.monotonic() < deadline:
+        if not worker.running():
+            raise RuntimeError(f"worker exited; see {worker.log_path}")
+        count = worker.counted()
+        now = time.perf_counter()
+        if count is not None:
+            if not samples or count > samples[-1][1]:
+                last_change = time.monotonic()
+            samples.append((now, count, cpu_seconds(worker.pid)))
+            if count >= expect:
+                break
+        if time.monotonic() - last_change > stall:
+            break
+        time.sleep(every)
+    return samples
+
+
+def sustained_rate(samples: list[tuple[float, float, float]], expect: int) -> dict[str, float]:
+    """Rate from the first sample past 1% of ``expect`` to the last; CPU per event too."""
+    start = next((s for s in samples if s[1] >= 0.01 * expect), None)
+    end = samples[-1] if samples else None
+    if start is None or end is None or end[1] <= start[1]:
+        return {"rate": 0.0, "events": end[1] if end else 0.0, "seconds": 0.0, "cpu_us": 0.0}
+    events = end[1] - start[1]
+    seconds = end[0] - start[0]
+    return {
+        "rate": events / seconds,
+        "events": end[1],
+        "seconds": seconds,
+        "cpu_us": (end[2] - start[2]) / events * 1e6,
+        "complete": float(end[1] >= expect),
+    }
+
+
+async def paced_latency(
+    bootstrap: str,
+    records: list[Record],
+    rate: float,
+    behaviour_topic: str,
+    profile_topic: str,
+    changes_topic: str,
+    worker: Worker,
+    expect_counted: int,
+    drain_seconds: float = 5.0,
+) -> dict[str, Any]:
+    """Produce ``records`` at ``rate``/s; p50/p99 from produce-ack to change readable."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
+    await consumer.start()
+    await producer.start()
+    acked: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = asyncio.Event()
+
+    async def read_changes() -> None:
+        while not done.is_set():
+            batches = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for batch in batches.values():
+                for message in batch:
+                    trigger = orjson.loads(message.value).get("trigger_event_id")
+                    if trigger is not None and trigger not in seen:
+                        seen[trigger] = now
+
+    try:
+        partitions = [
+            TopicPartition(changes_topic, p)
+            for p in sorted(consumer.partitions_for_topic(changes_topic) or ())
+        ]
+        if not partitions:
+            raise RuntimeError(f"topic {changes_topic} does not exist")
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end offsets now, before producing
+            await consumer.position(tp)
+        reader = asyncio.create_task(read_changes())
+        started = time.perf_counter()
+        sent_count = 0
+        pending: list[asyncio.Future[Any]] = []
+        while sent_count < len(records):
+            due = min(len(records), int((time.perf_counter() - started) * rate) + 1)
+            while sent_count < due:
+                record = records[sent_count]
+                topic = topic_of(record.role, behaviour_topic, profile_topic)
+                future = await producer.send(topic, record.value, key=record.key)
+                if record.event_id is not None:
+                    event_id = record.event_id
+                    sent[event_id] = time.perf_counter()
+                    future.add_done_callback(
+                        lambda _f, e=event_id: acked.__setitem__(e, time.perf_counter())
+                    )
+                pending.append(future)
+                sent_count += 1
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*pending)
+        produced_in = time.perf_counter() - started
+        # Let the worker catch up, then give the last changes time to arrive.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            count = await asyncio.to_thread(worker.counted)
+            if count is not None and count >= expect_counted:
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(drain_seconds)
+        done.set()
+        await reader
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    from_ack = sorted(seen[e] - acked[e] for e in seen if e in acked)
+    from_send = sorted(seen[e] - sent[e] for e in seen if e in sent)
+    return {
+        "produced": len(records),
+        "offered_rate": rate,
+        "achieved_rate": len(records) / produced_in,
+        "matched": len(from_ack),
+        "p50_ms": _pct(from_ack, 50) * 1000,
+        "p99_ms": _pct(from_ack, 99) * 1000,
+        "p999_ms": _pct(from_ack, 99.9) * 1000,
+        "max_ms": (from_ack[-1] if from_ack else float("nan")) * 1000,
+        "p50_from_send_ms": _pct(from_send, 50) * 1000,
+        "p99_from_send_ms": _pct(from_send, 99) * 1000,
+    }
+
+
+def _pct(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    rank = min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))
+    return values[rank]

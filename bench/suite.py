@@ -1,0 +1,364 @@
+"""The performance benchmark suite: five measurements in one run, ratios side by side.
+
+    .venv/bin/python bench/suite.py [--events 500000] [--customers 10000]
+        [--only limit,naive,live,latency,replay,memory] [--smoke] [--src DIR]
+
+1. limit    plain aiokafka consume + json decode of the pre-filled benchmark topics
+2. naive    a bare Faust agent, event by event, feeding River's KMeans
+3. live     one ``segment-engine worker``, full path, on the pre-filled topics
+   latency  then, paced at half the live rate: p50/p99 from an event's produce-ack
+            to its segment change being readable
+4. replay   in-process replay of a >= 1M-event log, beside read + decode of it
+5. memory   resident memory and changelog bytes per customer at 1M customers
+
+Prints a table (measurement, figure, ratio, target, pass/fail) and saves every
+figure as JSON next to the cached log (/tmp/segment-engine-bench). ``--src``
+measures another checkout (e.g. a ``git archive`` of a commit) with this suite.
+``--smoke`` shrinks every size for a quick check that it all runs. Takes about
+15 minutes at the default sizes on two cores; the machine should be otherwise
+idle (the load average is printed: figures from a busy machine are low).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("limit", "naive", "live", "latency", "replay", "memory")
+BEHAVIOUR, PROFILES, ERASURES, CHANGES = (
+    "behaviour-events", "profile-updates", "erasure-requests", "segment-changes",
+)  # fmt: skip
+
+
+@dataclass
+class Row:
+    measurement: str
+    figure: str
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=500_000,
+        help="events pre-filled for limit, naive and live (default 500k)",
+    )
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--replay-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--naive-events",
+        type=int,
+        default=100_000,
+        help="events the naive agent is timed over (it is slow)",
+    )
+    parser.add_argument(
+        "--live-seconds",
+        type=float,
+        default=300.0,
+        help="cap on the sustained-rate window (the topic keeps its backlog)",
+    )
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--latency-warmup",
+        type=int,
+        default=20_000,
+        help="events the latency worker learns from before the paced load",
+    )
+    parser.add_argument("--memory-customers", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS)
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: does it all run?")
+    parser.add_argument("--src", type=Path, default=ROOT, help="the code to measure")
+    parser.add_argument(
+        "--worker-variants",
+        default="",
+        help="what-if: run the live worker with bench/worker_variants.py patches",
+    )
+    args = parser.parse_args(argv)  # fmt: skip
+    if args.smoke:
+        args.events, args.customers, args.replay_events = 20_000, 1_000, 40_000
+        args.naive_events, args.latency_seconds, args.memory_customers = 5_000, 10.0, 20_000
+        args.live_seconds = 60.0
+    args.only = {p.strip() for p in args.only.split(",") if p.strip()}
+    if unknown := args.only - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if "latency" in args.only:
+        args.only.add("live")  # paced at half the live rate, on the same worker
+    args.src = args.src.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The code under test first, then this suite (bench/ is a namespace package).
+    sys.path[:0] = [str(args.src), str(ROOT)]
+    from bench.workload import CACHE_DIR, ensure_log
+
+    print(f"segment-engine benchmark suite: {', '.join(p for p in PARTS if p in args.only)}")
+    if args.worker_variants:
+        print(f"  WHAT-IF: live worker patched with {args.worker_variants}")
+    print(f"  code {args.src}; Python {platform.python_version()}; {os.cpu_count()} CPUs; "
+          f"load average {_load()}", flush=True)  # fmt: skip
+    log = ensure_log(max(args.replay_events, args.events), args.customers)
+    results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-suite-"))
+    started = time.perf_counter()
+    if args.only & {"limit", "naive", "live"}:
+        results.update(broker_parts(args, log, workdir))
+    if "replay" in args.only:
+        results["replay"] = replay_part(args, log)
+    if "memory" in args.only:
+        results["memory"] = memory_part(args, CACHE_DIR)
+    results["load_average_end"] = _load()
+    print(f"\nfinished in {time.perf_counter() - started:.0f} s; load average {_load()}; "
+          f"worker logs in {workdir}\n")  # fmt: skip
+    print(render(table(results)))
+    out = CACHE_DIR / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nfigures saved to {out}")
+    return 0
+
+
+def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str, Any]:
+    from bench.limits import (
+        consume_rate,
+        json_decoder,
+        naive_command,
+        pydantic_decoder,
+        run_naive,  # fmt: skip
+        subprocess_env,
+    )
+    from bench.workload import create_topics, prefill, read_records
+    from streams.broker import EmbeddedBroker
+
+    out: dict[str, Any] = {}
+    records = list(read_records(log, 0, args.events))
+    topics = [BEHAVIOUR, PROFILES]
+    with EmbeddedBroker() as broker:
+        create_topics(broker.bootstrap, [BEHAVIOUR, PROFILES, ERASURES], args.partitions)
+        rate = asyncio.run(prefill(broker.bootstrap, records, BEHAVIOUR, PROFILES))
+        out["prefill"] = {"events": len(records), "rate": rate}
+        print(f"  pre-filled {len(records):,} events at {rate:,.0f}/s", flush=True)
+        if "limit" in args.only:
+            out["limit"] = asyncio.run(
+                consume_rate(broker.bootstrap, topics, len(records), json_decoder)
+            )
+            _say("limit", out["limit"])
+            out["limit_pydantic"] = asyncio.run(consume_rate(
+                broker.bootstrap, topics, len(records), pydantic_decoder(BEHAVIOUR)))  # fmt: skip
+            _say("limit + pydantic", out["limit_pydantic"])
+        if "naive" in args.only:
+            expect = min(args.naive_events, len(records))
+            result = workdir / "naive.json"
+            command = naive_command(broker.bootstrap, topics, expect, result, "bench-naive")
+            out["naive"] = run_naive(
+                command, result, workdir / "naive.log", 900, subprocess_env(args.src)
+            )
+            _say("naive", out["naive"])
+        if "live" in args.only:
+            out.update(live_parts(args, broker.bootstrap, log, records, workdir))
+    return out
+
+
+def live_parts(
+    args: argparse.Namespace, bootstrap: str, log: Path, records: list[Any], workdir: Path
+) -> dict[str, Any]:
+    """Sustained rate on the pre-filled topics; then latency on a second, warmed-up worker."""
+    from bench.live import rss_bytes, sustained_rate, wait_counted
+
+    out: dict[str, Any] = {}
+    worker = start_worker(args, bootstrap, "bench-live", workdir / "live")
+    try:
+        worker.wait_ready()
+        # Time-capped: the rate is sustained over the window, the backlog stays >= 500k.
+        samples = wait_counted(worker, len(records), timeout=args.live_seconds)
+        out["live"] = sustained_rate(samples, len(records))
+        out["live"]["worker_rss_mb"] = rss_bytes(worker.pid) / 1e6
+        _say("live", out["live"])
+    finally:
+        worker.stop()
+    if "latency" in args.only and out["live"]["rate"] > 0:
+        out["latency"] = latency_part(args, bootstrap, log, out["live"]["rate"] / 2, workdir)
+        _say("latency", out["latency"])
+    return out
+
+
+def latency_part(
+    args: argparse.Namespace, bootstrap: str, log: Path, pace: float, workdir: Path
+) -> dict[str, Any]:
+    """A fresh worker on its own topics: warmed up on the start of the log (its model
+    must be published before it assigns anyone), then fed what follows at ``pace``."""
+    from bench.live import paced_latency, wait_counted
+    from bench.workload import create_topics, prefill, read_records
+
+    topics = {"behaviour": "lat-" + BEHAVIOUR, "profiles": "lat-" + PROFILES,
+              "erasures": "lat-" + ERASURES, "changes": "lat-" + CHANGES,
+              "dead_letters": "lat-dead-letters"}  # fmt: skip
+    create_topics(bootstrap, [topics["behaviour"], topics["profiles"], topics["erasures"]],
+                  args.partitions)  # fmt: skip
+    warm = list(read_records(log, 0, args.latency_warmup))
+    asyncio.run(prefill(bootstrap, warm, topics["behaviour"], topics["profiles"]))
+    more = list(read_records(log, len(warm), len(warm) + int(pace * args.latency_seconds)))
+    worker = start_worker(args, bootstrap, "bench-latency", workdir / "latency", topics)
+    try:
+        worker.wait_ready()
+        wait_counted(worker, len(warm), timeout=600)
+        time.sleep(2)  # let it go idle
+        version = worker.gauge("segment_engine_model_version")
+        if not version:
+            print("  WARNING: the latency worker has no published model after its warm-up; "
+                  "raise --latency-warmup", flush=True)  # fmt: skip
+        result = asyncio.run(paced_latency(
+            bootstrap, more, pace, topics["behaviour"], topics["profiles"], topics["changes"],
+            worker, len(warm) + len(more)))  # fmt: skip
+        result["model_version_at_start"] = version
+        return result
+    finally:
+        worker.stop()
+
+
+def start_worker(
+    args: argparse.Namespace, bootstrap: str, app_id: str, where: Path,
+    topics: dict[str, str] | None = None,
+) -> Any:  # fmt: skip
+    from bench.live import Worker, worker_overrides
+    from streams.broker import free_port
+
+    overrides = worker_overrides(bootstrap, app_id, free_port(), where / "data", args.partitions)
+    if topics:
+        overrides["topics"] = topics
+    where.mkdir(parents=True, exist_ok=True)
+    if args.worker_variants:
+        return Worker(args.src, overrides, where / "worker.log", module="bench.worker_variants",
+                      extra_env={"BENCH_VARIANTS": args.worker_variants}).start()  # fmt: skip
+    return Worker(args.src, overrides, where / "worker.log").start()
+
+
+def replay_part(args: argparse.Namespace, log: Path) -> dict[str, Any]:
+    from bench.replay_rate import read_decode_rate, replay_rate
+
+    out = {"read_decode": read_decode_rate(log, args.replay_events)}
+    _say("read + decode", out["read_decode"])
+    out["replay"] = replay_rate(log, args.replay_events)
+    _say("replay", out["replay"])
+    return out
+
+
+def memory_part(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    from bench.memory import run_measurement
+
+    out = {}
+    for variant in ("mature", "new"):
+        out[variant] = run_measurement(args.src, variant, args.memory_customers, cache)
+        _say(f"memory ({variant})", out[variant])
+    return out
+
+
+def table(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    limit = r.get("limit", {}).get("rate")
+    if "limit" in r:
+        rows.append(
+            Row("1. limit: aiokafka getmany + json.loads", _rate(r["limit"]), "1.00", "reference")
+        )
+        pydantic = r["limit_pydantic"]
+        rows.append(Row("   (info) aiokafka + pydantic model_validate_json", _rate(pydantic),
+                        _ratio(pydantic["rate"], limit)))  # fmt: skip
+    naive = r.get("naive", {}).get("rate")
+    if "naive" in r:
+        rows.append(Row("2. naive: bare Faust agent + River KMeans", _rate(r["naive"]),
+                        _ratio(naive, limit), "reference"))  # fmt: skip
+    if "live" in r:
+        live = r["live"]
+        partial = "" if live.get("complete") else f" (first {live['events']:,.0f} events)"
+        rows.append(
+            Row(
+                "3. live pipeline, sustained (x limit)",
+                _rate(live) + partial,
+                _ratio(live["rate"], limit),
+                ">= 0.30",
+                _verdict(live["rate"], limit, 0.30),
+            )
+        )
+        rows.append(Row("   live pipeline (x naive)", "", _ratio(live["rate"], naive, "x"), ">= 8x",
+                        _verdict(live["rate"], naive, 8.0)))  # fmt: skip
+    if "latency" in r:
+        lat = r["latency"]
+        figure = (f"p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms "
+                  f"({lat['matched']} changes at {lat['achieved_rate']:,.0f} ev/s)")  # fmt: skip
+        ok = lat["matched"] > 0 and lat["p99_ms"] <= 100
+        rows.append(Row("   latency at half the live rate", figure, "", "p99 <= 100 ms",
+                        "pass" if ok else "FAIL"))  # fmt: skip
+    if "replay" in r:
+        rd, rp = r["replay"]["read_decode"], r["replay"]["replay"]
+        rows.append(
+            Row("4. read + decode (json + pydantic), no broker", _rate(rd), "1.00", "reference")
+        )
+        rows.append(Row(f"   replay through SegmentEngine ({rp['events']:,} events)", _rate(rp),
+                        _ratio(rp["rate"], rd["rate"]), ">= 0.25",
+                        _verdict(rp["rate"], rd["rate"], 0.25)))  # fmt: skip
+    for variant, what in (("mature", "after 2 weeks"), ("new", "after 3 events")):
+        m = r.get("memory", {}).get(variant)
+        if m:
+            per = m["rss_bytes_per_customer"]
+            rows.append(Row(f"5. RSS per customer, {what} ({m['customers']:,})",
+                            f"{per:,.0f} B ({m['rss_total_mb']:,.0f} MB)", f"{per / 1024:.2f} KiB",
+                            "<= 1 KiB", "pass" if per <= 1024 else "FAIL"))  # fmt: skip
+            rows.append(Row(f"   changelog bytes per customer, {what}",
+                            f"{m['disk_bytes_per_customer']:,.0f} B"))  # fmt: skip
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    head = Row("measurement", "figure", "ratio", "target", "pass/fail")
+    cells = [[x.measurement, x.figure, x.ratio, x.target, x.verdict] for x in [head, *rows]]
+    widths = [max(len(c[i]) for c in cells) for i in range(5)]
+    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(5)).rstrip() for c in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _rate(figures: dict[str, Any]) -> str:
+    cpu = f", {figures['cpu_us']:.0f} µs CPU/ev" if figures.get("cpu_us") else ""
+    return f"{figures['rate']:,.0f} ev/s{cpu}"
+
+
+def _ratio(value: float | None, reference: float | None, suffix: str = "") -> str:
+    if not value or not reference:
+        return "n/a"
+    return f"{value / reference:.2f}{suffix}"
+
+
+def _verdict(value: float | None, reference: float | None, target: float) -> str:
+    if not value or not reference:
+        return "n/a"
+    return "pass" if value / reference >= target else "FAIL"
+
+
+def _say(name: str, figures: dict[str, Any]) -> None:
+    shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in figures.items()}
+    print(f"  {name}: {shown}", flush=True)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
