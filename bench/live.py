@@ -6,11 +6,12 @@ holding the first ``live_events`` events of the log and is timed, through its ow
 last; start-up and group join are not counted, and nor is the first 1% (a
 partially filled first scrape interval).
 
-Latency: then, with the worker caught up, the events that follow in the log are
-produced at a paced rate (half the sustained one). Each behaviour event's
+Latency (``paced_latency``): with a worker caught up, events are produced at a
+paced rate (the suite uses half the sustained one). Each behaviour event's
 produce-ack time is taken as its arrival in Kafka; a manually assigned consumer
-reads ``segment-changes`` as they appear and matches them by ``trigger_event_id``.
-Only events that caused a change have a latency (sweep changes have no trigger).
+(``fetch_max_wait_ms=10``: Tansu holds a fetch for most of the wait) reads
+``segment-changes`` as they appear and matches them by ``trigger_event_id``. Only
+events that caused a change have a latency (sweep changes have no trigger).
 """
 
 from __future__ import annotations
@@ -270,6 +271,13 @@ async def paced_latency(
         await consumer.stop()
     from_ack = sorted(seen[e] - acked[e] for e in seen if e in acked)
     from_send = sorted(seen[e] - sent[e] for e in seen if e in sent)
+    # Per 5 s of the paced run (by ack time): where the tail comes from (stalls or backlog).
+    windows: dict[int, list[float]] = {}
+    for e in seen:
+        if e in acked:
+            windows.setdefault(int((acked[e] - started) // 5), []).append(seen[e] - acked[e])
+    timeline = [[w * 5, len(v), round(_pct(sorted(v), 50) * 1000), round(max(v) * 1000)]
+                for w, v in sorted(windows.items())]  # fmt: skip
     return {
         "produced": len(records),
         "offered_rate": rate,
@@ -281,6 +289,7 @@ async def paced_latency(
         "max_ms": (from_ack[-1] if from_ack else float("nan")) * 1000,
         "p50_from_send_ms": _pct(from_send, 50) * 1000,
         "p99_from_send_ms": _pct(from_send, 99) * 1000,
+        "timeline_s_n_p50ms_maxms": timeline,
     }
 
 

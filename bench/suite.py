@@ -4,19 +4,28 @@
         [--only limit,naive,live,latency,replay,memory] [--smoke] [--src DIR]
 
 1. limit    plain aiokafka consume + json decode of the pre-filled benchmark topics
+            (500k events of the generated log; pre-filled with aiokafka batches)
 2. naive    a bare Faust agent, event by event, feeding River's KMeans
-3. live     one ``segment-engine worker``, full path, on the pre-filled topics
-   latency  then, paced at half the live rate: p50/p99 from an event's produce-ack
-            to its segment change being readable
-4. replay   in-process replay of a >= 1M-event log, beside read + decode of it
-5. memory   resident memory and changelog bytes per customer at 1M customers
+            (timed over its first --naive-events, in the agent)
+3. live     one ``segment-engine worker``, full path, on the pre-filled topics:
+            sustained events/s from its /metrics, over at most --live-seconds
+   latency  a second worker on topics of its own, warmed up on the start of the
+            log, then fed what follows at half the live rate: p50/p99 from each
+            event's produce-ack to its segment change being readable (matched by
+            trigger_event_id on a manually assigned consumer)
+4. replay   in-process replay of a >= 1M-event log through SegmentEngine.process,
+            beside json + pydantic read + decode of the same file
+5. memory   resident memory (RSS growth) and changelog bytes per customer of the
+            worker's table representation at 1M customers (bench/memory.py)
 
 Prints a table (measurement, figure, ratio, target, pass/fail) and saves every
 figure as JSON next to the cached log (/tmp/segment-engine-bench). ``--src``
 measures another checkout (e.g. a ``git archive`` of a commit) with this suite.
-``--smoke`` shrinks every size for a quick check that it all runs. Takes about
-15 minutes at the default sizes on two cores; the machine should be otherwise
-idle (the load average is printed: figures from a busy machine are low).
+``--smoke`` shrinks every size for a quick check that it all runs (~1.5 min).
+``--worker-variants`` runs the live and latency workers with run-time patches
+(``bench/worker_variants.py``): what the table would say with an optimisation.
+Takes about 14 minutes at the default sizes on two cores; the machine should be
+otherwise idle (the load average is printed: figures from a busy machine are low).
 """
 
 from __future__ import annotations
