@@ -12,20 +12,22 @@ from faust.types import StreamT
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
+from streams.faust_runtime import SegmentApp
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
 from streams.settings import Settings
 from streams.table_store import PartitionIndex
 
 BATCH_MAX = 500
-BATCH_WITHIN_SECONDS = 0.05  # bounds the latency a partial batch adds
+BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
 KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     metrics = metrics or Metrics()
-    app = faust.App(
+    app = SegmentApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         store=settings.store,

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # this also sets how long a worker takes to start consuming there.
     session_timeout_seconds: float = Field(10.0, gt=0)
     heartbeat_interval_seconds: float = Field(3.0, gt=0)
+    # How long the broker may hold a fetch while too few records are there. Kafka
+    # answers once one record is in; Tansu tends to hold most of the wait anyway, so
+    # this floors event-to-change latency on the embedded broker. Short costs only
+    # empty fetches while idle.
+    fetch_max_wait_ms: int = Field(10, ge=1, le=60_000)
     web_bind: str = "127.0.0.1"  # Faust binds every interface unless told otherwise.
     web_port: int = Field(6066, ge=0, le=65535)
     data_dir: Path = Path(".segment-engine")

@@ -108,6 +108,7 @@ def test_keyword_overrides_beat_the_file(tmp_path: Path) -> None:
         pytest.param(
             "[kafka_security]\nprotocol = 'TLS'\n", {}, "kafka_security.protocol", id="file-literal"
         ),
+        pytest.param("fetch_max_wait_ms = 0\n", {}, "fetch_max_wait_ms", id="file-fetch-wait"),
         pytest.param("", {"SEGMENT_ENGINE_WEB_PORT": "abc"}, "web_port", id="env-type"),
         pytest.param("", {"SEGMENT_ENGINE_WEB_PORT": "70000"}, "web_port", id="env-range"),
         pytest.param(
