@@ -6,7 +6,7 @@ give the same answers for the same input.
 
 from engine.changes import Change
 from engine.features import FeatureMaker
-from engine.profiles import SegmentProfile, segment_profiles
+from engine.profiles import ProfileBuilder, SegmentProfile, segment_profiles
 from engine.rules import Rule, RuleError, compile_rule
 from engine.segment_engine import BatchResult, Outcome, SegmentEngine
 from engine.segmenter import Decision, LearnedSegmenter, Lineage, Snapshot
@@ -22,6 +22,7 @@ __all__ = [
     "Lineage",
     "MemoryStore",
     "Outcome",
+    "ProfileBuilder",
     "Rule",
     "RuleError",
     "SegmentEngine",

@@ -79,29 +79,53 @@ def segment_profiles(
 
     ``segments`` maps segment ids to their references (learned and rule alike).
     """
-    population = _Moments()
-    members: dict[str, _Moments] = {}
-    kpi_sums: dict[str, list[float]] = {}  # id -> [purchases, sessions, revenue, lapsed]
+    builder = ProfileBuilder(segments, features, now_ms, lapsed_after_days, top)
     for state in states:
+        builder.add(state)
+    return builder.profiles()
+
+
+class ProfileBuilder:
+    """:func:`segment_profiles` one customer at a time, for a caller that must pause
+    between customers (the worker walks its whole table without stalling events)."""
+
+    def __init__(
+        self,
+        segments: dict[str, SegmentRef],
+        features: FeatureMaker,
+        now_ms: int,
+        lapsed_after_days: float = 60.0,
+        top: int = 3,
+    ) -> None:
+        self.segments, self.features, self.now_ms = segments, features, now_ms
+        self.lapsed_after_days, self.top = lapsed_after_days, top
+        self._population = _Moments()
+        self._members: dict[str, _Moments] = {}
+        self._kpi_sums: dict[str, list[float]] = {}  # id -> [purchases, sessions, revenue, lapsed]
+
+    def add(self, state: CustomerState) -> None:
         if state.last_seen_ms is None:
-            continue  # an erasure tombstone
-        x = {k: float(v) for k, v in features.features(state, now_ms).items()
+            return  # an erasure tombstone
+        now_ms = self.now_ms
+        x = {k: float(v) for k, v in self.features.features(state, now_ms).items()
              if isinstance(v, int | float)}  # fmt: skip
-        population.add(x)
-        lapsed = (now_ms - state.last_seen_ms) / DAY_MS > lapsed_after_days
+        self._population.add(x)
+        lapsed = (now_ms - state.last_seen_ms) / DAY_MS > self.lapsed_after_days
         for segment_id in (state.segment_id, *state.rule_segments):
-            if segment_id is None or segment_id not in segments:
+            if segment_id is None or segment_id not in self.segments:
                 continue
-            members.setdefault(segment_id, _Moments()).add(x)
-            sums = kpi_sums.setdefault(segment_id, [0.0, 0.0, 0.0, 0.0])
+            self._members.setdefault(segment_id, _Moments()).add(x)
+            sums = self._kpi_sums.setdefault(segment_id, [0.0, 0.0, 0.0, 0.0])
             sums[0] += state.counts.get("purchase", 0)
             sums[1] += state.counts.get("session_start", 0)
             sums[2] += net_spend(state)
             sums[3] += lapsed
-    return [
-        _profile(segments[sid], moments, population, kpi_sums[sid], top)
-        for sid, moments in sorted(members.items())
-    ]
+
+    def profiles(self) -> list[SegmentProfile]:
+        return [
+            _profile(self.segments[sid], moments, self._population, self._kpi_sums[sid], self.top)
+            for sid, moments in sorted(self._members.items())
+        ]
 
 
 def _profile(

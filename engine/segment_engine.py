@@ -22,7 +22,7 @@ from engine.changes import Change, Lifetime
 from engine.drift import DriftMonitor, DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker, net_spend
 from engine.health import ModelHealth
-from engine.profiles import SegmentProfile, segment_profiles
+from engine.profiles import ProfileBuilder, SegmentProfile
 from engine.rules import Rule, compile_rule
 from engine.segmenter import Decision, LearnedSegmenter
 from engine.state import CustomerState, StateStore
@@ -157,11 +157,16 @@ class SegmentEngine:
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
+        builder = self.profile_builder(now_ms)
+        for state in states:
+            builder.add(state)
+        return builder.profiles()
+
+    def profile_builder(self, now_ms: int) -> ProfileBuilder:
+        """:meth:`profiles`, fed one customer at a time."""
         segments = dict(self.segmenter.segments)
         segments.update({rid: ref for rid, (_, ref) in self.rules.items()})
-        return segment_profiles(
-            states, segments, self.features, now_ms, self.config.lapsed_after_days
-        )
+        return ProfileBuilder(segments, self.features, now_ms, self.config.lapsed_after_days)
 
     def _maybe_sweep(self, ts: int, store: StateStore, result: BatchResult) -> None:
         if not self._sweep_ms:

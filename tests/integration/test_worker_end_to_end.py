@@ -7,8 +7,9 @@ Generated customers plus malformed messages go in; the test reads what came out 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from urllib.request import urlopen
 
 import pytest
 
@@ -160,3 +161,9 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
         assert total(metrics, "segment_engine_dead_letters_total", reason=reason) == sent
     assert total(metrics, "segment_engine_segment_changes_total") == len(changes)
     assert total(metrics, "segment_engine_model_version") >= 1
+
+    # /segments profiles what the worker holds: sizes agree with the change stream.
+    with urlopen(url.removesuffix("/metrics") + "/segments", timeout=30) as response:
+        profiles = json.load(response)["segments"]
+    learned = {p["segment"]["id"]: p["size"] for p in profiles if p["segment"]["kind"] == "learned"}
+    assert learned == dict(Counter(s for s in current.values() if s is not None))
