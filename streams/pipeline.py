@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,7 @@ class Pipeline:
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
+        counted: Counter[tuple[str, str, str]] = Counter()  # one inc per label set and batch
         for index, ((event, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):
@@ -97,10 +99,12 @@ class Pipeline:
                     event.message, source, label, "processing_error", result.errors[index]
                 )
             else:
-                self.metrics.events.labels(source, label, outcome).inc()
-        now = time.time()
-        for decoded in (decoded for _, decoded in accepted):
-            self.metrics.event_time_lag.observe(max(0.0, now - epoch_ms(decoded) / 1000))
+                counted[source, label, outcome] += 1
+        for labels, count in counted.items():
+            self.metrics.events.labels(*labels).inc(count)
+        now, observe = time.time(), self.metrics.event_time_lag.observe
+        for _, decoded in accepted:
+            observe(max(0.0, now - epoch_ms(decoded) / 1000))
         emitted_at = datetime.now(UTC)
         for change in result.changes:
             message = change.to_message(emitted_at)
