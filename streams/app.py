@@ -20,17 +20,22 @@ from streams.pipeline import Pipeline
 from streams.settings import Settings
 from streams.table_store import PartitionIndex
 
-BATCH_MAX = 500
-BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
 KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
 PROFILE_SLICE = 100  # customers profiled between two turns of the event loop
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     metrics = metrics or Metrics()
+    topics = settings.topics
+    sources = {
+        topics.behaviour: "behaviour",
+        topics.profiles: "profiles",
+        topics.erasures: "erasures",
+    }
     app = SegmentApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        batched_topics=frozenset(sources),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         store=settings.store,
@@ -49,12 +54,6 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # otherwise sends one per message under load); adds at most 5 ms.
         producer_linger=0.005,
     )
-    topics = settings.topics
-    sources = {
-        topics.behaviour: "behaviour",
-        topics.profiles: "profiles",
-        topics.erasures: "erasures",
-    }
     inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
@@ -82,9 +81,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     @app.agent(inputs, name="segment")
     async def segment(stream: StreamT[bytes]) -> None:
-        batches = stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS)  # type: ignore[attr-defined]
-        async for batch in batches:
-            await pipeline.handle(batch)
+        # Each event is a RecordBatch: one partition's records from one fetch.
+        async for event in stream.events():
+            await pipeline.handle(event)
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

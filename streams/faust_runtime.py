@@ -12,6 +12,14 @@ the agent sees or in what order:
   when some are there), which then floors the latency. It is a setting here.
 - Faust's Monitor sensor counts every message and stream event in and out; the
   worker exports its own metrics, so :class:`QuietMonitor` skips those counters.
+
+And one that changes how events reach the agent: on the app's ``batched_topics``,
+the records of one fetch from one partition travel through Faust as a single
+:class:`RecordBatch` message (so one ``Event``, one conductor and stream hop, one
+ack), instead of one each. Faust's machinery costs 100-300 µs of CPU per message,
+more than the engine's work on an event. The batch keeps the records in offset
+order; acking it acks them all (their offsets are registered as a gap, the way
+Faust skips offsets a compacted topic no longer has), so commits stay exact.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import faust
 from faust.sensors import Monitor
 from faust.sensors.base import Sensor
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TransportT
+from faust.types import TP, Message, TransportT
 
 
 class QuietMonitor(Monitor):
@@ -39,6 +47,24 @@ class QuietMonitor(Monitor):
     on_send_completed = Sensor.on_send_completed
 
 
+class RecordBatch(Message):
+    """Records fetched together from one partition, as one Faust message.
+
+    It stands at the offset of its last record; ``records`` holds them all, as the
+    ``Message`` objects Faust would have delivered one by one.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[Message]) -> None:
+        last = records[-1]
+        super().__init__(
+            last.topic, last.partition, last.offset, last.timestamp, last.timestamp_type,
+            None, None, b"", None, tp=last.tp, generation_id=last.generation_id,
+        )  # fmt: skip
+        self.records = records
+
+
 class ConsumerThread(driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -52,47 +78,60 @@ class Consumer(driver.Consumer):
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        # Faust 0.15.3's loop (faust/transport/consumer.py), minus ``wait_first`` per
-        # message and the diagnostic flags. What that gives up: a callback blocked on
-        # a full stream buffer is no longer cancelled when a rebalance suspends the
-        # flow; it finishes first.
-        callback, getmany = self.callback, self.getmany
-        read_offset = self._read_offset
-        acks_enabled_for = self.app.topics.acks_enabled_for
+        # Faust 0.15.3's loop (faust/transport/consumer.py) with three changes: no
+        # ``wait_first`` per message, no diagnostic flags, and the records of
+        # ``batched_topics`` delivered as one RecordBatch per partition and fetch.
+        # What the first gives up: a callback blocked on a full stream buffer is no
+        # longer cancelled when a rebalance suspends the flow; it finishes first.
+        getmany = self.getmany
+        batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
-        suspended = self.suspend_flow.is_set
-        since_yield = 0
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                batch = getmany(timeout=1.0)
+                fetched = getmany(timeout=1.0)
                 await asyncio.sleep(0)  # getmany may return at once, forever
                 if self.should_stop:
                     continue
-                async for tp, message in batch:
-                    since_yield += 1
-                    if since_yield > 100:
-                        await asyncio.sleep(0)
-                        since_yield = 0
-                    offset, last = message.offset, read_offset[tp]
-                    if last is not None and offset < last:
-                        continue  # already delivered (seek back on a rebalance)
-                    if last and offset - last > 1 and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, last + 1, offset)  # compacted away
-                    if self._commit_every is not None and self._n_acked >= self._commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    if not suspended():
-                        await callback(message)
-                    # As in Faust, a message met while a rebalance suspends the flow
-                    # is passed over; it is not acked, and the seek after the
-                    # rebalance reads it again.
-                    read_offset[tp] = offset
+                runs: dict[TP, list[Message]] = {}
+                async for tp, message in fetched:
+                    if message.topic in batched:
+                        runs.setdefault(tp, []).append(message)
+                    else:
+                        await self._deliver(tp, message, message.offset)
+                for tp, records in runs.items():
+                    await self._deliver_run(tp, records)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise
         except asyncio.CancelledError:
             if not self.transport.app.should_stop:
                 raise
+
+    async def _deliver_run(self, tp: TP, records: list[Message]) -> None:
+        last = self._read_offset[tp]
+        if last is not None:
+            records = [r for r in records if r.offset >= last]  # seek back on a rebalance
+        if not records:
+            return
+        if len(records) > 1 and self.app.topics.acks_enabled_for(tp.topic):
+            # Every offset before the batch's own counts as acked with it.
+            await self._add_gap(tp, records[0].offset, records[-1].offset - 1)
+        await self._deliver(tp, RecordBatch(records), records[0].offset)
+
+    async def _deliver(self, tp: TP, message: Message, first_offset: int) -> None:
+        offset, last = message.offset, self._read_offset[tp]
+        if last is not None and offset < last:
+            return  # already delivered (seek back on a rebalance)
+        if last and first_offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
+            await self._add_gap(tp, last + 1, first_offset)  # compacted away
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+        if not self.suspend_flow.is_set():
+            await self.callback(message)
+        # As in Faust, a message met while a rebalance suspends the flow is passed
+        # over; it is not acked, and the seek after the rebalance reads it again.
+        self._read_offset[tp] = offset
 
 
 class Transport(driver.Transport):
@@ -102,8 +141,15 @@ class Transport(driver.Transport):
 class SegmentApp(faust.App):
     """A ``faust.App`` whose Kafka consumer uses :class:`Consumer`."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 500, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int = 500,
+        batched_topics: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.batched_topics = batched_topics
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
 
     def _new_transport(self) -> TransportT:

@@ -58,28 +58,32 @@ class Pipeline:
         self._received = 0.0
         self._sized: dict[tuple[str, str], int] = {}
 
-    async def handle(self, batch: Sequence[EventT[Any]]) -> None:
+    async def handle(self, event: EventT[Any]) -> None:
+        """Handle the records of a :class:`~streams.faust_runtime.RecordBatch` event
+        (or of a plain one-message event)."""
         self._received = time.perf_counter()
+        messages = getattr(event.message, "records", None) or [event.message]
         with self.metrics.batch_seconds.time():
-            await self._handle(batch)
-        self._record_lag(batch)
+            await self._handle(event, messages)
+        self._record_lag(messages)
 
-    async def _handle(self, batch: Sequence[EventT[Any]]) -> None:
-        accepted: list[tuple[EventT[Any], InputEvent]] = []
-        for event in batch:
-            message = event.message
+    async def _handle(self, owner: EventT[Any], messages: Sequence[Message]) -> None:
+        accepted: list[tuple[Message, InputEvent]] = []
+        for message in messages:
             source = self.sources[message.topic]
             decoded = decode(source, message.key, message.value, self.context)
             if isinstance(decoded, Rejected):
                 await self.dead_letter(message, source, "unknown", decoded.reason, decoded.error)
             else:
-                accepted.append((event, decoded))
+                accepted.append((message, decoded))
         if accepted:
-            await self._decide(accepted)
+            await self._decide(owner, accepted)
 
-    async def _decide(self, accepted: list[tuple[EventT[Any], InputEvent]]) -> None:
+    async def _decide(self, owner: EventT[Any], accepted: list[tuple[Message, InputEvent]]) -> None:
+        # All records of a batch share its partition, so its event routes every
+        # table write to that partition's changelog.
         store = TableStore(
-            self.table, [(decoded.customer_id, event) for event, decoded in accepted], self.index
+            self.table, [(decoded.customer_id, owner) for _, decoded in accepted], self.index
         )
         result = self.engine.process([decoded for _, decoded in accepted], store)
         store.flush()
@@ -87,16 +91,16 @@ class Pipeline:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
         counted: Counter[tuple[str, str, str]] = Counter()  # one inc per label set and batch
-        for index, ((event, decoded), outcome) in enumerate(
+        for index, ((message, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):
-            source = self.sources[event.message.topic]
+            source = self.sources[message.topic]
             label = self._type_label(decoded)
             if outcome == "late":
-                await self.dead_letter(event.message, source, label, "late", _late(self.engine))
+                await self.dead_letter(message, source, label, "late", _late(self.engine))
             elif outcome == "failed":
                 await self.dead_letter(
-                    event.message, source, label, "processing_error", result.errors[index]
+                    message, source, label, "processing_error", result.errors[index]
                 )
             else:
                 counted[source, label, outcome] += 1
@@ -107,14 +111,14 @@ class Pipeline:
             observe(max(0.0, now - epoch_ms(decoded) / 1000))
         emitted_at = datetime.now(UTC)
         for change in result.changes:
-            message = change.to_message(emitted_at)
+            out = change.to_message(emitted_at)
             await self.changes.send(
-                key=change.customer_id.encode(), value=message.model_dump_json().encode()
+                key=change.customer_id.encode(), value=out.model_dump_json().encode()
             )
-            kind = (message.segment or message.previous_segment).kind  # type: ignore[union-attr]
-            before, after = message.previous_segment, message.segment
+            before, after = out.previous_segment, out.segment
+            kind = (after or before).kind  # type: ignore[union-attr]
             self.metrics.changes.labels(
-                kind, message.reason, before.id if before else "none", after.id if after else "none"
+                kind, out.reason, before.id if before else "none", after.id if after else "none"
             ).inc()
         if result.changes:
             self.metrics.emit_latency.observe(time.perf_counter() - self._received)
@@ -163,12 +167,11 @@ class Pipeline:
             self.metrics.segment_size.labels(*labels).set(size)
         self._sized = live
 
-    def _record_lag(self, batch: Sequence[EventT[Any]]) -> None:
+    def _record_lag(self, messages: Sequence[Message]) -> None:
         if self.highwater is None:
             return
         positions: dict[Any, int] = {}
-        for event in batch:
-            message = event.message
+        for message in messages:
             positions[message.tp] = max(positions.get(message.tp, -1), message.offset + 1)
         for tp, position in positions.items():
             high = self.highwater(tp)
