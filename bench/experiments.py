@@ -33,8 +33,6 @@ DEFAULT_VARIANTS = (
     "quietlog,linger=0.005",
     "quietlog,linger=0.005,nomonitor",
     "quietlog,linger=0.005,uvloop",
-    "quietlog,linger=0.005,fastdict",
-    "quietlog,linger=0.005,fastdict,coalesce",
 )
 
 

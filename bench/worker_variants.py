@@ -16,11 +16,6 @@ or ``engine/``: each variant monkeypatches the worker process only. Variants
 ``maxpoll=N``     Faust ``broker_max_poll_records``.
 ``uvloop``        run the worker on uvloop.
 ``nomonitor``     do not register Faust's Monitor sensor.
-``fastdict``      ``CustomerState.to_dict``/``from_dict`` without ``dataclasses.asdict``
-                  (asserted equal to the original on the first calls).
-``coalesce``      within a batch, each customer's state is read from the table once and
-                  written back once (the engine works on the cached object), so one
-                  changelog message per customer per batch instead of one per event.
 ``fastdrain``     Faust's consumer hands each message to the conductor through
                   ``Service.wait_first(callback(message), suspend_flow.wait())``:
                   four tasks and an ``asyncio.wait`` per message. This awaits the
@@ -34,7 +29,6 @@ or ``engine/``: each variant monkeypatches the worker process only. Variants
 ``gcfreeze``      ``gc.freeze()`` after every batch: long-lived objects (the table's
                   states) leave the collector's generations, so collections stop
                   re-scanning them (refcounting still frees them; they hold no cycles).
-``batch=N``       ``take_events`` batch size (``streams.app.BATCH_MAX``, default 500).
 ``cprofile=PATH`` profile the whole worker with cProfile (CPU-time timer), dump at exit.
 """
 
@@ -90,78 +84,6 @@ def _no_monitor() -> None:
             original(self, sensor)
 
     sensors.SensorDelegate.add = add  # type: ignore[method-assign]
-
-
-def _fast_dict() -> None:
-    from dataclasses import fields
-
-    from engine.state import CustomerState
-
-    original_to, names = CustomerState.to_dict, [f.name for f in fields(CustomerState)]
-    checked = [0]
-
-    def to_dict(self: CustomerState) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in names}
-        for name in ("counts", "affinities", "attributes", "attribute_times_ms"):
-            out[name] = dict(out[name])
-        for name in ("windowed", "recent_event_ids", "rule_segments"):
-            out[name] = list(out[name])
-        if checked[0] < 100:
-            checked[0] += 1
-            assert out == original_to(self)
-        return out
-
-    def from_dict(cls: type[CustomerState], data: dict[str, Any]) -> CustomerState:
-        return cls(**data)
-
-    CustomerState.to_dict = to_dict  # type: ignore[method-assign]
-    CustomerState.from_dict = classmethod(from_dict)  # type: ignore[assignment, method-assign]
-
-
-def _coalesce() -> None:
-    import streams.pipeline as pipeline
-    from engine.segment_engine import SegmentEngine
-    from engine.state import CustomerState
-    from streams.table_store import TableStore
-
-    class CoalescingTableStore(TableStore):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._cache: dict[str, CustomerState | None] = {}
-            self._dirty: set[str] = set()
-
-        def get(self, customer_id: str) -> CustomerState | None:
-            if customer_id not in self._cache:
-                self._cache[customer_id] = super().get(customer_id)
-            return self._cache[customer_id]
-
-        def put(self, state: CustomerState) -> None:
-            self._cache[state.customer_id] = state
-            self._dirty.add(state.customer_id)
-
-        def delete(self, customer_id: str) -> None:
-            self._cache[customer_id] = None
-            self._dirty.discard(customer_id)
-            super().delete(customer_id)
-
-        def flush(self) -> None:
-            for customer_id in sorted(self._dirty):
-                state = self._cache[customer_id]
-                if state is not None:
-                    TableStore.put(self, state)
-            self._dirty.clear()
-
-    original = SegmentEngine.process
-
-    def process(self: SegmentEngine, events: Any, store: Any) -> Any:
-        result = original(self, events, store)
-        flush = getattr(store, "flush", None)
-        if flush is not None:
-            flush()
-        return result
-
-    pipeline.TableStore = CoalescingTableStore  # type: ignore[misc]
-    SegmentEngine.process = process  # type: ignore[method-assign]
 
 
 def _fast_drain() -> None:
@@ -229,10 +151,6 @@ def apply(variants: dict[str, str]) -> None:
         import uvloop
 
         uvloop.install()
-    if "fastdict" in variants:
-        _fast_dict()
-    if "coalesce" in variants:
-        _coalesce()
     if "fastdrain" in variants:
         _fast_drain()
     if "fetchwait" in variants:
@@ -246,10 +164,6 @@ def apply(variants: dict[str, str]) -> None:
             gc.set_threshold(int(variants["gc"]))
     if "gcfreeze" in variants:
         _gc_freeze()
-    if "batch" in variants:
-        import streams.app
-
-        streams.app.BATCH_MAX = int(variants["batch"])  # type: ignore[misc]
 
 
 def main() -> None:
