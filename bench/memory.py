@@ -1,11 +1,22 @@
 """Part 5 of the suite: resident memory and on-disk state per customer at 1M customers.
 
-    python bench/memory.py measure --templates FILE --customers 1000000
+    python bench/memory.py table [--customers 1000000] [--stores memory,rocksdb]
+    python bench/memory.py measure --templates FILE --store rocksdb --customers N
 
-What a worker keeps per customer with the default ``memory://`` store: the Faust
-table's entry (key -> ``CustomerState.to_dict()``, a dict of lists, dicts and
-numbers, see ``streams/table_store.py``) and the ``PartitionIndex`` entry used by
-sweeps. The segmenter's sample is bounded (4,096 customers) and not counted.
+What a worker keeps per customer, for each table store (``store`` setting):
+
+- ``memory://``: the Faust table's entry (key -> ``CustomerState.to_dict()``, a dict
+  of lists, dicts and numbers, see ``streams/table_store.py``) and the
+  ``PartitionIndex`` entry used by sweeps.
+- ``rocksdb://``: the worker's own table, built by ``streams.app.create_app`` with
+  the default settings (so the RocksDB block cache and write buffers are the
+  settings' defaults), written through Faust's RocksDB ``Store`` (Faust's key and
+  value codecs, one database per partition, as the worker writes it), then read
+  back for a sample of customers so the block cache fills as a live worker's
+  would. What stays resident: the ``PartitionIndex`` with its customer-id strings,
+  RocksDB's memtables, block cache and table readers (index and bloom blocks).
+
+The segmenter's sample is bounded (4,096 customers) and not counted.
 
 Templates are real states: the engine runs over a small generated stream
 (``mature``: every customer after two weeks of activity, so the dedup window is
@@ -17,8 +28,10 @@ per customer (customer and event ids, affinity keys, every number above 256). Th
 figure is its resident-memory (RSS) growth per customer, after ``gc.collect()``.
 
 On disk: the changelog record the table writes per customer, key and value as
-Faust's JSON codec (orjson) encodes them; the topic keeps the latest per key once
-compacted.
+Faust's JSON codec (orjson) encodes them (the topic keeps the latest per key once
+compacted), and for ``rocksdb://`` the RocksDB directory after its memtables are
+flushed (compressed SST files; each customer written once, so no overwrites wait
+for compaction).
 """
 
 from __future__ import annotations
@@ -27,12 +40,17 @@ import argparse
 import gc
 import json
 import os
+import random
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from faust.streams import _current_event
 
 BENCH_DIR = Path(__file__).resolve().parent
 _FRESH_FLOATS = ("total_spend", "refunded")
@@ -95,41 +113,151 @@ def rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(templates: list[dict[str, Any]], customers: int) -> dict[str, float]:
-    """RSS growth and changelog bytes per customer for ``customers`` table entries."""
-    import orjson
+class _Current:
+    """Stands in for the event Faust's RocksDB store takes the partition from."""
 
+    def __init__(self, partition: int) -> None:
+        self.message = type("Message", (), {"partition": partition})()
+
+
+def measure(
+    templates: list[dict[str, Any]],
+    customers: int,
+    store: str = "memory",
+    data_dir: Path | None = None,
+) -> dict[str, float]:
+    """RSS growth and bytes on disk per customer for ``customers`` table entries."""
     from engine.synthetic import customer_id
-    from streams.table_store import PartitionIndex
 
+    table = MemoryTable() if store == "memory" else RocksDBTable(data_dir or Path("."))
+    index = table.index
     gc.collect()
     before = rss()
     started = time.perf_counter()
-    table: dict[str, dict[str, Any]] = {}
-    index = PartitionIndex()
     for i in range(customers):
         cid = customer_id(i, customers)
-        table[cid] = clone(templates[i % len(templates)], cid)
-        index.add(cid, i % 4)
+        table.put(cid, i % PARTITIONS, clone(templates[i % len(templates)], cid))
+        index.add(cid, i % PARTITIONS)
+    table.read_sample(customers)
     gc.collect()
     after = rss()
     built = time.perf_counter() - started
-    disk = sum(
-        len(orjson.dumps(k)) + len(orjson.dumps(v)) for k, v in islice(table.items(), 100_000)
-    )
-    sample = min(customers, 100_000)
     return {
+        "store": store,
         "customers": customers,
         "rss_bytes_per_customer": (after - before) / customers,
         "rss_total_mb": (after - before) / 1e6,
-        "disk_bytes_per_customer": disk / sample,
+        "index_bytes_per_customer": index_bytes(index) / customers,
+        **table.figures(customers),
         "build_seconds": built,
         "event_ids_per_customer": sum(len(t["recent_event_ids"]) for t in templates)
         / len(templates),
     }
 
 
-def run_measurement(src: Path, variant: str, customers: int, cache: Path) -> dict[str, float]:
+PARTITIONS = 4  # the default topic_partitions
+READ_SAMPLE = 100_000
+
+
+class MemoryTable:
+    """The ``memory://`` store: Faust keeps the values themselves in a dict."""
+
+    def __init__(self) -> None:
+        from streams.table_store import PartitionIndex
+
+        self.index = PartitionIndex()
+        self.data: dict[str, dict[str, Any]] = {}
+
+    def put(self, customer_id: str, partition: int, value: dict[str, Any]) -> None:
+        self.data[customer_id] = value
+
+    def read_sample(self, customers: int) -> None:
+        pass  # reads allocate nothing that stays
+
+    def figures(self, customers: int) -> dict[str, float]:
+        import orjson
+
+        sample = list(islice(self.data.items(), READ_SAMPLE))
+        record = sum(len(orjson.dumps(k)) + len(orjson.dumps(v)) for k, v in sample)
+        return {"changelog_bytes_per_customer": record / len(sample)}
+
+
+class RocksDBTable:
+    """The worker's customer-state table on ``rocksdb://``, through Faust's own Store."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from streams.app import create_app
+        from streams.settings import Settings
+
+        app = create_app(Settings(store="rocksdb://", data_dir=data_dir))
+        self.index = app.pipeline.index  # type: ignore[attr-defined]
+        self.table = app.tables["customer-state"]
+        self.store = self.table.data
+        self._events = [_Current(p) for p in range(PARTITIONS)]
+        self.dbs = [self.store._db_for_partition(p) for p in range(PARTITIONS)]  # opened now
+        self._recorded = 0
+        self.record_bytes = 0
+
+    def _current(self, partition: int) -> Any:
+        return _current_event.set(weakref.ref(self._events[partition]))
+
+    def put(self, customer_id: str, partition: int, value: dict[str, Any]) -> None:
+        token = self._current(partition)
+        self.store[customer_id] = value  # Faust's codecs, then the partition's database
+        _current_event.reset(token)
+        if self._recorded < READ_SAMPLE:  # the changelog record holds the same bytes
+            self._recorded += 1
+            key, encoded = self.store._encode_key(customer_id), self.store._encode_value(value)
+            self.record_bytes += len(key) + len(encoded or b"")
+
+    def read_sample(self, customers: int) -> None:
+        """Reads as events and sweeps would: the block cache fills up to its bound."""
+        from engine.synthetic import customer_id
+
+        for i in random.Random(5).sample(range(customers), min(READ_SAMPLE, customers)):
+            cid = customer_id(i, customers)
+            token = self._current(i % PARTITIONS)
+            assert self.store[cid]["customer_id"] == cid
+            _current_event.reset(token)
+
+    def figures(self, customers: int) -> dict[str, float]:
+        from streams.table_store import PartitionIndex
+
+        def total(name: str) -> int:
+            return sum(db.property_int_value(name) or 0 for db in self.dbs)
+
+        resident = {
+            "block_cache_mb": total("rocksdb.block-cache-usage") / 1e6,
+            "memtables_mb": total("rocksdb.cur-size-all-mem-tables") / 1e6,
+            "table_readers_mb": total("rocksdb.estimate-table-readers-mem") / 1e6,
+        }
+        # What a restarted worker does once per partition before its first sweep.
+        started = time.perf_counter()
+        index = PartitionIndex()
+        for partition in range(PARTITIONS):
+            index.scan(self.table, partition)
+        assert len(index.partition_of) == customers
+        resident["index_scan_seconds"] = time.perf_counter() - started
+        for db in self.dbs:
+            db.flush()
+        disk = sum(f.stat().st_size for f in Path(self.store.path).rglob("*") if f.is_file())
+        return {
+            **resident,
+            "changelog_bytes_per_customer": self.record_bytes / min(customers, READ_SAMPLE),
+            "disk_bytes_per_customer": disk / customers,
+        }
+
+
+def index_bytes(index: Any) -> int:
+    """Python objects the ``PartitionIndex`` holds: dicts, sets and customer-id strings."""
+    total = sys.getsizeof(index.partition_of) + sys.getsizeof(index.customers)
+    total += sum(sys.getsizeof(s) for s in index.customers.values())
+    return total + sum(sys.getsizeof(c) for c in index.partition_of)
+
+
+def run_measurement(
+    src: Path, variant: str, customers: int, cache: Path, store: str = "memory"
+) -> dict[str, float]:
     """Templates built here, measured in a fresh process (a clean RSS baseline)."""
     from bench.limits import subprocess_env
 
@@ -137,25 +265,63 @@ def run_measurement(src: Path, variant: str, customers: int, cache: Path) -> dic
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(build_templates(variant)))
-    out = subprocess.run(
-        [sys.executable, str(BENCH_DIR / "memory.py"), "measure", "--templates", str(path),
-         "--customers", str(customers)],
-        env=subprocess_env(src), cwd=src, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="memory-", dir=cache) as data_dir:
+        out = subprocess.run(
+            [sys.executable, str(BENCH_DIR / "memory.py"), "measure", "--templates", str(path),
+             "--customers", str(customers), "--store", store, "--data-dir", data_dir],
+            env=subprocess_env(src), cwd=src, capture_output=True, text=True, check=False,
+        )  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(f"memory measurement failed:\n{out.stderr[-2000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
+def render(results: list[dict[str, Any]]) -> str:
+    """Both stores side by side: RSS per customer against the 1 KiB target."""
+    head = ("store", "state", "customers", "RSS B/cust", "of 1 KiB", "index B/cust",
+            "RocksDB MB (cache/memtables/readers)", "disk B/cust", "changelog B/cust")  # fmt: skip
+    rows = [head]
+    for r in results:
+        rocks = r["store"] == "rocksdb"
+        rows.append((
+            f"{r['store']}://", r["variant"], f"{r['customers']:,}",
+            f"{r['rss_bytes_per_customer']:,.0f}", f"{r['rss_bytes_per_customer'] / 1024:.2f}x",
+            f"{r['index_bytes_per_customer']:,.0f}",
+            f"{r['block_cache_mb']:.0f} / {r['memtables_mb']:.0f} / {r['table_readers_mb']:.0f}"
+            if rocks else "-",
+            f"{r['disk_bytes_per_customer']:,.0f}" if rocks else "-",
+            f"{r['changelog_bytes_per_customer']:,.0f}",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=("measure",))
-    parser.add_argument("--templates", type=Path, required=True)
+    parser.add_argument("command", choices=("table", "measure"))
     parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--stores", default="memory,rocksdb", help="for table")
+    parser.add_argument("--templates", type=Path, help="for measure")
+    parser.add_argument("--store", choices=("memory", "rocksdb"), default="memory")
+    parser.add_argument("--data-dir", type=Path, help="for measure, rocksdb")
     args = parser.parse_args()
-    templates = json.loads(args.templates.read_text())
-    print(json.dumps(measure(templates, args.customers)))
+    if args.command == "measure":
+        templates = json.loads(args.templates.read_text())
+        print(json.dumps(measure(templates, args.customers, args.store, args.data_dir)))
+        return
+    sys.path[:0] = [str(BENCH_DIR.parent)]
+    from bench.workload import CACHE_DIR
+
+    results = []
+    for store in args.stores.split(","):
+        for variant in ("mature", "new"):
+            result = run_measurement(BENCH_DIR.parent, variant, args.customers, CACHE_DIR, store)
+            results.append({**result, "variant": variant})
+            print(f"  {store} {variant}: {result}", flush=True)
+    print(render(results))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@
             trigger_event_id on a manually assigned consumer)
 4. replay   in-process replay of a >= 1M-event log through SegmentEngine.process,
             beside json + pydantic read + decode of the same file
-5. memory   resident memory (RSS growth) and changelog bytes per customer of the
-            worker's table representation at 1M customers (bench/memory.py)
+5. memory   resident memory (RSS growth) and bytes on disk per customer of the
+            worker's table at 1M customers, memory:// and rocksdb:// (bench/memory.py)
 
 Prints a table (measurement, figure, ratio, target, pass/fail) and saves every
 figure as JSON next to the cached log (/tmp/segment-engine-bench). ``--src``
@@ -272,10 +272,12 @@ def replay_part(args: argparse.Namespace, log: Path) -> dict[str, Any]:
 def memory_part(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     from bench.memory import run_measurement
 
-    out = {}
-    for variant in ("mature", "new"):
-        out[variant] = run_measurement(args.src, variant, args.memory_customers, cache)
-        _say(f"memory ({variant})", out[variant])
+    out: dict[str, Any] = {}
+    for store in ("memory", "rocksdb"):
+        for variant in ("mature", "new"):
+            figures = run_measurement(args.src, variant, args.memory_customers, cache, store)
+            out.setdefault(store, {})[variant] = figures
+            _say(f"memory ({store}://, {variant})", figures)
     return out
 
 
@@ -322,15 +324,25 @@ def table(r: dict[str, Any]) -> list[Row]:
         rows.append(Row(f"   replay through SegmentEngine ({rp['events']:,} events)", _rate(rp),
                         _ratio(rp["rate"], rd["rate"]), ">= 0.25",
                         _verdict(rp["rate"], rd["rate"], 0.25)))  # fmt: skip
-    for variant, what in (("mature", "after 2 weeks"), ("new", "after 3 events")):
-        m = r.get("memory", {}).get(variant)
-        if m:
-            per = m["rss_bytes_per_customer"]
-            rows.append(Row(f"5. RSS per customer, {what} ({m['customers']:,})",
-                            f"{per:,.0f} B ({m['rss_total_mb']:,.0f} MB)", f"{per / 1024:.2f} KiB",
-                            "<= 1 KiB", "pass" if per <= 1024 else "FAIL"))  # fmt: skip
-            rows.append(Row(f"   changelog bytes per customer, {what}",
-                            f"{m['disk_bytes_per_customer']:,.0f} B"))  # fmt: skip
+    rows += memory_rows(r.get("memory", {}))
+    return rows
+
+
+def memory_rows(memory: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for store, variant in [(s, v) for s in ("memory", "rocksdb") for v in ("mature", "new")]:
+        m = memory.get(store, {}).get(variant)
+        if not m:
+            continue
+        what = "after 2 weeks" if variant == "mature" else "after 3 events"
+        per = m["rss_bytes_per_customer"]
+        rows.append(Row(f"5. RSS per customer, {store}://, {what} ({m['customers']:,})",
+                        f"{per:,.0f} B ({m['rss_total_mb']:,.0f} MB)", f"{per / 1024:.2f} KiB",
+                        "<= 1 KiB", "pass" if per <= 1024 else "FAIL"))  # fmt: skip
+        disk = f"changelog {m['changelog_bytes_per_customer']:,.0f} B"
+        if "disk_bytes_per_customer" in m:
+            disk += f", RocksDB dir {m['disk_bytes_per_customer']:,.0f} B"
+        rows.append(Row(f"   bytes on disk per customer, {store}://, {what}", disk))
     return rows
 
 

@@ -63,7 +63,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         "customer-state",
         default=None,
         key_type=str,
-        value_type=dict,
+        # Not dict: Faust decodes a stored value with ``value_type.from_data``, which
+        # dict lacks; memory:// never decodes, rocksdb:// does on every read.
+        value_type=None,
+        options=settings.table_options(),  # RocksDB's memory bounds; None for memory://
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
     )
     pipeline = Pipeline(

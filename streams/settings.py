@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.config import EngineConfig
 
+MIB = 1024 * 1024
+
 
 class ConfigError(ValueError):
     """A setting is wrong; the message names it in one line."""
@@ -44,6 +46,30 @@ class KafkaSecurity(BaseModel):
     ssl_keyfile: Path | None = None
 
 
+class RocksDBOptions(BaseModel):
+    """Memory RocksDB may hold, per table partition the worker has (``rocksdb://`` only).
+
+    Faust opens one database per partition, each with its own block cache and write
+    buffers; its defaults (a 2 GiB cache and three 64 MiB buffers each) would let a
+    worker with four partitions grow by gigabytes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    block_cache_mib: int = Field(8, ge=1, le=4096)
+    write_buffer_mib: int = Field(4, ge=1, le=1024)
+    # RocksDB needs two: one filling while the other is flushed.
+    write_buffers: int = Field(2, ge=2, le=16)
+
+    def faust_options(self) -> dict[str, int]:
+        """As ``faust.stores.rocksdb.RocksDBOptions`` takes them (bytes)."""
+        return {
+            "block_cache_size": self.block_cache_mib * MIB,
+            "write_buffer_size": self.write_buffer_mib * MIB,
+            "max_write_buffer_number": self.write_buffers,
+        }
+
+
 class Settings(BaseSettings):
     """Everything a worker needs. Environment variables override the config file."""
 
@@ -68,8 +94,13 @@ class Settings(BaseSettings):
     web_bind: str = "127.0.0.1"  # Faust binds every interface unless told otherwise.
     web_port: int = Field(6066, ge=0, le=65535)
     data_dir: Path = Path(".segment-engine")
-    store: str = "memory://"
+    store: str = Field("memory://", pattern=r"^(memory|rocksdb)://")
+    rocksdb: RocksDBOptions = RocksDBOptions()
     engine: EngineConfig = EngineConfig()
+
+    def table_options(self) -> dict[str, int] | None:
+        """Options for the customer-state table's store: RocksDB's bounds, or None."""
+        return self.rocksdb.faust_options() if self.store.startswith("rocksdb://") else None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

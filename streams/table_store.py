@@ -6,6 +6,11 @@ event is whichever arrived last, so each access here first makes an event of the
 customer's own partition current; otherwise state would land in another
 partition's changelog and be lost to the worker that owns the customer after a
 rebalance.
+
+A RocksDB store outlives the worker: on start Faust recovers only the changelog
+written after the store's last offset, so the customers already on disk never pass
+through ``on_changelog_event``. The index learns those from the store itself, once
+per partition, before the first sweep that needs them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.types import EventT
 
@@ -33,6 +39,7 @@ class PartitionIndex:
     def __init__(self) -> None:
         self.partition_of: dict[str, int] = {}
         self.customers: dict[int, set[str]] = {}
+        self.scanned: set[int] = set()  # partitions whose stored customers are in
 
     def add(self, customer_id: str, partition: int) -> None:
         previous = self.partition_of.get(customer_id)
@@ -42,12 +49,29 @@ class PartitionIndex:
             self.partition_of[customer_id] = partition
             self.customers.setdefault(partition, set()).add(customer_id)
 
+    def scan(self, table: Any, partition: int) -> None:
+        """Add the customers ``table``'s store holds for ``partition``, once."""
+        if partition not in self.scanned:
+            self.scanned.add(partition)
+            for customer_id in stored_customers(table, partition):
+                self.add(customer_id, partition)
+
     async def on_changelog_event(self, event: EventT[Any]) -> None:
         key = event.key
         if isinstance(key, bytes):
             key = json.loads(key)
         if isinstance(key, str):
             self.add(key, event.message.partition)
+
+
+def stored_customers(table: Any, partition: int) -> Iterator[str]:
+    """Keys of ``partition``'s RocksDB database; none for ``memory://``, which holds
+    only what the changelog replayed (and so passed through the index already)."""
+    store = table.data
+    if isinstance(store, RocksDBStore):
+        # Private, but the store has no public per-partition view.
+        for key in store._visible_keys(store._db_for_partition(partition)):
+            yield store._decode_key(key)
 
 
 class TableStore:
@@ -117,6 +141,8 @@ class TableStore:
 
     def customer_ids(self) -> list[str]:
         """Customers of the partitions this batch holds events of, in a fixed order."""
+        for partition in self._by_partition:
+            self._index.scan(self._table, partition)
         return sorted(
             customer
             for partition in self._by_partition

@@ -248,8 +248,9 @@ def test_configmap_engine_toml_loads_with_the_settings_loader(
     config.write_text(engine_toml())
     settings = load_settings(config)
     assert settings.kafka_bootstrap != Settings().kafka_bootstrap, "loopback is no broker in a pod"
-    # rocksdb:// needs rocksdict, which the project does not depend on.
-    assert settings.store == "memory://"
+    # State on the pod's volume: bounded memory, and a restart reads only recent changelog.
+    assert settings.store == "rocksdb://"
+    assert settings.table_options() is not None
 
 
 def test_every_segment_engine_variable_names_a_real_setting() -> None:
@@ -292,6 +293,11 @@ def test_pod_settings_are_reachable_and_writable(
         mount = volume_mount(path)
         assert mount is not None, f"{path} is on the read-only root filesystem"
         assert not mount.get("readOnly", False), f"{path} must be writable"
+    # rocksdb:// state must outlive the pod: the data dir is a claim, not an emptyDir.
+    data = volume_mount(PurePosixPath(str(settings.data_dir)))
+    assert data is not None
+    claims = the("StatefulSet")["spec"].get("volumeClaimTemplates", [])
+    assert data["name"] in [claim["metadata"]["name"] for claim in claims]
 
 
 def test_container_args_are_a_valid_worker_command_reading_the_configmap() -> None:

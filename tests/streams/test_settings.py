@@ -109,6 +109,19 @@ def test_keyword_overrides_beat_the_file(tmp_path: Path) -> None:
             "[kafka_security]\nprotocol = 'TLS'\n", {}, "kafka_security.protocol", id="file-literal"
         ),
         pytest.param("fetch_max_wait_ms = 0\n", {}, "fetch_max_wait_ms", id="file-fetch-wait"),
+        pytest.param('store = "redis://"\n', {}, "store", id="file-store-scheme"),
+        pytest.param(
+            "[rocksdb]\nblock_cache_mib = 0\n", {}, "rocksdb.block_cache_mib", id="file-cache"
+        ),
+        pytest.param(
+            "[rocksdb]\nwrite_buffers = 1\n", {}, "rocksdb.write_buffers", id="file-buffers"
+        ),
+        pytest.param(
+            "",
+            {"SEGMENT_ENGINE_ROCKSDB__WRITE_BUFFER_MIB": "2048"},
+            "rocksdb.write_buffer_mib",
+            id="env-write-buffer",
+        ),
         pytest.param("", {"SEGMENT_ENGINE_WEB_PORT": "abc"}, "web_port", id="env-type"),
         pytest.param("", {"SEGMENT_ENGINE_WEB_PORT": "70000"}, "web_port", id="env-range"),
         pytest.param(
@@ -199,3 +212,14 @@ def test_the_password_does_not_leak_through_a_config_error(
         load_settings()
     assert "kafka_security.protocol" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+def test_rocksdb_bounds_go_to_the_table_only_on_rocksdb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEGMENT_ENGINE_ROCKSDB__BLOCK_CACHE_MIB", "32")
+    assert load_settings().table_options() is None  # memory:// takes no RocksDB options
+    options = load_settings(store="rocksdb://").table_options()
+    assert options == {
+        "block_cache_size": 32 * 1024 * 1024,
+        "write_buffer_size": 4 * 1024 * 1024,
+        "max_write_buffer_number": 2,
+    }
