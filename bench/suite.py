@@ -82,6 +82,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument(
+        "--latency-rate",
+        type=float,
+        help="pace the latency run at this many events/s instead of half the live rate",
+    )
+    parser.add_argument(
         "--latency-warmup",
         type=int,
         default=20_000,
@@ -107,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.only = {p.strip() for p in args.only.split(",") if p.strip()}
     if unknown := args.only - set(PARTS):
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    if "latency" in args.only:
+    if "latency" in args.only and not args.latency_rate:
         args.only.add("live")  # paced at half the live rate, on the same worker
     args.src = args.src.resolve()
     return args
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     workdir = Path(tempfile.mkdtemp(prefix="bench-suite-"))
     started = time.perf_counter()
-    if args.only & {"limit", "naive", "live"}:
+    if args.only & {"limit", "naive", "live", "latency"}:
         results.update(broker_parts(args, log, workdir))
     if "replay" in args.only:
         results["replay"] = replay_part(args, log)
@@ -180,7 +185,7 @@ def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str
                 command, result, workdir / "naive.log", 900, subprocess_env(args.src)
             )
             _say("naive", out["naive"])
-        if "live" in args.only:
+        if "live" in args.only or "latency" in args.only:
             out.update(live_parts(args, broker.bootstrap, log, records, workdir))
     return out
 
@@ -192,18 +197,20 @@ def live_parts(
     from bench.live import rss_bytes, sustained_rate, wait_counted
 
     out: dict[str, Any] = {}
-    worker = start_worker(args, bootstrap, "bench-live", workdir / "live")
-    try:
-        worker.wait_ready()
-        # Time-capped: the rate is sustained over the window, the backlog stays >= 500k.
-        samples = wait_counted(worker, len(records), timeout=args.live_seconds)
-        out["live"] = sustained_rate(samples, len(records))
-        out["live"]["worker_rss_mb"] = rss_bytes(worker.pid) / 1e6
-        _say("live", out["live"])
-    finally:
-        worker.stop()
-    if "latency" in args.only and out["live"]["rate"] > 0:
-        out["latency"] = latency_part(args, bootstrap, log, out["live"]["rate"] / 2, workdir)
+    if "live" in args.only:
+        worker = start_worker(args, bootstrap, "bench-live", workdir / "live")
+        try:
+            worker.wait_ready()
+            # Time-capped: the rate is sustained over the window, the backlog stays >= 500k.
+            samples = wait_counted(worker, len(records), timeout=args.live_seconds)
+            out["live"] = sustained_rate(samples, len(records))
+            out["live"]["worker_rss_mb"] = rss_bytes(worker.pid) / 1e6
+            _say("live", out["live"])
+        finally:
+            worker.stop()
+    pace = args.latency_rate or out.get("live", {}).get("rate", 0) / 2
+    if "latency" in args.only and pace > 0:
+        out["latency"] = latency_part(args, bootstrap, log, pace, workdir)
         _say("latency", out["latency"])
     return out
 
