@@ -131,17 +131,20 @@ class SegmentEngine:
 
     def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
         result = BatchResult()
+        changes = result.changes
         for index, event in enumerate(events):
             ts = epoch_ms(event)
-            self._maybe_sweep(ts, store, result)  # counts its own changes
-            counted = len(result.changes)
+            if self._next_sweep_ms is None or ts >= self._next_sweep_ms:
+                self._maybe_sweep(ts, store, result)  # counts its own changes
+            counted = len(changes)
             try:
-                outcome = self._one(event, ts, store, result.changes, result.drift)
+                outcome = self._one(event, ts, store, changes, result.drift)
             except Exception as exc:  # a bug, not bad input: report it, keep going
                 outcome = "failed"
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
             result.outcomes.append(outcome)
-            self._count(result.changes, counted)
+            if len(changes) > counted:
+                self._count(changes, counted)
         return result
 
     def _count(self, changes: list[Change], start: int) -> None:
