@@ -131,16 +131,20 @@ class SegmentEngine:
 
     def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
         result = BatchResult()
+        changes = result.changes
         for index, event in enumerate(events):
-            self._maybe_sweep(epoch_ms(event), store, result)  # counts its own changes
-            counted = len(result.changes)
+            ts = epoch_ms(event)
+            if self._next_sweep_ms is None or ts >= self._next_sweep_ms:
+                self._maybe_sweep(ts, store, result)  # counts its own changes
+            counted = len(changes)
             try:
-                outcome = self._one(event, store, result.changes, result.drift)
+                outcome = self._one(event, ts, store, changes, result.drift)
             except Exception as exc:  # a bug, not bad input: report it, keep going
                 outcome = "failed"
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
             result.outcomes.append(outcome)
-            self._count(result.changes, counted)
+            if len(changes) > counted:
+                self._count(changes, counted)
         return result
 
     def _count(self, changes: list[Change], start: int) -> None:
@@ -217,11 +221,15 @@ class SegmentEngine:
         return changes
 
     def _one(
-        self, event: InputEvent, store: StateStore, out: list[Change], drift: list[DriftReading]
+        self,
+        event: InputEvent,
+        ts: int,
+        store: StateStore,
+        out: list[Change],
+        drift: list[DriftReading],
     ) -> Outcome:
         if isinstance(event, ErasureRequest):
-            return self._erase(event, store, out)
-        ts = epoch_ms(event)
+            return self._erase(event, ts, store, out)
         state = store.get(event.customer_id) or CustomerState(event.customer_id)
         if state.erased_until_ms is not None and ts <= state.erased_until_ms:
             return "erased"
@@ -325,8 +333,9 @@ class SegmentEngine:
                               trigger, snapshot, lifetime(state)))  # fmt: skip
         state.rule_segments = member
 
-    def _erase(self, event: ErasureRequest, store: StateStore, out: list[Change]) -> Outcome:
-        ts = epoch_ms(event)
+    def _erase(
+        self, event: ErasureRequest, ts: int, store: StateStore, out: list[Change]
+    ) -> Outcome:
         state = store.get(event.customer_id)
         if state is not None:
             segments = [self.segmenter.segments.get(state.segment_id or "")] + [

@@ -57,10 +57,13 @@ class Lineage:
     targets: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """Where a customer stands after one evaluation (hysteresis included); as input,
-    ``segment_id`` is the challenger waiting out the hysteresis."""
+    ``segment_id`` is the challenger waiting out the hysteresis.
+
+    Not frozen: two are made per event, and a frozen dataclass's ``__init__`` costs
+    about five times as much."""
 
     segment_id: str | None
     pending_id: str | None
@@ -120,8 +123,11 @@ class LearnedSegmenter:
         # Standardisation, re-estimated from the sample at each k-means publication and
         # frozen in between, so River learns in the same space its centroids live in.
         self._means = np.zeros(len(self.features))
-        self._means_row: list[float] = self._means.tolist()  # the hot path reads lists
         self._scales = np.ones(len(self.features))
+        # The same as lists: the hot path reads them, and float arithmetic on them
+        # rounds exactly as numpy's does on the arrays.
+        self._means_row: list[float] = self._means.tolist()
+        self._scales_row: list[float] = self._scales.tolist()
         self._clusterer = _make_clusterer(model, n_segments, halflife, seed)
         # Latest vector of the most recently taught customers: where k-means seeds
         # from at the end of warm-up and re-centres on at each publication.
@@ -155,21 +161,19 @@ class LearnedSegmenter:
         return dict(zip(self.features, self._raw_row(x), strict=True))
 
     def _raw_row(self, x: Vector) -> list[float]:
-        means = self._means_row
-        row = []
-        for i, name in enumerate(self.features):
-            value = x.get(name)
-            if isinstance(value, int | float) and math.isfinite(value):
-                row.append(math.log1p(value if value > 0.0 else 0.0))
-            else:
-                row.append(means[i])
-        return row
+        # `type(v) is float` first: features are floats, and the isinstance is 3x slower.
+        return [
+            math.log1p(v if v > 0.0 else 0.0)
+            if (type(v) is float or isinstance(v, int | float)) and math.isfinite(v)
+            else mean
+            for v, mean in zip(map(x.get, self.features), self._means_row, strict=True)
+        ]
 
     def learn(self, x: Vector, customer_id: str | None = None) -> None:
         """Learn from one customer's vector; publish a snapshot when one is due."""
         self._updates += 1
         key = customer_id if customer_id is not None else f"#{self._updates}"
-        self._sample[key] = self._raw_row(x)
+        self._sample[key] = raw = self._raw_row(x)
         self._sample.move_to_end(key)
         if len(self._sample) > self.sample_size:
             self._sample.popitem(last=False)
@@ -180,8 +184,9 @@ class LearnedSegmenter:
                 self._started, self._started_at = True, self._updates
                 self._publish()
             return
-        z = (np.array(self._sample[key]) - self._means) / self._scales
-        self._clusterer.learn_one(dict(zip(self.features, map(float, z), strict=True)))
+        scaled = zip(raw, self._means_row, self._scales_row, strict=True)
+        z = [(v - mean) / scale for v, mean, scale in scaled]
+        self._clusterer.learn_one(dict(zip(self.features, z, strict=True)))
         if (self._updates - self._started_at) % self.publish_every == 0:
             self._publish()
 
@@ -205,7 +210,7 @@ class LearnedSegmenter:
 
     def nearest(self, x: Vector) -> str | None:
         d = self._distances(x)
-        return None if d is None or self._snapshot is None else self._snapshot.ids[_argmin(d)]
+        return None if d is None or self._snapshot is None else self._snapshot.ids[d.index(min(d))]
 
     def decide(self, x: Vector, now_ms: int, current: str | None, pending: Decision) -> Decision:
         """Nearest segment, but a customer leaves their segment only for one that is
@@ -216,15 +221,13 @@ class LearnedSegmenter:
         if d is None or self._snapshot is None:
             return Decision(current, None, 0, None)
         ids = self._snapshot.ids
-        best = ids[_argmin(d)]
+        best = d.index(min(d))  # the first of equals, as ids are ordered
         if current not in ids:  # unassigned, or its segment was retired
             return self._fit(d, best, None, 0, None)
-        if (
-            best == current
-            or d[ids.index(best)] >= (1 - self.hysteresis_margin) * d[ids.index(current)]
-        ):
-            return self._fit(d, current, None, 0, None)
-        if pending.segment_id != best or pending.pending_at_ms is None:
+        own = ids.index(current)
+        if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
+            return self._fit(d, own, None, 0, None)
+        if pending.segment_id != ids[best] or pending.pending_at_ms is None:
             count, at = 1, now_ms
         elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
             count, at = pending.pending_count + 1, now_ms
@@ -232,46 +235,52 @@ class LearnedSegmenter:
             count, at = pending.pending_count, pending.pending_at_ms
         if count >= self.hysteresis_evaluations:
             return self._fit(d, best, None, 0, None)
-        return self._fit(d, current, best, count, at)
+        return self._fit(d, own, ids[best], count, at)
 
     def _fit(
-        self, d: list[float], segment: str, pending: str | None, count: int, at: int | None
+        self, d: list[float], own: int, pending: str | None, count: int, at: int | None
     ) -> Decision:
+        """The decision for segment number ``own``, with how well the customer fits it."""
         assert self._snapshot is not None
-        own = self._snapshot.ids.index(segment)
+        segment = self._snapshot.ids[own]
         a = d[own]
         if len(d) < 2:
             return Decision(segment, pending, count, at, a, None, False)
-        b = min(v for i, v in enumerate(d) if i != own)
+        b = min(d[:own] + d[own + 1 :])
         first, second = sorted(d)[:2]
         near = first >= (1 - self.hysteresis_margin) * second
-        silhouette = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
+        furthest = max(a, b)
+        silhouette = (b - a) / furthest if furthest > 0 else 0.0
         return Decision(segment, pending, count, at, a, silhouette, near)
 
-    def _sample_z(self) -> np.ndarray:
-        z: np.ndarray = (np.array(list(self._sample.values())) - self._means) / self._scales
+    def _sample_raw(self) -> np.ndarray:
+        """The sample as an array: made once per publication (4,096 rows take ~7 ms)."""
+        return np.array(list(self._sample.values()))
+
+    def _z(self, raw: np.ndarray) -> np.ndarray:
+        z: np.ndarray = (raw - self._means) / self._scales
         return z
 
-    def _restandardise(self) -> None:
+    def _restandardise(self, sample: np.ndarray) -> None:
         """Re-estimate the standardisation from the sample; River's centroids follow."""
         old_means, old_scales = self._means, self._scales
-        sample = np.array(list(self._sample.values()))
         self._means, spread = sample.mean(axis=0), sample.std(axis=0)
-        self._means_row = self._means.tolist()
         self._scales = np.where(spread > 1e-9, spread, 1.0)
+        self._means_row, self._scales_row = self._means.tolist(), self._scales.tolist()
         if self._started and self.model == "kmeans":
             centers = _centers(self._clusterer, self.features) * old_scales + old_means
             self._set_centers((centers - self._means) / self._scales)
 
     def _start(self) -> None:
-        self._restandardise()
+        raw = self._sample_raw()
+        self._restandardise(raw)
+        z = self._z(raw)
         if self.model != "kmeans":
-            for row in self._sample_z():
+            for row in z:
                 self._clusterer.learn_one(dict(zip(self.features, map(float, row), strict=True)))
             return
         # River's k-means starts from random points; seeding it with k-means++ and a
         # few Lloyd passes over the warm-up sample saves it from dead centroids.
-        z = self._sample_z()
         centers, _ = _lloyd(z, _kmeans_init(z, self.n_segments, random.Random(self.seed)), 10)
         self._set_centers(centers)
 
@@ -279,22 +288,22 @@ class LearnedSegmenter:
         for i, row in enumerate(centers):
             self._clusterer.centers[i] = dict(zip(self.features, map(float, row), strict=True))
 
-    def _recentre(self) -> None:
+    def _recentre(self, z: np.ndarray) -> None:
         """Mini-batch k-means step at publication: Lloyd passes over the current sample
         from River's centroids. Online k-means can settle in a poor local optimum (two
         groups sharing a centroid while another centroid splits one group), so a fresh
         k-means++ start on the same sample is tried too, and taken only when it serves
         the sample clearly better; identity matching then records the splits and merges."""
-        z = self._sample_z()
         current, cost = _lloyd(z, _centers(self._clusterer, self.features), passes=3)
         rng = random.Random(self.seed * 1_000_003 + self._updates)
         fresh, fresh_cost = _lloyd(z, _kmeans_init(z, self.n_segments, rng), passes=10)
         self._set_centers(fresh if fresh_cost < RESTART_GAIN * cost else current)
 
     def _publish(self) -> None:
+        raw = self._sample_raw()
         if self.model == "kmeans":
-            self._restandardise()
-            self._recentre()
+            self._restandardise(raw)
+            self._recentre(self._z(raw))
         elif self.model == "denstream":
             # DenStream forms its clusters only inside predict_one (River issue 1011).
             self._clusterer.predict_one(dict.fromkeys(self.features, 0.0))
@@ -302,11 +311,11 @@ class LearnedSegmenter:
         if len(centers) == 0:
             return
         version = self.model_version + 1
-        ids = self._match(centers, version)
+        ids = self._match(centers, version, raw)
         self._snapshot = Snapshot(version, self._means.copy(), self._scales.copy(), ids, centers)
         self._rows = (self._means.tolist(), self._scales.tolist(), centers.tolist())
 
-    def _match(self, centers: np.ndarray, version: int) -> tuple[str, ...]:
+    def _match(self, centers: np.ndarray, version: int, raw: np.ndarray) -> tuple[str, ...]:
         """Give each new centroid the id of the previous segment it continues, if any.
 
         Continuity is judged by who is in the segment, not where its centroid sits:
@@ -321,9 +330,8 @@ class LearnedSegmenter:
             ids = [self._birth(center, taken) for center in centers]
             self.lineage.extend(Lineage(version, "born", (), (i,)) for i in ids)
             return tuple(ids)
-        raw = np.array(list(self._sample.values()))
         before = _labels(old.z(raw), old.centroids)
-        after = _labels((raw - self._means) / self._scales, centers)
+        after = _labels(self._z(raw), centers)
         shared = np.zeros((len(old.ids), len(centers)))
         np.add.at(shared, (before, after), 1)
         old_sizes, new_sizes = shared.sum(axis=1), shared.sum(axis=0)
@@ -352,10 +360,6 @@ class LearnedSegmenter:
         taken.add(name)
         self.segments[segment_id] = SegmentRef(id=segment_id, name=name, kind="learned")
         return segment_id
-
-
-def _argmin(values: list[float]) -> int:
-    return min(range(len(values)), key=values.__getitem__)
 
 
 def _make_clusterer(model: str, n_segments: int, halflife: float, seed: int) -> Any:
@@ -389,12 +393,15 @@ def _lloyd(z: np.ndarray, centers: np.ndarray, passes: int) -> tuple[np.ndarray,
     for _ in range(passes):
         d = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
         labels = d.argmin(axis=1)
-        worst = list(np.argsort(-d[np.arange(len(z)), labels]))
+        worst: list[int] | None = None  # sorted only when a centroid lost everyone
         for i in range(len(centers)):
             members = z[labels == i]
             if len(members):
                 centers[i] = members.mean(axis=0)
-            elif worst:
+                continue
+            if worst is None:
+                worst = list(np.argsort(-d[np.arange(len(z)), labels]))
+            if worst:
                 centers[i] = z[worst.pop(0)]
     d = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
     return centers, float(d.min(axis=1).sum())
