@@ -47,6 +47,9 @@ class QuietMonitor(Monitor):
     on_send_completed = Sensor.on_send_completed
 
 
+RUN_MAX = 500  # records of one partition per RecordBatch
+
+
 class RecordBatch(Message):
     """Records fetched together from one partition, as one Faust message.
 
@@ -98,8 +101,13 @@ class Consumer(driver.Consumer):
                         runs.setdefault(tp, []).append(message)
                     else:
                         await self._deliver(tp, message, message.offset)
-                for tp, records in runs.items():
-                    await self._deliver_run(tp, records)
+                # Partitions take turns, RUN_MAX records at a time: Faust's scheduler
+                # interleaves them record by record, and a whole partition's backlog
+                # first would let its event time run days ahead of the others'.
+                for start in range(0, max(map(len, runs.values()), default=0), RUN_MAX):
+                    for tp, records in runs.items():
+                        if run := records[start : start + RUN_MAX]:
+                            await self._deliver_run(tp, run)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise

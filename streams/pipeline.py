@@ -58,40 +58,44 @@ class Pipeline:
         self._received = 0.0
         self._sized: dict[tuple[str, str], int] = {}
 
-    async def handle(self, event: EventT[Any]) -> None:
-        """Handle the records of a :class:`~streams.faust_runtime.RecordBatch` event
-        (or of a plain one-message event)."""
+    async def handle(self, events: Sequence[EventT[Any]]) -> None:
+        """Handle the records of :class:`~streams.faust_runtime.RecordBatch` events (or
+        plain one-message events) as one batch for the engine."""
         self._received = time.perf_counter()
-        messages = getattr(event.message, "records", None) or [event.message]
+        owned = [
+            (event, message)
+            for event in events
+            for message in getattr(event.message, "records", None) or [event.message]
+        ]
         with self.metrics.batch_seconds.time():
-            await self._handle(event, messages)
-        self._record_lag(messages)
+            await self._handle(owned)
+        self._record_lag([message for _, message in owned])
 
-    async def _handle(self, owner: EventT[Any], messages: Sequence[Message]) -> None:
-        accepted: list[tuple[Message, InputEvent]] = []
-        for message in messages:
+    async def _handle(self, owned: Sequence[tuple[EventT[Any], Message]]) -> None:
+        accepted: list[tuple[EventT[Any], Message, InputEvent]] = []
+        for owner, message in owned:
             source = self.sources[message.topic]
             decoded = decode(source, message.key, message.value, self.context)
             if isinstance(decoded, Rejected):
                 await self.dead_letter(message, source, "unknown", decoded.reason, decoded.error)
             else:
-                accepted.append((message, decoded))
+                accepted.append((owner, message, decoded))
         if accepted:
-            await self._decide(owner, accepted)
+            await self._decide(accepted)
 
-    async def _decide(self, owner: EventT[Any], accepted: list[tuple[Message, InputEvent]]) -> None:
-        # All records of a batch share its partition, so its event routes every
-        # table write to that partition's changelog.
+    async def _decide(self, accepted: list[tuple[EventT[Any], Message, InputEvent]]) -> None:
+        # A record's own event (its batch's, all of one partition) routes the table
+        # writes for its customer to that partition's changelog.
         store = TableStore(
-            self.table, [(decoded.customer_id, owner) for _, decoded in accepted], self.index
+            self.table, [(decoded.customer_id, owner) for owner, _, decoded in accepted], self.index
         )
-        result = self.engine.process([decoded for _, decoded in accepted], store)
+        result = self.engine.process([decoded for _, _, decoded in accepted], store)
         store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
         counted: Counter[tuple[str, str, str]] = Counter()  # one inc per label set and batch
-        for index, ((message, decoded), outcome) in enumerate(
+        for index, ((_, message, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):
             source = self.sources[message.topic]
@@ -107,7 +111,7 @@ class Pipeline:
         for labels, count in counted.items():
             self.metrics.events.labels(*labels).inc(count)
         now, observe = time.time(), self.metrics.event_time_lag.observe
-        for _, decoded in accepted:
+        for _, _, decoded in accepted:
             observe(max(0.0, now - epoch_ms(decoded) / 1000))
         emitted_at = datetime.now(UTC)
         for change in result.changes:
