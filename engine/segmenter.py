@@ -161,13 +161,8 @@ class LearnedSegmenter:
         return dict(zip(self.features, self._raw_row(x), strict=True))
 
     def _raw_row(self, x: Vector) -> list[float]:
-        # `type(v) is float` first: features are floats, and the isinstance is 3x slower.
-        return [
-            math.log1p(v if v > 0.0 else 0.0)
-            if (type(v) is float or isinstance(v, int | float)) and math.isfinite(v)
-            else mean
-            for v, mean in zip(map(x.get, self.features), self._means_row, strict=True)
-        ]
+        return [_log_or(v, mean) for v, mean in zip(map(x.get, self.features),
+                                                     self._means_row, strict=True)]  # fmt: skip
 
     def learn(self, x: Vector, customer_id: str | None = None) -> None:
         """Learn from one customer's vector; publish a snapshot when one is due."""
@@ -205,7 +200,8 @@ class LearnedSegmenter:
         if rows is None:
             return None
         means, scales, centroids = rows
-        z = [(v - m) / s for v, m, s in zip(self._raw_row(x), means, scales, strict=True)]
+        values = zip(map(x.get, self.features), self._means_row, means, scales, strict=True)
+        z = [(_log_or(v, fill) - m) / s for v, fill, m, s in values]
         return [math.dist(z, c) for c in centroids]
 
     def nearest(self, x: Vector) -> str | None:
@@ -246,8 +242,8 @@ class LearnedSegmenter:
         a = d[own]
         if len(d) < 2:
             return Decision(segment, pending, count, at, a, None, False)
-        b = min(d[:own] + d[own + 1 :])
         first, second = sorted(d)[:2]
+        b = second if a == first else first  # the nearest other centroid: distances are >= 0
         near = first >= (1 - self.hysteresis_margin) * second
         furthest = max(a, b)
         silhouette = (b - a) / furthest if furthest > 0 else 0.0
@@ -360,6 +356,14 @@ class LearnedSegmenter:
         taken.add(name)
         self.segments[segment_id] = SegmentRef(id=segment_id, name=name, kind="learned")
         return segment_id
+
+
+def _log_or(value: float | str | None, fill: float) -> float:
+    """The model's view of one feature: log-scaled, or ``fill`` when missing."""
+    # `type(...) is float` first: features are floats, and the isinstance is 3x slower.
+    if (type(value) is float or isinstance(value, int | float)) and math.isfinite(value):
+        return math.log1p(value if value > 0.0 else 0.0)
+    return fill
 
 
 def _make_clusterer(model: str, n_segments: int, halflife: float, seed: int) -> Any:

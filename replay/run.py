@@ -24,6 +24,7 @@ from schemas.events import InputEvent
 DAY_MS = 86_400_000
 FLAP_WINDOW_MS = 7 * DAY_MS  # back to the segment just left within this long: a flap
 BATCH = 1000
+FREEZE_EVERY = 10_000  # events read between two gc.freeze() calls
 
 
 @dataclass(slots=True)
@@ -40,14 +41,21 @@ def order(items: Iterable[Record | Reject]) -> Ordered:
     keyed: list[tuple[int, int, InputEvent]] = []
     rejects: list[Reject] = []
     was_sorted, last = True, (-(2**63), -1)
-    for item in items:
-        if isinstance(item, Reject):
-            rejects.append(item)
-            continue
-        key = (epoch_ms(item.event), item.position)
-        was_sorted = was_sorted and key >= last
-        last = key
-        keyed.append((*key, item.event))
+    try:
+        for item in items:
+            if isinstance(item, Reject):
+                rejects.append(item)
+                continue
+            key = (epoch_ms(item.event), item.position)
+            was_sorted = was_sorted and key >= last
+            last = key
+            keyed.append((*key, item.event))
+            if len(keyed) % FREEZE_EVERY == 0:
+                # Every event read stays alive: out of the collector's generations, they
+                # are not re-scanned by each full collection (~9 us per event at 1M).
+                gc.freeze()
+    finally:
+        gc.unfreeze()
     if not was_sorted:
         keyed.sort(key=lambda k: (k[0], k[1]))
     return Ordered([event for _, _, event in keyed], rejects, was_sorted)
