@@ -29,6 +29,8 @@ or ``engine/``: each variant monkeypatches the worker process only. Variants
 ``gcfreeze``      ``gc.freeze()`` after every batch: long-lived objects (the table's
                   states) leave the collector's generations, so collections stop
                   re-scanning them (refcounting still frees them; they hold no cycles).
+``ebb=N``         Faust's producer buffer size above which the conductor stops delivering
+                  until it drained (class attribute, 100).
 ``cprofile=PATH`` profile the whole worker with cProfile (CPU-time timer), dump at exit.
 """
 
@@ -164,6 +166,10 @@ def apply(variants: dict[str, str]) -> None:
             gc.set_threshold(int(variants["gc"]))
     if "gcfreeze" in variants:
         _gc_freeze()
+    if "ebb" in variants:
+        from faust.transport.producer import ProducerBuffer
+
+        ProducerBuffer.max_messages = int(variants["ebb"])
 
 
 def main() -> None:
