@@ -47,7 +47,7 @@ class QuietMonitor(Monitor):
     on_send_completed = Sensor.on_send_completed
 
 
-RUN_MAX = 100  # records of one partition per RecordBatch
+RUN_MAX = 500  # records of one partition per RecordBatch
 
 
 class RecordBatch(Message):

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import Any
 
 from faust.types import EventT, Message, TopicT
@@ -62,11 +63,14 @@ class Pipeline:
         """Handle the records of :class:`~streams.faust_runtime.RecordBatch` events (or
         plain one-message events) as one batch for the engine."""
         self._received = time.perf_counter()
-        owned = [
-            (event, message)
-            for event in events
-            for message in getattr(event.message, "records", None) or [event.message]
-        ]
+        by_partition: dict[Any, list[tuple[EventT[Any], Message]]] = {}
+        for event in events:
+            for message in getattr(event.message, "records", None) or [event.message]:
+                by_partition.setdefault(message.tp, []).append((event, message))
+        # Partitions take turns record by record, as Faust's scheduler delivers them
+        # one at a time: on a backlog, one partition's run must not carry event time
+        # days ahead of the others'. Each partition keeps its offset order.
+        owned = [pair for turn in zip_longest(*by_partition.values()) for pair in turn if pair]
         with self.metrics.batch_seconds.time():
             await self._handle(owned)
         self._record_lag([message for _, message in owned])
