@@ -91,16 +91,11 @@ class Worker:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+        from streams.local import stop_process
+
+        if self._proc is not None:
+            stop_process(self._proc, timeout)
+            self._proc = None
 
     def counted(self, timeout: float = 10.0) -> float | None:
         """Input messages the worker has counted, or None if /metrics did not answer."""

@@ -80,9 +80,7 @@ def segment_profiles(
     ``segments`` maps segment ids to their references (learned and rule alike).
     """
     builder = ProfileBuilder(segments, features, now_ms, lapsed_after_days, top)
-    for state in states:
-        builder.add(state)
-    return builder.profiles()
+    return builder.add_all(states).profiles()
 
 
 class ProfileBuilder:
@@ -120,6 +118,11 @@ class ProfileBuilder:
             sums[1] += state.counts.get("session_start", 0)
             sums[2] += net_spend(state)
             sums[3] += lapsed
+
+    def add_all(self, states: Iterable[CustomerState]) -> ProfileBuilder:
+        for state in states:
+            self.add(state)
+        return self
 
     def profiles(self) -> list[SegmentProfile]:
         return [

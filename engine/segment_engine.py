@@ -161,10 +161,7 @@ class SegmentEngine:
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
-        builder = self.profile_builder(now_ms)
-        for state in states:
-            builder.add(state)
-        return builder.profiles()
+        return self.profile_builder(now_ms).add_all(states).profiles()
 
     def profile_builder(self, now_ms: int) -> ProfileBuilder:
         """:meth:`profiles`, fed one customer at a time."""

@@ -66,20 +66,25 @@ class WorkerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM (Faust shuts down cleanly), then SIGKILL if it hangs."""
         if self._proc is None:
             return None
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        code = stop_process(self._proc, timeout)
         if self._log is not None:
             self._log.close()
-        code, self._proc = self._proc.returncode, None
+        self._proc = None
         return code
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM (Faust shuts down cleanly), then SIGKILL if it hangs; the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def scrape(url: str, timeout: float = 10.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
