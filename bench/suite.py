@@ -12,7 +12,8 @@
    latency  a second worker on topics of its own, warmed up on the start of the
             log, then fed what follows at half the live rate: p50/p99 from each
             event's produce-ack to its segment change being readable (matched by
-            trigger_event_id on a manually assigned consumer)
+            trigger_event_id on a manually assigned consumer); beside it, the broker
+            floor: the same load through bench/relay.py, which only copies ids
 4. replay   in-process replay of a >= 1M-event log through SegmentEngine.process,
             beside json + pydantic read + decode of the same file
 5. memory   resident memory (RSS growth) and bytes on disk per customer of the
@@ -244,9 +245,41 @@ def latency_part(
             bootstrap, more, pace, topics["behaviour"], topics["profiles"], topics["changes"],
             worker, len(warm) + len(more)))  # fmt: skip
         result["model_version_at_start"] = version
-        return result
     finally:
         worker.stop()
+    result["floor"] = latency_floor(args, bootstrap, more, pace)
+    return result
+
+
+def latency_floor(
+    args: argparse.Namespace, bootstrap: str, records: list[Any], pace: float
+) -> dict[str, Any]:
+    """The same paced load and reader through ``bench/relay.py`` instead of a worker:
+    what the broker and the two client hops cost before any processing."""
+    import subprocess
+
+    from bench.limits import subprocess_env
+    from bench.live import paced_latency
+    from bench.workload import create_topics
+    from streams.app import PRODUCER_LINGER_SECONDS
+    from streams.settings import Settings
+
+    behaviour, profiles, changes = "floor-" + BEHAVIOUR, "floor-" + PROFILES, "floor-" + CHANGES
+    create_topics(bootstrap, [behaviour, profiles, changes], args.partitions)
+    fetch_wait = Settings.model_fields["fetch_max_wait_ms"].default
+    command = [sys.executable, "-m", "bench.relay", bootstrap, behaviour, changes,
+               "--fetch-wait-ms", str(fetch_wait),
+               "--linger-ms", str(round(PRODUCER_LINGER_SECONDS * 1000))]  # fmt: skip
+    relay = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(args.src),
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        if relay.stdout is None or relay.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench/relay.py did not start")
+        return asyncio.run(paced_latency(bootstrap, records, pace, behaviour, profiles, changes,
+                                         None, 0, drain_seconds=2.0))  # fmt: skip
+    finally:
+        relay.terminate()
+        relay.wait(10)
 
 
 def start_worker(
@@ -323,6 +356,10 @@ def table(r: dict[str, Any]) -> list[Row]:
         ok = lat["matched"] > 0 and lat["p99_ms"] <= 100
         rows.append(Row("   latency at half the live rate", figure, "", "p99 <= 100 ms",
                         "pass" if ok else "FAIL"))  # fmt: skip
+        if floor := lat.get("floor"):
+            rows.append(Row("   (info) broker floor: relay, no engine, same pace",
+                            f"p50 {floor['p50_ms']:.0f} ms, p99 {floor['p99_ms']:.0f} ms",
+                            _ratio(lat["p99_ms"], floor["p99_ms"], "x p99")))  # fmt: skip
     if "replay" in r:
         rd, rp = r["replay"]["read_decode"], r["replay"]["replay"]
         rows.append(

@@ -22,6 +22,9 @@ from streams.table_store import PartitionIndex
 
 BATCHES_MAX = 20  # RecordBatch events per engine call
 BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
+# Batches changelog and change messages into fewer produce requests (aiokafka
+# otherwise sends one per message under load); adds at most 5 ms.
+PRODUCER_LINGER_SECONDS = 0.005
 KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
 PROFILE_SLICE = 100  # customers profiled between two turns of the event loop
 
@@ -52,9 +55,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         key_serializer="raw",
         value_serializer="raw",
-        # Batches changelog and change messages into fewer produce requests (aiokafka
-        # otherwise sends one per message under load); adds at most 5 ms.
-        producer_linger=0.005,
+        producer_linger=PRODUCER_LINGER_SECONDS,
     )
     inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)

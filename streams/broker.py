@@ -69,6 +69,10 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         if self.port and not port_is_free(self.host, self.port):
             # Otherwise the readiness check would find whatever already listens there.
