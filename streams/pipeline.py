@@ -24,7 +24,7 @@ from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from streams.decode import Rejected, decode
 from streams.metrics import Metrics
-from streams.table_store import PartitionIndex, TableStore
+from streams.table_store import ChangelogWriter, PartitionIndex, TableStore
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class Pipeline:
     ) -> None:
         self.engine = engine
         self.table = table
+        self.writer = ChangelogWriter(table)
         self.sources = sources
         self.changes = changes
         self.dead_letters = dead_letters
@@ -90,11 +91,10 @@ class Pipeline:
     async def _decide(self, accepted: list[tuple[EventT[Any], Message, InputEvent]]) -> None:
         # A record's own event (its batch's, all of one partition) routes the table
         # writes for its customer to that partition's changelog.
-        store = TableStore(
-            self.table, [(decoded.customer_id, owner) for owner, _, decoded in accepted], self.index
-        )
+        owners = [(decoded.customer_id, owner) for owner, _, decoded in accepted]
+        store = TableStore(self.table, owners, self.index, self.writer)
         result = self.engine.process([decoded for _, _, decoded in accepted], store)
-        store.flush()
+        await store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
