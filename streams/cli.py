@@ -99,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+YOUNG_COLLECTION_THRESHOLD = 100_000
+
+
 def _broker(port: int) -> int:
     from streams.broker import EmbeddedBroker
 
@@ -113,10 +116,16 @@ def _broker(port: int) -> int:
 
 
 def _worker(settings: Settings, loglevel: str) -> int:
+    import gc
+
     import faust
 
     from streams.app import create_app
 
+    # The table keeps ~100 tracked objects per customer; at CPython's default threshold
+    # (a young collection every 700 allocations) collections took ~16% of the worker's
+    # CPU (py-spy). 40k events, one partition: 192-198 -> 121 µs per event.
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, so every debug call in
