@@ -67,6 +67,7 @@ class FeatureMaker:
         self.affinity_slots = affinity_slots
         self._taus_ms = [days * DAY_MS for days in self.windows_days]
         self._affinity_tau_ms = max(self._taus_ms)
+        self._affinity_window = self._taus_ms.index(self._affinity_tau_ms)
         self._width = len(self.windows_days)
         self._windowed = [
             (q * self._width + w, w, windowed_name(quantity, days))
@@ -117,12 +118,13 @@ class FeatureMaker:
             windowed[base + offset] += value * weight
 
     def _decay(self, state: CustomerState, elapsed_ms: int) -> None:
-        factors = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms] * len(QUANTITIES)
+        decays = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms]
+        factors = decays * len(QUANTITIES)
         if len(state.windowed) != len(factors):
             raise ValueError(f"state has {len(state.windowed)} windowed values, not {len(factors)}")
         state.windowed = list(map(operator.mul, state.windowed, factors))
         if state.affinities:
-            factor = math.exp(-elapsed_ms / self._affinity_tau_ms)
+            factor = decays[self._affinity_window]  # the same exp(): the longest window's
             state.affinities = {key: value * factor for key, value in state.affinities.items()}
 
     def _affinity(self, state: CustomerState, event: BehaviourEvent, weight: float) -> None:
