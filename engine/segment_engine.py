@@ -130,11 +130,15 @@ class SegmentEngine:
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
 
-    def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
+    def process(
+        self, events: Sequence[InputEvent], store: StateStore, times: Sequence[int] | None = None
+    ) -> BatchResult:
+        """Process ``events`` in order; ``times`` are their :func:`epoch_ms`, when the
+        caller has them already (replay orders by them)."""
         result = BatchResult()
         changes = result.changes
         for index, event in enumerate(events):
-            ts = epoch_ms(event)
+            ts = epoch_ms(event) if times is None else times[index]
             if self._next_sweep_ms is None or ts >= self._next_sweep_ms:
                 self._maybe_sweep(ts, store, result)  # counts its own changes
             counted = len(changes)

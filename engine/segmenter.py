@@ -249,7 +249,7 @@ class LearnedSegmenter:
         first, second = sorted(d)[:2]
         b = second if a == first else first  # the nearest other centroid: distances are >= 0
         near = first >= (1 - self.hysteresis_margin) * second
-        furthest = max(a, b)
+        furthest = b if b > a else a  # max(a, b), without the call
         silhouette = (b - a) / furthest if furthest > 0 else 0.0
         return Decision(segment, pending, count, at, a, silhouette, near)
 
