@@ -35,6 +35,7 @@ AFFINITY_KINDS = ("category", "channel", "device")
 _AFFINITY_FEATURES = ("top_category", "top_channel", "top_device", "category_diversity")
 _TEXT_ATTRIBUTES = ("gender", "country", "region", "city", "income_band", "company_size",
                     "industry", "language")  # fmt: skip
+_KEYS_KEPT = 10_000  # affinity keys remembered per kind; more are made per event
 PROFILE_FEATURES = (*_TEXT_ATTRIBUTES, "age", "income_level", "company_size_level")
 
 
@@ -67,6 +68,7 @@ class FeatureMaker:
         self.affinity_slots = affinity_slots
         self._taus_ms = [days * DAY_MS for days in self.windows_days]
         self._affinity_tau_ms = max(self._taus_ms)
+        self._affinity_window = self._taus_ms.index(self._affinity_tau_ms)
         self._width = len(self.windows_days)
         self._windowed = [
             (q * self._width + w, w, windowed_name(quantity, days))
@@ -78,6 +80,15 @@ class FeatureMaker:
         ]
         self._plans: dict[frozenset[str], _Plan] = {}
         self._ones = (1.0,) * self._width  # weights of an event at the reference time
+        # Event type -> (index in windowed, window) of each counted value it feeds.
+        self._fed = {
+            kind: [(q * self._width + w, w) for q in quantities for w in range(self._width)]
+            for kind, quantities in _FEEDS.items()
+        }
+        # Affinity keys ("category:shoes") by kind and value, made once rather than per
+        # event (an f-string and the hash of a new string each time).
+        self._affinity_keys: list[tuple[str, dict[str, str]]] = [(k, {}) for k in AFFINITY_KINDS]
+        self._money = [(_MONETARY * self._width + w, w) for w in range(self._width)]
 
     def fold_in(self, state: CustomerState, event: BehaviourEvent, ts: int) -> None:
         """Add one accepted event to ``state``; order-independent within lateness."""
@@ -94,13 +105,15 @@ class FeatureMaker:
         age = ref - ts  # > 0 only for an event older than the reference time
         # exp(-0 / tau) is exactly 1.0: skip the calls for the usual, in-order event.
         weights = self._ones if age == 0 else [math.exp(-age / tau) for tau in self._taus_ms]
-        for quantity in _FEEDS.get(kind, ()):
-            self._add(state.windowed, quantity, weights, 1.0)
+        windowed = state.windowed
+        for index, w in self._fed.get(kind, ()):
+            windowed[index] += weights[w]  # a count: 1.0 * weight is exactly weight
         if kind == "purchase":
             amount = event.amount or 0.0
             state.purchase_count += 1
             state.total_spend += amount
-            self._add(state.windowed, _MONETARY, weights, amount)
+            for index, w in self._money:
+                windowed[index] += amount * weights[w]
             if state.last_purchase_ms is None or ts > state.last_purchase_ms:
                 state.last_purchase_ms = ts
         elif kind == "refund":
@@ -110,29 +123,33 @@ class FeatureMaker:
             weight = 1.0 if age == 0 else math.exp(-age / self._affinity_tau_ms)
             self._affinity(state, event, weight)
 
-    def _add(self, windowed: list[float], quantity: int, weights: Sequence[float],
-             value: float) -> None:  # fmt: skip
-        base = quantity * self._width
-        for offset, weight in enumerate(weights):
-            windowed[base + offset] += value * weight
-
     def _decay(self, state: CustomerState, elapsed_ms: int) -> None:
-        factors = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms] * len(QUANTITIES)
+        decays = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms]
+        factors = decays * len(QUANTITIES)
         if len(state.windowed) != len(factors):
             raise ValueError(f"state has {len(state.windowed)} windowed values, not {len(factors)}")
-        state.windowed = list(map(operator.mul, state.windowed, factors))
-        if state.affinities:
-            factor = math.exp(-elapsed_ms / self._affinity_tau_ms)
-            state.affinities = {key: value * factor for key, value in state.affinities.items()}
+        # In place: a new list and dict per event would each be promoted through the
+        # collector's generations, and trigger full collections over every state.
+        state.windowed[:] = map(operator.mul, state.windowed, factors)
+        affinities = state.affinities
+        if affinities:
+            factor = decays[self._affinity_window]  # the same exp(): the longest window's
+            for key, value in affinities.items():
+                affinities[key] = value * factor  # values only: the dict keeps its order
 
     def _affinity(self, state: CustomerState, event: BehaviourEvent, weight: float) -> None:
         props = event.properties
         assert props is not None
-        for kind, value in (("category", props.category), ("channel", props.channel),
-                            ("device", props.device)):  # fmt: skip
+        affinities = state.affinities
+        values = (props.category, props.channel, props.device)
+        for (kind, keys), value in zip(self._affinity_keys, values, strict=True):
             if value:
-                key = f"{kind}:{value}"
-                state.affinities[key] = state.affinities.get(key, 0.0) + weight
+                key = keys.get(value)
+                if key is None:
+                    key = f"{kind}:{value}"
+                    if len(keys) < _KEYS_KEPT:
+                        keys[value] = key
+                affinities[key] = affinities.get(key, 0.0) + weight
         if len(state.affinities) > self.affinity_slots * len(AFFINITY_KINDS):
             # Forget the weakest so state stays bounded however many categories exist.
             weakest = min(state.affinities, key=lambda k: (state.affinities[k], k))
@@ -191,11 +208,14 @@ class FeatureMaker:
         counts = state.counts
         opens, clicks = counts.get("email_open", 0), counts.get("email_click", 0)
         bought = state.last_purchase_ms
-        out["recency_days"] = (
-            cap if bought is None else min(cap, max(0.0, (now_ms - bought) / DAY_MS))
-        )
-        out["days_since_last_seen"] = min(cap, max(0.0, (now_ms - last) / DAY_MS))
-        out["tenure_days"] = max(0.0, (now_ms - first) / DAY_MS)
+        # Clamped by conditionals, not min(cap, max(0.0, v)): the same value (max and min
+        # keep the first argument on ties) without two builtin calls per feature, per event.
+        recency = cap if bought is None else (now_ms - bought) / DAY_MS
+        out["recency_days"] = cap if recency >= cap else recency if recency > 0.0 else 0.0
+        seen = (now_ms - last) / DAY_MS
+        out["days_since_last_seen"] = cap if seen >= cap else seen if seen > 0.0 else 0.0
+        tenure = (now_ms - first) / DAY_MS
+        out["tenure_days"] = tenure if tenure > 0.0 else 0.0
         out["purchase_count"] = float(state.purchase_count)
         out["total_spend"] = spend = net_spend(state)
         # Undefined (None) for a customer who never bought, so the model places

@@ -126,14 +126,19 @@ class SegmentEngine:
         self.watermark_ms: int | None = None  # latest event time seen
         self._sweep_ms = int(config.sweep_interval_seconds * 1000)
         self._next_sweep_ms: int | None = None
+        self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
 
-    def process(self, events: Sequence[InputEvent], store: StateStore) -> BatchResult:
+    def process(
+        self, events: Sequence[InputEvent], store: StateStore, times: Sequence[int] | None = None
+    ) -> BatchResult:
+        """Process ``events`` in order; ``times`` are their :func:`epoch_ms`, when the
+        caller has them already (replay orders by them)."""
         result = BatchResult()
         changes = result.changes
         for index, event in enumerate(events):
-            ts = epoch_ms(event)
+            ts = epoch_ms(event) if times is None else times[index]
             if self._next_sweep_ms is None or ts >= self._next_sweep_ms:
                 self._maybe_sweep(ts, store, result)  # counts its own changes
             counted = len(changes)
@@ -231,13 +236,12 @@ class SegmentEngine:
         if state.erased_until_ms is not None and ts <= state.erased_until_ms:
             return "erased"
         if isinstance(event, BehaviourEvent):
-            if event.event_id in state.recent_event_ids:
+            if state.has_seen(event.event_id):
                 return "duplicate"
             if state.last_seen_ms is not None and ts < state.last_seen_ms - self._lateness_ms:
                 return "late"
             self.features.fold_in(state, event, ts)
-            state.recent_event_ids.append(event.event_id)
-            del state.recent_event_ids[: -self.config.dedup_window]
+            state.remember(event.event_id, self._dedup_window)
             trigger = event.event_id
         else:
             _apply_profile(state, event, ts)

@@ -17,6 +17,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from math import dist, isfinite, log1p
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,7 @@ class LearnedSegmenter:
         self._started_at = 0  # lesson count at the first publication
         self._updates = 0
         self._snapshot: Snapshot | None = None
-        self._rows: tuple[list[float], list[float], list[list[float]]] | None = None
+        self._rows: tuple[list[float], list[float], list[tuple[float, ...]]] | None = None
         self.segments: dict[str, SegmentRef] = {}
         self.lineage: list[Lineage] = []
 
@@ -201,8 +202,11 @@ class LearnedSegmenter:
             return None
         means, scales, centroids = rows
         values = zip(map(x.get, self.features), self._means_row, means, scales, strict=True)
-        z = [(_log_or(v, fill) - m) / s for v, fill, m, s in values]
-        return [math.dist(z, c) for c in centroids]
+        # _log_or inlined for the usual finite float (a call per feature is most of the
+        # cost); a tuple, as math.dist would otherwise copy a list into one per centroid.
+        z = tuple([((log1p(v if v > 0.0 else 0.0) if type(v) is float and isfinite(v)
+                     else _log_or(v, fill)) - m) / s for v, fill, m, s in values])  # fmt: skip
+        return [dist(z, c) for c in centroids]
 
     def nearest(self, x: Vector) -> str | None:
         d = self._distances(x)
@@ -245,7 +249,7 @@ class LearnedSegmenter:
         first, second = sorted(d)[:2]
         b = second if a == first else first  # the nearest other centroid: distances are >= 0
         near = first >= (1 - self.hysteresis_margin) * second
-        furthest = max(a, b)
+        furthest = b if b > a else a  # max(a, b), without the call
         silhouette = (b - a) / furthest if furthest > 0 else 0.0
         return Decision(segment, pending, count, at, a, silhouette, near)
 
@@ -309,7 +313,8 @@ class LearnedSegmenter:
         version = self.model_version + 1
         ids = self._match(centers, version, raw)
         self._snapshot = Snapshot(version, self._means.copy(), self._scales.copy(), ids, centers)
-        self._rows = (self._means.tolist(), self._scales.tolist(), centers.tolist())
+        centroids = [tuple(row) for row in centers.tolist()]  # tuples: see _distances
+        self._rows = (self._means.tolist(), self._scales.tolist(), centroids)
 
     def _match(self, centers: np.ndarray, version: int, raw: np.ndarray) -> tuple[str, ...]:
         """Give each new centroid the id of the previous segment it continues, if any.

@@ -48,6 +48,11 @@ class CustomerState:
     # After an erasure only this record is kept: events up to this time are dropped,
     # so a late or reordered event cannot bring the erased customer back.
     erased_until_ms: int | None = None
+    # Derived, never serialised: a set of ``recent_event_ids`` (and the list it mirrors),
+    # so the duplicate check is one hash lookup, not a scan of up to 64 cold strings.
+    _recent_index: tuple[list[str], set[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def to_dict(self) -> dict[str, Any]:
         # Containers hold only scalars, so one-level copies are a deep copy;
@@ -59,12 +64,33 @@ class CustomerState:
             out[name] = value.copy() if isinstance(value, list | dict) else value
         return out
 
+    def has_seen(self, event_id: str) -> bool:
+        """Whether ``event_id`` is among the recent event ids."""
+        return event_id in self._recent_set()
+
+    def remember(self, event_id: str, window: int) -> None:
+        """Add ``event_id`` to the recent ids, keeping the latest ``window`` of them."""
+        ids, seen = self.recent_event_ids, self._recent_set()
+        ids.append(event_id)
+        seen.add(event_id)
+        if len(ids) > window:
+            seen.difference_update(ids[:-window])
+            del ids[:-window]
+
+    def _recent_set(self) -> set[str]:
+        index = self._recent_index
+        ids = self.recent_event_ids
+        # Rebuilt when the list was replaced or holds repeats (not the engine's doing).
+        if index is None or index[0] is not ids or len(index[1]) != len(ids):
+            index = self._recent_index = (ids, set(ids))
+        return index[1]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         return cls(**data)
 
 
-_FIELDS = tuple(f.name for f in fields(CustomerState))
+_FIELDS = tuple(f.name for f in fields(CustomerState) if f.init)  # not the derived index
 
 
 class StateStore(Protocol):

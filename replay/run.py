@@ -89,8 +89,8 @@ def run(
     counts = {"accepted": 0, "duplicate": 0, "late": 0, "erased": 0, "failed": 0}
     since_changes = since_events = 0
     try:
-        for batch in _batches(events, int(config.sweep_interval_seconds * 1000)):
-            result = engine.process(batch, store)
+        for batch, times in _batches(events, int(config.sweep_interval_seconds * 1000)):
+            result = engine.process(batch, store, times)
             for outcome_name in result.outcomes:
                 counts[outcome_name] += 1
             # A batch holds at most one sweep, at its start: the counts so far are the
@@ -119,19 +119,22 @@ def run(
     return replay
 
 
-def _batches(events: list[InputEvent], sweep_ms: int) -> Iterator[list[InputEvent]]:
+def _batches(
+    events: list[InputEvent], sweep_ms: int
+) -> Iterator[tuple[list[InputEvent], list[int]]]:
     """Batches of at most ``BATCH`` that never span a sweep boundary (so each sweep
-    opens a batch and the timeline can tell the periods apart)."""
+    opens a batch and the timeline can tell the periods apart), with their event times."""
     start, n = 0, len(events)
     while start < n:
-        end = min(start + BATCH, n)
+        times = [epoch_ms(event) for event in islice(events, start, start + BATCH)]
+        end = start + len(times)
         if sweep_ms:
-            period = epoch_ms(events[start]) // sweep_ms
-            for i, event in enumerate(islice(events, start + 1, end), start + 1):
-                if epoch_ms(event) // sweep_ms != period:
-                    end = i
+            period = times[0] // sweep_ms
+            for i, ts in enumerate(times):
+                if ts // sweep_ms != period:
+                    end = start + i
                     break
-        yield events[start:end]
+        yield events[start:end], times[: end - start]
         start = end
 
 

@@ -57,11 +57,29 @@ def test_customer_state_round_trips_through_json(state: CustomerState) -> None:
 @given(state=STATES)
 def test_to_dict_is_a_copy(state: CustomerState) -> None:
     data = state.to_dict()
-    assert data == dataclasses.asdict(state)  # the generic form it stands in for
+    generic = dataclasses.asdict(state)  # the form it stands in for, less derived fields
+    assert data == {k: v for k, v in generic.items() if not k.startswith("_")}
     before = copy.deepcopy(state)
     data["counts"]["x"] = 1
     data["recent_event_ids"].append("y")
     assert state == before
+
+
+@settings(max_examples=60)
+@given(
+    ids=st.lists(st.sampled_from("abcdefgh"), max_size=30),
+    window=st.integers(1, 6),
+    restored=st.lists(st.sampled_from("abcdefgh"), max_size=8),
+)
+def test_recent_ids_set_follows_the_list(ids: list[str], window: int, restored: list[str]) -> None:
+    state = CustomerState("c1", recent_event_ids=restored)  # may hold repeats
+    for event_id in ids:
+        assert state.has_seen(event_id) == (event_id in state.recent_event_ids)
+        if not state.has_seen(event_id):
+            state.remember(event_id, window)
+        assert len(state.recent_event_ids) <= max(window, len(restored) + 1)
+    state.recent_event_ids = ["z"]  # replaced from outside: the set follows
+    assert state.has_seen("z") and not any(state.has_seen(i) for i in "abcdefgh")
 
 
 def test_memory_store_keeps_puts_until_deleted() -> None:
