@@ -75,6 +75,11 @@ def test_a_restarted_worker_keeps_state_and_sweeps_customers_seen_before(
     first.process.stop()
     if store == "rocksdb://":
         assert_rocksdb_opened_with(tmp_path / "data", ROCKSDB)
+        # The store notes the changelog offset it holds data up to, so that the next
+        # start recovers only what follows (the worker writes the changelog itself).
+        changelog = list(read_topic(settings, "restart-customer-state-changelog"))
+        assert changelog, "no state reached the changelog"
+        assert persisted_offset(tmp_path / "data") == max(m.offset for m in changelog)
 
     second = start_worker(**options)
     # The replayed day-0 event sets the next sweep boundary (day 1); day 10 crosses it.
@@ -87,6 +92,18 @@ def test_a_restarted_worker_keeps_state_and_sweeps_customers_seen_before(
     assert seen.count(("a", "entered_rule", "a-1")) == 1, "a's state was lost"
     # c sent nothing after the restart: only the sweep can reach it.
     assert ("c", "left_rule", None) in seen, "the sweep after the restart missed customer c"
+
+
+def persisted_offset(data_dir: Path) -> int:
+    """The changelog offset Faust's RocksDB store recorded (one partition)."""
+    from rocksdict import AccessType, Options, Rdict
+
+    [path] = data_dir.glob("**/customer-state-*.db")
+    db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
+    try:
+        return int(db[b"__faust\0offset__"])
+    finally:
+        db.close()
 
 
 def assert_rocksdb_opened_with(data_dir: Path, options: dict[str, int]) -> None:
