@@ -25,7 +25,8 @@ or ``engine/``: each variant monkeypatches the worker process only. Variants
 ``fetchwait=MS``  the worker consumer's ``fetch_max_wait_ms`` (Faust hard-codes 1500).
                   Tansu holds a fetch for most of that wait even when records
                   arrive, so it sets the latency floor on the embedded broker.
-``gc=N|off``      ``gc.set_threshold(N)`` (default 700) or ``gc.disable()``.
+``gc=N|off``      the worker's young-generation threshold (``streams.cli``; CPython's
+                  default is 700) or ``gc.disable()``.
 ``gcfreeze``      ``gc.freeze()`` after every batch: long-lived objects (the table's
                   states) leave the collector's generations, so collections stop
                   re-scanning them (refcounting still frees them; they hold no cycles).
@@ -160,10 +161,12 @@ def apply(variants: dict[str, str]) -> None:
     if "gc" in variants:
         import gc
 
+        import streams.cli
+
         if variants["gc"] == "off":
             gc.disable()
-        else:
-            gc.set_threshold(int(variants["gc"]))
+        else:  # the worker sets its own threshold when it starts
+            streams.cli.YOUNG_COLLECTION_THRESHOLD = int(variants["gc"])
     if "gcfreeze" in variants:
         _gc_freeze()
     if "ebb" in variants:

@@ -21,6 +21,10 @@ from streams.settings import Settings
 from streams.table_store import PartitionIndex
 
 BATCHES_MAX = 20  # RecordBatch events per engine call
+# Faust's stream buffer counts events, 4,096 by default: with RecordBatch events of up
+# to RUN_MAX records that is 2M records read ahead on a backlog (+160 MB at 500k
+# pre-filled events). Two engine calls' worth keeps the worker fed.
+STREAM_BUFFER_BATCHES = 2 * BATCHES_MAX
 BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
 # Batches changelog and change messages into fewer produce requests (aiokafka
 # otherwise sends one per message under load); adds at most 5 ms.
@@ -56,6 +60,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger=PRODUCER_LINGER_SECONDS,
+        stream_buffer_maxsize=STREAM_BUFFER_BATCHES,
     )
     inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
