@@ -23,18 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(bootstrap: str, broker_pid: int | None, args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+    from bench.live import cpu_seconds
     from bench.workload import create_topics
+
+    def broker_cpu() -> float:
+        return 0.0 if broker_pid is None else cpu_seconds(broker_pid)
 
     topic = f"broker-latency-{uuid.uuid4().hex[:8]}"
     create_topics(bootstrap, [topic], 4)
@@ -63,7 +59,7 @@ async def measure(bootstrap: str, broker_pid: int | None, args: argparse.Namespa
     sender = asyncio.create_task(produce())
     started, window, fetches = time.perf_counter(), 1, 0
     latencies: list[float] = []
-    cpu = cpu_seconds(broker_pid)
+    cpu = broker_cpu()
     print("  s  broker CPU  fetches/s  p50 ms  p99 ms")
     try:
         while time.perf_counter() - started < args.seconds:
@@ -76,7 +72,7 @@ async def measure(bootstrap: str, broker_pid: int | None, args: argparse.Namespa
                 latencies.sort()
                 p50 = latencies[len(latencies) // 2] if latencies else float("nan")
                 p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
-                used, cpu = cpu_seconds(broker_pid) - cpu, cpu_seconds(broker_pid)
+                used, cpu = broker_cpu() - cpu, broker_cpu()
                 share = f"{used * 10:9.0f}%" if broker_pid else "       n/a"
                 print(f"{window * 10:>3} {share} {fetches / 10:10.0f} {p50 * 1000:7.1f} "
                       f"{p99 * 1000:7.1f}", flush=True)  # fmt: skip

@@ -102,8 +102,11 @@ class ChangelogWriter:
         sent.add_done_callback(partial(self._on_sent, TP(self._topic, partition)))
 
     def _on_sent(self, tp: TP, sent: Any) -> None:
-        if sent.cancelled() or sent.exception() is not None:
-            log.error("changelog write to %s failed: %r", tp, sent.exception())
+        if sent.cancelled():
+            log.error("changelog write to %s was cancelled", tp)
+            return
+        if (error := sent.exception()) is not None:
+            log.error("changelog write to %s failed: %r", tp, error)
             return
         # As Faust's table does: RocksDB keeps the offset it holds data up to, so a
         # restart recovers only what follows.
@@ -145,8 +148,8 @@ class TableStore:
         return owner
 
     @contextmanager
-    def _as_current(self, customer_id: str) -> Iterator[None]:
-        token = _current_event.set(weakref.ref(self._owner(customer_id)))
+    def _as_current(self, owner: EventT[Any]) -> Iterator[None]:
+        token = _current_event.set(weakref.ref(owner))
         try:
             yield
         finally:
@@ -155,7 +158,7 @@ class TableStore:
     def get(self, customer_id: str) -> CustomerState | None:
         if customer_id in self._cache:
             return self._cache[customer_id]
-        with self._as_current(customer_id):
+        with self._as_current(self._owner(customer_id)):
             data = self._table.get(customer_id)
         state = None if data is None else CustomerState.from_dict(data)
         self._cache[customer_id] = state
@@ -172,13 +175,12 @@ class TableStore:
     async def flush(self) -> None:
         """Write every changed customer to the table (and so to its changelog)."""
         for customer_id in sorted(self._dirty):
-            state = self._cache[customer_id]
-            with self._as_current(customer_id):
+            state, owner = self._cache[customer_id], self._owner(customer_id)
+            with self._as_current(owner):
                 if state is None:
                     self._table.pop(customer_id, None)  # rare: Faust's own tombstone
                 else:
-                    partition = self._owner(customer_id).message.partition
-                    await self._writer.set(customer_id, state.to_dict(), partition)
+                    await self._writer.set(customer_id, state.to_dict(), owner.message.partition)
         self._dirty.clear()
 
     def customer_ids(self) -> list[str]:
