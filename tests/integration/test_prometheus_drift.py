@@ -4,8 +4,6 @@ the drift alert."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,8 +15,9 @@ import yaml
 
 from engine.synthetic import DEFAULT_START_MS, Shift, generate
 from schemas.drift import DriftDetected
-from streams.kafka_clients import ensure_topics, producer
-from streams.local import read_topic, wait_for_count
+from streams.generate import send
+from streams.kafka_clients import ensure_topics
+from streams.local import wait_for_count
 
 pytestmark = pytest.mark.integration
 
@@ -64,41 +63,30 @@ def test_a_planted_shift_raises_drift_metrics_and_fires_the_alert(
     shift_ms = DEFAULT_START_MS + SHIFT_AT * DAYS * DAY_MS
     before = [m for m in messages if _ms(m["value"]["timestamp"]) < shift_ms]
     after = messages[len(before) :]
-    with contextlib.closing(producer(settings)) as client:
+    send(before, settings)
+    wait_for_count(worker.metrics_url, len(before), timeout=240)
+    # The worker can finish between two scrapes: read Prometheus once it has them.
+    _wait_scraped(prom, len(before))
+    detections_before = _scraped_detections(prom)
+    psi_before = prom.value('max(segment_engine_drift_score{detector="psi"})')
+    assert psi_before is not None, "the reference completed before the shift: PSI is scored"
 
-        def send(batch: list[dict[str, Any]]) -> None:
-            for m in batch:
-                client.send(
-                    t.behaviour, key=m["key"].encode(), value=json.dumps(m["value"]).encode()
-                )
-            client.flush()
+    send(after, settings)
+    wait_for_count(worker.metrics_url, len(messages), timeout=240)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # Prometheus scrapes and evaluates every second
+        firing = prom.query(f'ALERTS{{alertname="{alert}", alertstate="firing"}}')
+        if firing and _scraped_detections(prom) > detections_before:
+            break
+        time.sleep(1)
+    assert firing, f"{alert} did not fire; see {prom.log}"
+    assert _scraped_detections(prom) > detections_before
+    psi_after = prom.value('max(max_over_time(segment_engine_drift_score{detector="psi"}[10m]))')
+    assert psi_after is not None and psi_after > psi_before
 
-        send(before)
-        wait_for_count(worker.metrics_url, len(before), timeout=240)
-        # The worker can finish between two scrapes: read Prometheus once it has them.
-        _wait_scraped(prom, len(before))
-        detections_before = _scraped_detections(prom)
-        psi_before = prom.value('max(segment_engine_drift_score{detector="psi"})')
-        assert psi_before is not None, "the reference completed before the shift: PSI is scored"
-
-        send(after)
-        wait_for_count(worker.metrics_url, len(messages), timeout=240)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # Prometheus scrapes and evaluates every second
-            firing = prom.query(f'ALERTS{{alertname="{alert}", alertstate="firing"}}')
-            if firing and _scraped_detections(prom) > detections_before:
-                break
-            time.sleep(1)
-        assert firing, f"{alert} did not fire; see {prom.log}"
-        assert _scraped_detections(prom) > detections_before
-        psi_after = prom.value(
-            'max(max_over_time(segment_engine_drift_score{detector="psi"}[10m]))'
-        )
-        assert psi_after is not None and psi_after > psi_before
-
-        events = [DriftDetected.model_validate_json(m.value) for m in read_topic(settings, t.drift)]
-        assert events, "detections also go to the drift topic"
-        assert any(e.detected_at.timestamp() * 1000 >= shift_ms for e in events)
+    events = [DriftDetected.model_validate_json(m.value) for m in worker.read(t.drift)]
+    assert events, "detections also go to the drift topic"
+    assert any(e.detected_at.timestamp() * 1000 >= shift_ms for e in events)
 
 
 def _wait_scraped(prom: Any, events: int, timeout: float = 30.0) -> None:

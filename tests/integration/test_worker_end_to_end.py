@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from typing import Any
 from urllib.request import urlopen
 
 import pytest
@@ -16,8 +17,9 @@ import pytest
 from engine.synthetic import DEFAULT_START_MS, generate
 from schemas import SegmentChange
 from schemas import dead_letters as dl
+from streams.generate import send
 from streams.kafka_clients import ensure_topics, producer
-from streams.local import read_topic, scrape, total, wait_for_count
+from streams.local import scrape, total, wait_for_count
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -62,57 +64,52 @@ def wait_until_counted(url: str, expected: int, timeout: float = 120) -> float:
 
 
 def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
-    start_worker: Callable[..., object],
+    start_worker: Callable[..., Any],
 ) -> None:
     worker = start_worker(
         engine={
             "learned": {"warmup_updates": 100, "publish_every": 100, "learn_interval_seconds": 3600}
         }
     )
-    settings: Settings = worker.settings  # type: ignore[attr-defined]
-    url: str = worker.metrics_url  # type: ignore[attr-defined]
+    settings: Settings = worker.settings
+    url: str = worker.metrics_url
     t = settings.topics
     ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
 
     generated = list(generate(customers=80, days=10, seed=3))
     events_of: dict[str, set[str]] = defaultdict(set)
-    bad = malformed(settings)
-    client = producer(settings)
     for message in generated:
-        topic = t.behaviour if message["topic"] == "behaviour" else t.profiles
-        client.send(topic, key=message["key"].encode(), value=_json(message["value"]))
         if message["topic"] == "behaviour":
             events_of[message["key"]].add(message["value"]["event_id"])
+    bad = malformed(settings)
+    send(generated, settings)
     duplicate = [m for m in generated if m["topic"] == "behaviour"][-1]  # within dedup reach
-    client.send(t.behaviour, key=duplicate["key"].encode(), value=_json(duplicate["value"]))
-    for topic, key, value, _ in bad:
-        client.send(topic, key=key, value=value, headers=[("trace-id", b"t-" + key)])
-    client.flush()
-    wait_until_counted(url, len(generated) + 1 + len(bad))
+    with producer(settings) as client:
+        client.send(t.behaviour, key=duplicate["key"].encode(), value=_json(duplicate["value"]))
+        for topic, key, value, _ in bad:
+            client.send(topic, key=key, value=value, headers=[("trace-id", b"t-" + key)])
+        client.flush()
+        wait_until_counted(url, len(generated) + 1 + len(bad))
 
-    # Phase two, after the first is processed: an erasure and a late event.
-    erased = max(events_of, key=lambda c: len(events_of[c]))
-    end_ms = DEFAULT_START_MS + 10 * DAY_MS
-    late = {
-        "event_id": "late-1",
-        "customer_id": erased,
-        "type": "page_view",
-        "timestamp": DEFAULT_START_MS - 30 * DAY_MS,
-    }
-    client.send(t.behaviour, key=erased.encode(), value=_json(late))
-    client.flush()
-    wait_until_counted(url, len(generated) + 2 + len(bad))
-    erasure = {"customer_id": erased, "timestamp": end_ms + DAY_MS, "request_id": "r-1"}
-    client.send(t.erasures, key=erased.encode(), value=_json(erasure))
-    client.flush()
-    client.close()
+        # Phase two, after the first is processed: an erasure and a late event.
+        erased = max(events_of, key=lambda c: len(events_of[c]))
+        end_ms = DEFAULT_START_MS + 10 * DAY_MS
+        late = {
+            "event_id": "late-1",
+            "customer_id": erased,
+            "type": "page_view",
+            "timestamp": DEFAULT_START_MS - 30 * DAY_MS,
+        }
+        client.send(t.behaviour, key=erased.encode(), value=_json(late))
+        client.flush()
+        wait_until_counted(url, len(generated) + 2 + len(bad))
+        erasure = {"customer_id": erased, "timestamp": end_ms + DAY_MS, "request_id": "r-1"}
+        client.send(t.erasures, key=erased.encode(), value=_json(erasure))
     wait_until_counted(url, len(generated) + 3 + len(bad))
     metrics = scrape(url)
 
-    changes = [
-        (m.key, SegmentChange.model_validate_json(m.value)) for m in read_topic(settings, t.changes)
-    ]
-    letters = list(read_topic(settings, t.dead_letters))
+    changes = [(m.key, SegmentChange.model_validate_json(m.value)) for m in worker.read(t.changes)]
+    letters = worker.read(t.dead_letters)
 
     # Segment changes: for real customers, triggered by their own events, chained.
     assert changes, "no segment changes arrived"

