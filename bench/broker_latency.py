@@ -1,13 +1,14 @@
 """One broker hop under paced load, no processing: how latency moves as topics grow.
 
     .venv/bin/python bench/broker_latency.py [--rate 1000] [--linger-ms 5]
-        [--seconds 90] [--bootstrap HOST:PORT]
+        [--seconds 90] [--bootstrap HOST:PORT [--replication-factor N]]
 
 A producer sends ~240-byte records at ``--rate``/s to a fresh 4-partition topic; a
 manually assigned consumer (``fetch_max_wait_ms=10``, as the worker's) reads them.
 Every 10 s it prints the broker's CPU share (the embedded broker only), fetches per
 second and the p50/p99 from send to read. Without ``--bootstrap`` it starts the
-embedded broker, fresh, so nothing else loads it.
+embedded broker, fresh, so nothing else loads it; with it, the topic is named for the
+run and deleted at the end (``bench/cluster.py``).
 """
 
 from __future__ import annotations
@@ -17,23 +18,27 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+if TYPE_CHECKING:
+    from bench.cluster import BenchCluster
 
-async def measure(bootstrap: str, broker_pid: int | None, args: argparse.Namespace) -> None:
+
+async def measure(cluster: BenchCluster, args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from bench.live import cpu_seconds
-    from bench.workload import create_topics
+
+    bootstrap, broker_pid = cluster.bootstrap, cluster.broker_pid
 
     def broker_cpu() -> float:
         return 0.0 if broker_pid is None else cpu_seconds(broker_pid)
 
-    topic = f"broker-latency-{uuid.uuid4().hex[:8]}"
-    create_topics(bootstrap, [topic], 4)
+    topic = cluster.name("broker-latency")
+    cluster.create_topics([topic], 4)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=10)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=args.linger_ms)
     await consumer.start()
@@ -84,23 +89,24 @@ async def measure(bootstrap: str, broker_pid: int | None, args: argparse.Namespa
         await consumer.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    from bench.cluster import BenchCluster, ClusterError, Parser, add_arguments
+
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--linger-ms", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=90.0)
-    parser.add_argument("--bootstrap", help="an existing cluster instead of the embedded broker")
+    add_arguments(parser, "one hop", "one topic")
     args = parser.parse_args()
-    print(f"rate {args.rate:,.0f}/s, producer linger {args.linger_ms} ms; "
-          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    if args.bootstrap:
-        asyncio.run(measure(args.bootstrap, None, args))
-        return
-    from streams.broker import EmbeddedBroker
-
-    with EmbeddedBroker() as broker:
-        asyncio.run(measure(broker.bootstrap, broker.pid, args))
+    try:
+        with BenchCluster(args.bootstrap, args.replication_factor) as cluster:
+            print(f"{cluster.description}: rate {args.rate:,.0f}/s, producer linger "
+                  f"{args.linger_ms} ms; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+            asyncio.run(measure(cluster, args))
+    except ClusterError as exc:
+        parser.error(f"argument --bootstrap: {exc}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -82,8 +82,9 @@ def pydantic_decoder(behaviour_topic: str) -> Callable[[str, bytes], Any]:
 
 
 def naive_command(
-    bootstrap: str, topics: list[str], expect: int, result: Path, app_id: str, model: str = "kmeans"
-) -> list[str]:
+    bootstrap: str, topics: list[str], expect: int, result: Path, app_id: str,
+    model: str = "kmeans", session_timeout: float = 2.0,
+) -> list[str]:  # fmt: skip
     return [
         sys.executable,
         str(BENCH_DIR / "naive_agent.py"),
@@ -93,6 +94,7 @@ def naive_command(
         "--result", str(result),
         "--app-id", app_id,
         "--model", model,
+        "--session-timeout", str(session_timeout),
     ]  # fmt: skip
 
 

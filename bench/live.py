@@ -128,17 +128,19 @@ class Worker:
 
 
 def worker_overrides(
-    bootstrap: str, app_id: str, web_port: int, data_dir: Path, partitions: int = 4
-) -> dict[str, Any]:
+    bootstrap: str, app_id: str, web_port: int, data_dir: Path, partitions: int = 4,
+    session_timeout: float = 2.0,
+) -> dict[str, Any]:  # fmt: skip
     return {
         "kafka_bootstrap": bootstrap,
         "topic_partitions": partitions,
         "app_id": app_id,
         "web_port": web_port,
         "data_dir": str(data_dir),
-        # As the tests do: Tansu answers a join after half the session timeout.
-        "session_timeout_seconds": 2,
-        "heartbeat_interval_seconds": 0.5,
+        # As the tests do: Tansu answers a join after half the session timeout (Kafka
+        # refuses one under 6 s by default: bench.cluster.BenchCluster.session_timeout).
+        "session_timeout_seconds": session_timeout,
+        "heartbeat_interval_seconds": session_timeout / 4,
     }
 
 

@@ -1,6 +1,7 @@
 """The naive baseline: a bare Faust agent, event by event, feeding River's KMeans.
 
     python bench/naive_agent.py --bootstrap HOST:PORT --topics a,b --expect N --result FILE
+        [--session-timeout 2]
 
 Runs its own Faust worker (new group, so it reads from the start), times the
 agent from its first event to its ``expect``-th (start-up and group join are not
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--app-id", default="bench-naive")
     parser.add_argument("--model", choices=("kmeans", "none"), default="kmeans")
     parser.add_argument("--cprofile")
+    parser.add_argument("--session-timeout", type=float, default=2.0)
     args = parser.parse_args()
     if os.environ.get("BENCH_VARIANTS"):
         from bench.worker_variants import apply, variants_from_env
@@ -58,8 +60,9 @@ def main() -> None:
         value_serializer="json",
         key_serializer="raw",
         topic_partitions=4,
-        broker_session_timeout=2,  # Tansu answers a join after half the session timeout
-        broker_heartbeat_interval=0.5,
+        # Tansu answers a join after half the session timeout; Kafka refuses one under 6 s.
+        broker_session_timeout=args.session_timeout,
+        broker_heartbeat_interval=args.session_timeout / 4,
         web_enabled=False,
         store="memory://",
         datadir=tempfile.mkdtemp(prefix="bench-naive-"),

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/suite.py [--events 500000] [--customers 10000]
         [--only limit,naive,live,latency,replay,memory] [--smoke] [--src DIR]
+        [--bootstrap HOST:PORT [--replication-factor N]]
 
 1. limit    plain aiokafka consume + json decode of the pre-filled benchmark topics
             (500k events of the generated log; pre-filled with aiokafka batches)
@@ -22,6 +23,9 @@
 Prints a table (measurement, figure, ratio, target, pass/fail) and saves every
 figure as JSON next to the cached log (/tmp/segment-engine-bench). ``--src``
 measures another checkout (e.g. a ``git archive`` of a commit) with this suite.
+``--bootstrap`` runs parts 1-3 on an existing Kafka cluster instead of a fresh
+embedded broker (``bench/cluster.py``): the run's topics and consumer groups are
+named ``bench-<run id>-*`` and deleted at the end.
 ``--smoke`` shrinks every size for a quick check that it all runs (~1.5 min).
 ``--worker-variants`` runs the live and latency workers with run-time patches
 (``bench/worker_variants.py``): what the table would say with an optimisation.
@@ -41,13 +45,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.cluster import BenchCluster
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this suite; main() puts the code under test before it
 PARTS = ("limit", "naive", "live", "latency", "replay", "memory")
-BEHAVIOUR, PROFILES, ERASURES, CHANGES = (
-    "behaviour-events", "profile-updates", "erasure-requests", "segment-changes",
-)  # fmt: skip
+BROKER_PARTS = {"limit", "naive", "live", "latency"}
 
 
 @dataclass
@@ -60,7 +66,9 @@ class Row:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from bench.cluster import Parser, add_arguments
+
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--events",
         type=int,
@@ -100,6 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: does it all run?")
     parser.add_argument("--src", type=Path, default=ROOT, help="the code to measure")
+    add_arguments(parser, "limit, naive, live and latency",
+                  "the input and output topics of two workers and of the relay; the workers "
+                  "and the naive agent add their consumer groups and Faust topics (changelog, "
+                  "leader: one replica, the worker has no setting for it)")  # fmt: skip
     parser.add_argument(
         "--worker-variants",
         default="",
@@ -112,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.live_seconds = 60.0
     args.only = {p.strip() for p in args.only.split(",") if p.strip()}
     if unknown := args.only - set(PARTS):
-        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+        parser.error(f"argument --only: unknown parts: {', '.join(sorted(unknown))}")
     if "latency" in args.only and not args.latency_rate:
         args.only.add("live")  # paced at half the live rate, on the same worker
     args.src = args.src.resolve()
@@ -122,9 +134,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # The code under test first, then this suite (bench/ is a namespace package).
-    sys.path[:0] = [str(args.src), str(ROOT)]
+    sys.path.insert(0, str(args.src))
+    from bench.cluster import ClusterError, describe
     from bench.workload import CACHE_DIR, ensure_log
 
+    if args.bootstrap and args.only & BROKER_PARTS:
+        try:  # before the log is generated: a wrong address should not cost minutes
+            describe(args.bootstrap)
+        except ClusterError as exc:
+            print(f"suite.py: argument --bootstrap: {exc}", file=sys.stderr)
+            return 2
     print(f"segment-engine benchmark suite: {', '.join(p for p in PARTS if p in args.only)}")
     if args.worker_variants:
         print(f"  WHAT-IF: live worker patched with {args.worker_variants}")
@@ -134,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     workdir = Path(tempfile.mkdtemp(prefix="bench-suite-"))
     started = time.perf_counter()
-    if args.only & {"limit", "naive", "live", "latency"}:
+    if args.only & BROKER_PARTS:
         results.update(broker_parts(args, log, workdir))
     if "replay" in args.only:
         results["replay"] = replay_part(args, log)
@@ -151,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str, Any]:
+    from bench.cluster import BenchCluster
     from bench.limits import (
         consume_rate,
         json_decoder,
@@ -159,47 +179,64 @@ def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str
         run_naive,  # fmt: skip
         subprocess_env,
     )
-    from bench.workload import create_topics, prefill, read_records
-    from streams.broker import EmbeddedBroker
+    from bench.workload import prefill, read_records
 
     out: dict[str, Any] = {}
     records = list(read_records(log, 0, args.events))
-    topics = [BEHAVIOUR, PROFILES]
-    with EmbeddedBroker() as broker:
-        create_topics(broker.bootstrap, [BEHAVIOUR, PROFILES, ERASURES], args.partitions)
-        rate = asyncio.run(prefill(broker.bootstrap, records, BEHAVIOUR, PROFILES))
+    with BenchCluster(args.bootstrap, args.replication_factor) as cluster:
+        out["broker"], out["run_id"] = cluster.description, cluster.run_id
+        print(f"  broker: {cluster.description}; this run's topics and groups: "
+              f"{cluster.prefix}*", flush=True)  # fmt: skip
+        live = run_topics(cluster, "live", args.partitions)
+        topics = [live["behaviour"], live["profiles"]]
+        rate = asyncio.run(prefill(cluster.bootstrap, records, *topics))
         out["prefill"] = {"events": len(records), "rate": rate}
         print(f"  pre-filled {len(records):,} events at {rate:,.0f}/s", flush=True)
         if "limit" in args.only:
             out["limit"] = asyncio.run(
-                consume_rate(broker.bootstrap, topics, len(records), json_decoder)
+                consume_rate(cluster.bootstrap, topics, len(records), json_decoder)
             )
             _say("limit", out["limit"])
             out["limit_pydantic"] = asyncio.run(consume_rate(
-                broker.bootstrap, topics, len(records), pydantic_decoder(BEHAVIOUR)))  # fmt: skip
+                cluster.bootstrap, topics, len(records), pydantic_decoder(topics[0])))  # fmt: skip
             _say("limit + pydantic", out["limit_pydantic"])
         if "naive" in args.only:
             expect = min(args.naive_events, len(records))
             result = workdir / "naive.json"
-            command = naive_command(broker.bootstrap, topics, expect, result, "bench-naive")
+            app_id, session = cluster.name("naive"), cluster.session_timeout
+            command = naive_command(
+                cluster.bootstrap, topics, expect, result, app_id, "kmeans", session
+            )
             out["naive"] = run_naive(
                 command, result, workdir / "naive.log", 900, subprocess_env(args.src)
             )
             _say("naive", out["naive"])
         if "live" in args.only or "latency" in args.only:
-            out.update(live_parts(args, broker.bootstrap, log, records, workdir))
+            out.update(live_parts(args, cluster, live, log, records, workdir))
     return out
 
 
+def run_topics(cluster: BenchCluster, part: str, partitions: int) -> dict[str, str]:
+    """A worker's set of topics (``streams.settings.TopicNames``) for one part of this run,
+    created up front: a cluster need not create topics on first use as Tansu does."""
+    from streams.settings import TopicNames
+
+    defaults = TopicNames().model_dump()
+    names = {role: cluster.name(f"{part}-{name}") for role, name in defaults.items()}
+    cluster.create_topics(list(names.values()), partitions)
+    return names
+
+
 def live_parts(
-    args: argparse.Namespace, bootstrap: str, log: Path, records: list[Any], workdir: Path
-) -> dict[str, Any]:
+    args: argparse.Namespace, cluster: BenchCluster, topics: dict[str, str], log: Path,
+    records: list[Any], workdir: Path,
+) -> dict[str, Any]:  # fmt: skip
     """Sustained rate on the pre-filled topics; then latency on a second, warmed-up worker."""
     from bench.live import rss_bytes, sustained_rate, wait_counted
 
     out: dict[str, Any] = {}
     if "live" in args.only:
-        worker = start_worker(args, bootstrap, "bench-live", workdir / "live")
+        worker = start_worker(args, cluster, "live", workdir / "live", topics)
         try:
             worker.wait_ready()
             # Time-capped: the rate is sustained over the window, the backlog stays >= 500k.
@@ -211,28 +248,25 @@ def live_parts(
             worker.stop()
     pace = args.latency_rate or out.get("live", {}).get("rate", 0) / 2
     if "latency" in args.only and pace > 0:
-        out["latency"] = latency_part(args, bootstrap, log, pace, workdir)
+        out["latency"] = latency_part(args, cluster, log, pace, workdir)
         _say("latency", out["latency"])
     return out
 
 
 def latency_part(
-    args: argparse.Namespace, bootstrap: str, log: Path, pace: float, workdir: Path
+    args: argparse.Namespace, cluster: BenchCluster, log: Path, pace: float, workdir: Path
 ) -> dict[str, Any]:
     """A fresh worker on its own topics: warmed up on the start of the log (its model
     must be published before it assigns anyone), then fed what follows at ``pace``."""
     from bench.live import paced_latency, wait_counted
-    from bench.workload import create_topics, prefill, read_records
+    from bench.workload import prefill, read_records
 
-    topics = {"behaviour": "lat-" + BEHAVIOUR, "profiles": "lat-" + PROFILES,
-              "erasures": "lat-" + ERASURES, "changes": "lat-" + CHANGES,
-              "dead_letters": "lat-dead-letters"}  # fmt: skip
-    create_topics(bootstrap, [topics["behaviour"], topics["profiles"], topics["erasures"]],
-                  args.partitions)  # fmt: skip
+    bootstrap = cluster.bootstrap
+    topics = run_topics(cluster, "lat", args.partitions)
     warm = list(read_records(log, 0, args.latency_warmup))
     asyncio.run(prefill(bootstrap, warm, topics["behaviour"], topics["profiles"]))
     more = list(read_records(log, len(warm), len(warm) + int(pace * args.latency_seconds)))
-    worker = start_worker(args, bootstrap, "bench-latency", workdir / "latency", topics)
+    worker = start_worker(args, cluster, "latency", workdir / "latency", topics)
     try:
         worker.wait_ready()
         wait_counted(worker, len(warm), timeout=600)
@@ -247,12 +281,12 @@ def latency_part(
         result["model_version_at_start"] = version
     finally:
         worker.stop()
-    result["floor"] = latency_floor(args, bootstrap, more, pace)
+    result["floor"] = latency_floor(args, cluster, more, pace)
     return result
 
 
 def latency_floor(
-    args: argparse.Namespace, bootstrap: str, records: list[Any], pace: float
+    args: argparse.Namespace, cluster: BenchCluster, records: list[Any], pace: float
 ) -> dict[str, Any]:
     """The same paced load and reader through ``bench/relay.py`` instead of a worker:
     what the broker and the two client hops cost before any processing."""
@@ -260,12 +294,12 @@ def latency_floor(
 
     from bench.limits import subprocess_env
     from bench.live import paced_latency
-    from bench.workload import create_topics
     from streams.app import PRODUCER_LINGER_SECONDS
     from streams.settings import Settings
 
-    behaviour, profiles, changes = "floor-" + BEHAVIOUR, "floor-" + PROFILES, "floor-" + CHANGES
-    create_topics(bootstrap, [behaviour, profiles, changes], args.partitions)
+    bootstrap = cluster.bootstrap
+    topics = run_topics(cluster, "floor", args.partitions)
+    behaviour, profiles, changes = topics["behaviour"], topics["profiles"], topics["changes"]
     fetch_wait = Settings.model_fields["fetch_max_wait_ms"].default
     command = [sys.executable, "-m", "bench.relay", bootstrap, behaviour, changes,
                "--fetch-wait-ms", str(fetch_wait),
@@ -283,15 +317,14 @@ def latency_floor(
 
 
 def start_worker(
-    args: argparse.Namespace, bootstrap: str, app_id: str, where: Path,
-    topics: dict[str, str] | None = None,
-) -> Any:  # fmt: skip
+    args: argparse.Namespace, cluster: BenchCluster, part: str, where: Path, topics: dict[str, str]
+) -> Any:
     from bench.live import Worker, worker_overrides
     from streams.broker import free_port
 
-    overrides = worker_overrides(bootstrap, app_id, free_port(), where / "data", args.partitions)
-    if topics:
-        overrides["topics"] = topics
+    overrides = worker_overrides(cluster.bootstrap, cluster.name(part), free_port(), where / "data",
+                                 args.partitions, cluster.session_timeout)  # fmt: skip
+    overrides["topics"] = topics
     where.mkdir(parents=True, exist_ok=True)
     if args.worker_variants:
         return Worker(args.src, overrides, where / "worker.log", module="bench.worker_variants",
@@ -322,7 +355,7 @@ def memory_part(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
 
 
 def table(r: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
+    rows = [Row("   broker (parts 1-3)", r["broker"])] if "broker" in r else []
     limit = r.get("limit", {}).get("rate")
     if "limit" in r:
         rows.append(
