@@ -1,12 +1,13 @@
 """Part 4 of the suite: replay without a broker, beside reading and decoding the same file.
 
-Both read the cached JSON Lines log (``segment-engine generate --out`` format) and
-decode each line as a replay must: ``json.loads``, then pydantic validation into
-the event model of its ``_topic``. Replay then feeds the events to
-``SegmentEngine.process`` in batches of 500 with a ``MemoryStore``. Digests of the
-changes (their published form, with a fixed ``emitted_at``) and of the final
-states are printed so that an optimisation can be shown to keep the output
-identical: run ``bench/suite.py --only replay`` before and after and compare.
+Both go through replay's own code. The reference reads the cached JSON Lines log
+(``segment-engine generate --out`` format) with ``replay.sources.read_log``: parse
+and validate every line into its event contract. Replay is what ``segment-engine
+replay`` does before writing its outputs: read, order by event time, then the
+engine over every event (``replay.run.run``). Digests of the changes (their
+published form, with a fixed ``emitted_at``) and of the final states are printed
+so that an optimisation can be shown to keep the output identical: run
+``bench/suite.py --only replay`` before and after and compare.
 """
 
 from __future__ import annotations
@@ -20,52 +21,41 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-BATCH = 500
 
+def records(path: Path, limit: int | None = None) -> Iterator[Any]:
+    from replay.sources import read_log
 
-def decoded(path: Path, limit: int | None = None) -> Iterator[Any]:
-    from schemas.events import EVENT_TYPES, BehaviourEvent, ProfileUpdate
-
-    models = {"behaviour": BehaviourEvent, "profile": ProfileUpdate}
-    context = {"event_types": EVENT_TYPES}
-    with path.open() as lines:
-        for line in islice(lines, limit):
-            value = json.loads(line)
-            yield models[value.pop("_topic")].model_validate(value, context=context)
+    return islice(read_log(path), limit)
 
 
 def read_decode_rate(path: Path, limit: int | None = None) -> dict[str, float]:
+    from replay.sources import Reject
+
     started, cpu = time.perf_counter(), time.process_time()
-    count = sum(1 for _ in decoded(path, limit))
+    count = sum(1 for item in records(path, limit) if not isinstance(item, Reject))
     seconds = time.perf_counter() - started
     return {"events": count, "seconds": seconds, "rate": count / seconds,
             "cpu_us": (time.process_time() - cpu) / count * 1e6}  # fmt: skip
 
 
-def replay_rate(path: Path, limit: int | None = None, batch: int = BATCH) -> dict[str, Any]:
-    from engine import MemoryStore, SegmentEngine
+def replay_rate(path: Path, limit: int | None = None) -> dict[str, Any]:
+    from replay.run import order, run
     from schemas import EngineConfig
 
-    engine = SegmentEngine(EngineConfig())
-    store = MemoryStore()
-    changes: list[Any] = []
-    count = 0
-    events = decoded(path, limit)
     started, cpu = time.perf_counter(), time.process_time()
-    while chunk := list(islice(events, batch)):
-        changes += engine.process(chunk, store).changes
-        count += len(chunk)
+    replay = run("bench", EngineConfig(), order(records(path, limit)).events)
     seconds = time.perf_counter() - started
     cpu_s = time.process_time() - cpu
+    count = replay.outcome.stats["events"]
     return {
         "events": count,
         "seconds": seconds,
         "rate": count / seconds,
         "cpu_us": cpu_s / count * 1e6,
-        "changes": len(changes),
-        "customers": len(store.states),
-        "changes_digest": changes_digest(changes),
-        "states_digest": states_digest(store),
+        "changes": len(replay.changes),
+        "customers": len(replay.store.states),
+        "changes_digest": changes_digest(replay.changes),
+        "states_digest": states_digest(replay.store),
     }
 
 

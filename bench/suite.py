@@ -15,8 +15,8 @@
             event's produce-ack to its segment change being readable (matched by
             trigger_event_id on a manually assigned consumer); beside it, the broker
             floor: the same load through bench/relay.py, which only copies ids
-4. replay   in-process replay of a >= 1M-event log through SegmentEngine.process,
-            beside json + pydantic read + decode of the same file
+4. replay   ``segment-engine replay``'s path (read, order, engine) over a >= 1M-event
+            log, beside replay's own read + decode of the same file
 5. memory   resident memory (RSS growth) and bytes on disk per customer of the
             worker's table at 1M customers, memory:// and rocksdb:// (bench/memory.py)
 
@@ -396,9 +396,9 @@ def table(r: dict[str, Any]) -> list[Row]:
     if "replay" in r:
         rd, rp = r["replay"]["read_decode"], r["replay"]["replay"]
         rows.append(
-            Row("4. read + decode (json + pydantic), no broker", _rate(rd), "1.00", "reference")
+            Row("4. read + decode (replay's reader), no broker", _rate(rd), "1.00", "reference")
         )
-        rows.append(Row(f"   replay through SegmentEngine ({rp['events']:,} events)", _rate(rp),
+        rows.append(Row(f"   replay: read, order, engine ({rp['events']:,} events)", _rate(rp),
                         _ratio(rp["rate"], rd["rate"]), ">= 0.25",
                         _verdict(rp["rate"], rd["rate"], 0.25)))  # fmt: skip
     rows += memory_rows(r.get("memory", {}))
