@@ -118,11 +118,15 @@ class Pipeline:
         for _, _, decoded in accepted:
             observe(max(0.0, now - epoch_ms(decoded) / 1000))
         emitted_at = datetime.now(UTC)
+        changes_topic = self.changes.get_topic_name()
         for change in result.changes:
             out = change.to_message(emitted_at)
-            await self.changes.send(
-                key=change.customer_id.encode(), value=out.model_dump_json().encode()
-            )
+            # Straight to the producer, as the changelog writes go (no attachment to
+            # the current event, no codecs); Faust flushes it before it commits.
+            await self.changes.app.producer.send(
+                changes_topic, change.customer_id.encode(), out.model_dump_json().encode(),
+                None, None, None,
+            )  # fmt: skip
             before, after = out.previous_segment, out.segment
             kind = (after or before).kind  # type: ignore[union-attr]
             self.metrics.changes.labels(
