@@ -7,7 +7,6 @@ change ids for effectively-once output.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import subprocess
 import time
@@ -45,8 +44,11 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BrokerError(f"broker exited with status {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
+        # Not socket.create_connection: Ctrl-C landing in it leaves its socket open.
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex((host, port)) == 0:
+                return
         time.sleep(0.02)
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f} s")
 
@@ -84,7 +86,7 @@ class EmbeddedBroker:
         )
         try:
             wait_for_port(self.host, self.port, timeout, self._proc)
-        except BrokerError:
+        except BaseException:  # any failure, Ctrl-C included: no broker left behind
             self.stop()
             raise
         return self

@@ -7,7 +7,10 @@ without it, except in CI (``CI=true``), where a missing binary fails.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -87,3 +90,27 @@ def test_starting_twice_on_the_same_port_fails(broker: EmbeddedBroker, broker_bi
         second.stop()
     assert children_running(broker_bin) != []  # the first one is untouched
     assert is_listening(broker.port)
+
+
+def test_an_interrupt_while_starting_stops_the_child(broker_bin: str) -> None:
+    broker = EmbeddedBroker()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt_once_spawned() -> None:
+        # Tansu listens some 10 ms after it is spawned, so Ctrl-C lands while start() waits.
+        deadline = time.monotonic() + 10
+        while broker.pid is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_spawned)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            broker.start()
+            interrupter.join()  # should start() win the race, the interrupt lands here
+        assert children_running(broker_bin) == []
+    finally:
+        interrupter.join()
+        broker.stop()
