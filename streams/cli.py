@@ -6,6 +6,7 @@ A bad argument or setting ends with one line naming it, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,14 +106,17 @@ YOUNG_COLLECTION_THRESHOLD = 100_000
 def _broker(port: int) -> int:
     from streams.broker import EmbeddedBroker
 
-    broker = EmbeddedBroker(port=port, quiet=False).start()
-    print(f"embedded broker on {broker.bootstrap} (memory only; Ctrl-C stops it)", flush=True)
+    # Process managers stop a process with SIGTERM, whose default ends Python at once
+    # and leaves Tansu running: it stops the broker as Ctrl-C does instead.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return broker.wait()
+        with EmbeddedBroker(port=port, quiet=False) as broker:
+            print(
+                f"embedded broker on {broker.bootstrap} (memory only; Ctrl-C stops it)", flush=True
+            )
+            return broker.wait()
     except KeyboardInterrupt:
         return 0
-    finally:
-        broker.stop()
 
 
 def _worker(settings: Settings, loglevel: str) -> int:

