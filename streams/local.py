@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -47,18 +48,17 @@ class WorkerProcess:
     overrides: Mapping[str, Any]
     log_path: Path
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    _log: TextIO | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENT_ENGINE_")}
         env.update(settings_env(self.overrides))
-        self._log = self.log_path.open("w")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("w") as log:  # the child keeps its own descriptor
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     @property
@@ -69,8 +69,6 @@ class WorkerProcess:
         if self._proc is None:
             return None
         code = stop_process(self._proc, timeout)
-        if self._log is not None:
-            self._log.close()
         self._proc = None
         return code
 
@@ -135,32 +133,33 @@ def wait_for_metrics(url: str, worker: WorkerProcess, timeout: float) -> None:
     raise TimeoutError(f"no metrics at {url} within {timeout:.0f} s")
 
 
-def _assigned_consumer(settings: Settings, topic: str, **options: Any) -> KafkaConsumer:
+@contextlib.contextmanager
+def assigned_consumer(settings: Settings, topic: str, **options: Any) -> Iterator[KafkaConsumer]:
+    """A consumer of every partition of ``topic`` from its start, closed on the way out
+    (also when finding or assigning the partitions fails)."""
     # Manual assignment: group consumers of kafka-python wait ~23 s to join on Tansu.
     consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, **options)
-    partitions = consumer.partitions_for_topic(topic) or set()
-    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-    if partitions:
-        consumer.seek_to_beginning()
-    return consumer
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        if partitions:
+            consumer.seek_to_beginning()
+        yield consumer
+    finally:
+        consumer.close()
 
 
 def read_topic(settings: Settings, topic: str, idle_seconds: float = 1.0) -> Iterator[Any]:
     """Every message of ``topic`` from the start, until none arrives for ``idle_seconds``."""
-    consumer = _assigned_consumer(settings, topic, consumer_timeout_ms=int(idle_seconds * 1000))
-    try:
+    idle_ms = int(idle_seconds * 1000)
+    with assigned_consumer(settings, topic, consumer_timeout_ms=idle_ms) as consumer:
         if consumer.assignment():
             yield from consumer
-    finally:
-        consumer.close()
 
 
 def follow_topic(settings: Settings, topic: str, stop: threading.Event) -> Iterator[Any]:
     """Messages of an existing ``topic`` from the start, as they arrive, until ``stop`` is set."""
-    consumer = _assigned_consumer(settings, topic)
-    try:
+    with assigned_consumer(settings, topic) as consumer:
         while not stop.is_set():
             for records in consumer.poll(timeout_ms=200).values():
                 yield from records
-    finally:
-        consumer.close()

