@@ -47,24 +47,27 @@ def read_topic_range(
 ) -> Iterator[Record | Reject]:
     """Messages of ``topic`` with ``from_ms <= timestamp < to_ms`` (``None``: unbounded).
 
-    Each partition is read up to its end as it was at the start, and stops at its
+    Each partition is read up to its end as it was at the call, and stops at its
     first message at or after ``to_ms``. Values are decoded against the contract of
     ``role`` (``behaviour``, ``profiles`` or ``erasures``) exactly as the worker does,
     so a message the worker would dead-letter comes back as a :class:`Reject`.
+
+    A missing topic is reported at the call. The consumer that reads opens only when
+    reading starts, so an iterator dropped unread holds no connection.
     """
     if role not in CONTRACTS:
         raise SourceError(f"role {role!r}: expected one of {', '.join(sorted(CONTRACTS))}")
-    consumer = KafkaConsumer(
-        **client_options(settings), enable_auto_commit=False, allow_auto_create_topics=False
-    )
-    try:
+    with _consumer(settings) as consumer:
         partitions = _partitions(consumer, topic)
         starts = _starts(consumer, partitions, from_ms)
         ends = _ends(consumer, partitions)
-    except BaseException:
-        consumer.close()
-        raise
-    return _read(consumer, partitions, starts, ends, from_ms, to_ms, role, extra_event_types)
+    return _read(settings, partitions, starts, ends, from_ms, to_ms, role, extra_event_types)
+
+
+def _consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, allow_auto_create_topics=False
+    )
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -105,12 +108,11 @@ def _ends(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> dict[Top
     ends = dict(listed)
     for tp in probe:
         ends[tp] = max(listed[tp], consumer.highwater(tp) or 0)
-    consumer.assign([])
     return ends
 
 
 def _read(
-    consumer: KafkaConsumer,
+    settings: Settings,
     partitions: list[TopicPartition],
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
@@ -121,7 +123,7 @@ def _read(
 ) -> Iterator[Record | Reject]:
     context = allowed_types_context(extra_event_types)
     position = 0
-    try:
+    with _consumer(settings) as consumer:
         for tp in partitions:
             if starts[tp] < 0 or starts[tp] >= ends[tp]:
                 continue
@@ -132,8 +134,6 @@ def _read(
                     continue
                 yield _item(position, message, role, context)
                 position += 1
-    finally:
-        consumer.close()
 
 
 def _messages(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int) -> Iterator[Any]:

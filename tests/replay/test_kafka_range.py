@@ -21,6 +21,7 @@ from schemas.changes import SegmentChange, SegmentRef
 from streams.broker import EmbeddedBroker
 from streams.kafka_clients import client_options, ensure_topics, producer
 from streams.settings import Settings
+from tests.conftest import open_sockets
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TOPIC = "behaviour-events"
@@ -117,15 +118,18 @@ def test_messages_before_from_are_skipped_wherever_they_are(settings: Settings) 
     assert ids(items) == {"e0", "e2"}
 
 
-def test_the_end_is_taken_when_reading_starts(ten: Settings) -> None:
+def test_the_end_is_taken_at_the_call(ten: Settings) -> None:
     items = read_topic_range(ten, TOPIC, None, None)
-    try:
-        send(ten, [(0, 3, None, event(100)), (1, 3, None, event(101))])
-    finally:
-        # Reading to the end closes the reader's consumer, which it opened at once;
-        # closing a generator that never started would not.
-        read = list(items)
-    assert ids(read) == {f"e{n}" for n in range(10)}
+    send(ten, [(0, 3, None, event(100)), (1, 3, None, event(101))])
+    assert ids(list(items)) == {f"e{n}" for n in range(10)}
+
+
+def test_a_range_holds_no_connection_until_it_is_read(ten: Settings) -> None:
+    before = open_sockets()
+    items = read_topic_range(ten, TOPIC, None, None)
+    assert open_sockets() == before  # so dropping it unread leaks nothing
+    assert len(list(items)) == 10
+    assert open_sockets() == before
 
 
 def test_bad_messages_come_back_as_rejects_with_reasons(settings: Settings) -> None:
