@@ -50,6 +50,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,

@@ -33,12 +33,15 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
-    """Create missing topics with the worker's partition count (tables need co-partitioning)."""
+    """Create missing topics with the worker's partition count (tables need co-partitioning)
+    and replication factor."""
     admin = KafkaAdminClient(**client_options(settings))
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, settings.topic_partitions, 1) for name in names if name not in existing
+            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+            for name in names
+            if name not in existing
         ]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race

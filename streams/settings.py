@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     kafka_security: KafkaSecurity = KafkaSecurity()
     topics: TopicNames = TopicNames()
     topic_partitions: int = Field(4, ge=1)
+    # Of every topic the worker and the tools create, Faust's own (the table's changelog,
+    # the leader topic) included. Many managed clusters refuse a topic with one replica;
+    # with min.insync.replicas > 1, writes to one fail.
+    topic_replication_factor: int = Field(1, ge=1)
     # Tansu answers a new member's join only after half the session timeout, so
     # this also sets how long a worker takes to start consuming there.
     session_timeout_seconds: float = Field(10.0, gt=0)

@@ -7,18 +7,20 @@ Generated customers plus malformed messages go in; the test reads what came out 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 from urllib.request import urlopen
 
 import pytest
+from kafka import KafkaAdminClient
 
 from engine.synthetic import DEFAULT_START_MS, generate
 from schemas import SegmentChange
 from schemas import dead_letters as dl
 from streams.generate import send
-from streams.kafka_clients import ensure_topics, producer
+from streams.kafka_clients import client_options, ensure_topics, producer
 from streams.local import scrape, total, wait_for_count
 from streams.settings import Settings
 
@@ -164,3 +166,30 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
         profiles = json.load(response)["segments"]
     learned = {p["segment"]["id"]: p["size"] for p in profiles if p["segment"]["kind"] == "learned"}
     assert learned == dict(Counter(s for s in current.values() if s is not None))
+
+
+def replicas(settings: Settings, names: set[str], timeout: float = 30) -> dict[str, set[int]]:
+    """The replica counts of each topic's partitions, once all of ``names`` exist."""
+    with KafkaAdminClient(**client_options(settings)) as admin:
+        deadline = time.monotonic() + timeout
+        while missing := names - set(admin.list_topics()):
+            assert time.monotonic() < deadline, f"never created: {sorted(missing)}"
+            time.sleep(0.2)
+        described = admin.describe_topics(sorted(names))
+    return {t["name"]: {len(p["replica_nodes"]) for p in t["partitions"]} for t in described}
+
+
+def test_topics_are_created_with_the_replication_factor_setting(
+    start_worker: Callable[..., Any],
+) -> None:
+    # The embedded broker keeps the factor it is asked for, even above its one node.
+    worker = start_worker(topic_replication_factor=2)
+    settings: Settings = worker.settings
+    ensure_topics(settings, ["made-by-a-tool"])  # the generator's, the demo's, replay's shadow
+    t = settings.topics
+    faust_own = {
+        f"{settings.app_id}-customer-state-changelog",
+        f"{settings.app_id}-__assignor-__leader",
+    }
+    made = {t.changes, t.dead_letters, t.drift, "made-by-a-tool", *faust_own}
+    assert replicas(settings, made) == {name: {2} for name in made}

@@ -1,4 +1,5 @@
-"""The worker's Faust app: its consumer, fetch wait and monitor are ours."""
+"""The worker's Faust app: its consumer, fetch wait and monitor are ours; its topics
+take the replication factor setting."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def test_the_monitor_keeps_no_per_message_counters() -> None:
 
     assert asyncio.run(received()) == 0
     assert Message.time_in is None
+
+
+def test_faust_creates_its_topics_with_the_replication_factor_setting() -> None:
+    async def replicas() -> int:
+        settings = load_settings(topic_replication_factor=3, kafka_bootstrap="127.0.0.1:1")
+        app = create_app(settings)
+        # The changelog leaves its replicas to this app setting, as the leader topic and
+        # the output topics do (tests/integration checks them on a broker).
+        assert app.tables["customer-state"].changelog_topic.replicas is None
+        return int(app.conf.topic_replication_factor)
+
+    assert asyncio.run(replicas()) == 3

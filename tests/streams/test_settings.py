@@ -59,6 +59,12 @@ def test_file_values_apply(tmp_path: Path) -> None:
     assert settings.engine.learned.n_segments == 5
 
 
+def test_the_replication_factor_is_one_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().topic_replication_factor == 1
+    monkeypatch.setenv("SEGMENT_ENGINE_TOPIC_REPLICATION_FACTOR", "3")
+    assert load_settings().topic_replication_factor == 3
+
+
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = toml(tmp_path, 'app_id = "from-file"\nweb_port = 7001\ntopic_partitions = 8\n')
     monkeypatch.setenv("SEGMENT_ENGINE_WEB_PORT", "7100")
@@ -109,6 +115,15 @@ def test_keyword_overrides_beat_the_file(tmp_path: Path) -> None:
             "[kafka_security]\nprotocol = 'TLS'\n", {}, "kafka_security.protocol", id="file-literal"
         ),
         pytest.param("fetch_max_wait_ms = 0\n", {}, "fetch_max_wait_ms", id="file-fetch-wait"),
+        pytest.param(
+            "topic_replication_factor = 0\n", {}, "topic_replication_factor", id="file-replicas"
+        ),
+        pytest.param(
+            "",
+            {"SEGMENT_ENGINE_TOPIC_REPLICATION_FACTOR": "three"},
+            "topic_replication_factor",
+            id="env-replicas",
+        ),
         pytest.param('store = "redis://"\n', {}, "store", id="file-store-scheme"),
         pytest.param(
             "[rocksdb]\nblock_cache_mib = 0\n", {}, "rocksdb.block_cache_mib", id="file-cache"
