@@ -104,7 +104,7 @@ YOUNG_COLLECTION_THRESHOLD = 100_000
 
 
 def _broker(port: int) -> int:
-    from streams.broker import EmbeddedBroker
+    from streams.broker import BrokerError, EmbeddedBroker
 
     # Process managers stop a process with SIGTERM, whose default ends Python at once
     # and leaves Tansu running: it stops the broker as Ctrl-C does instead.
@@ -117,6 +117,9 @@ def _broker(port: int) -> int:
             return broker.wait()
     except KeyboardInterrupt:
         return 0
+    except BrokerError as exc:  # e.g. the port is taken
+        print(f"segment-engine broker: {exc}", file=sys.stderr)
+        return 1
 
 
 def _worker(settings: Settings, loglevel: str) -> int:

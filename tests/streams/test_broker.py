@@ -102,6 +102,15 @@ def test_starting_twice_on_the_same_port_fails(broker: EmbeddedBroker, broker_bi
     assert is_listening(broker.port)
 
 
+def test_the_broker_command_on_a_taken_port_says_so_in_one_line(broker: EmbeddedBroker) -> None:
+    command = [sys.executable, "-m", "streams.cli", "broker", "--port", str(broker.port)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"segment-engine broker: port {broker.port} on 127.0.0.1 is already in use"
+    ]
+
+
 def test_an_interrupt_while_starting_stops_the_child(broker_bin: str) -> None:
     broker = EmbeddedBroker()
     main = threading.main_thread().ident
