@@ -154,7 +154,7 @@ class BenchCluster:
         if self.given is not None:
             self.description, self._bootstrap = describe(self.given), self.given
             return self
-        from streams.broker import EmbeddedBroker
+        from brokers.embedded import EmbeddedBroker
 
         self._broker = EmbeddedBroker().start()
         self._bootstrap = self._broker.bootstrap

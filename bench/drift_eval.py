@@ -38,8 +38,8 @@ from bench.replay_stream import decoded
 from engine import MemoryStore, SegmentEngine
 from engine.drift import DriftReading
 from engine.features import DAY_MS
-from engine.synthetic import DEFAULT_START_MS, Shift, generate, with_timing
 from schemas import EngineConfig
+from synthetic import DEFAULT_START_MS, Shift, generate, with_timing
 
 DETECTORS = ("adwin", "page_hinkley", "psi", "js")
 UNSETTLED = ("tenure_days", "frequency_90d")

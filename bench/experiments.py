@@ -85,7 +85,7 @@ def run_variant(
     src: Path, records: list[Record], variant: str, workdir: Path, partitions: int
 ) -> dict[str, Any]:
     from bench.live import Worker, sustained_rate, wait_counted, worker_overrides
-    from streams.broker import EmbeddedBroker, free_port
+    from brokers.embedded import EmbeddedBroker, free_port
 
     app_id = "bench-exp"
     with EmbeddedBroker() as broker:
@@ -123,7 +123,7 @@ def run_agent_variant(
 ) -> dict[str, Any]:
     """The bare (or naive) Faust agent with ``variant``'s Faust-side patches."""
     from bench.limits import naive_command, run_naive, subprocess_env
-    from streams.broker import EmbeddedBroker
+    from brokers.embedded import EmbeddedBroker
 
     env = subprocess_env(src)
     env["BENCH_VARIANTS"] = variant

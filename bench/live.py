@@ -52,7 +52,7 @@ class Worker:
     overrides: dict[str, Any]
     log_path: Path
     prefix: Sequence[str] = ()  # e.g. a profiler wrapping the command
-    module: str = "streams.cli"  # or "bench.worker_variants" for experiments
+    module: str = "cli.main"  # or "bench.worker_variants" for experiments
     extra_env: dict[str, str] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -67,7 +67,7 @@ class Worker:
 
     def start(self) -> Worker:
         from bench.limits import subprocess_env
-        from streams.local import settings_env
+        from cli.local import settings_env
 
         env = subprocess_env(self.src)
         env.update(settings_env(self.overrides))
@@ -91,7 +91,7 @@ class Worker:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, timeout: float = 30.0) -> None:
-        from streams.local import stop_process
+        from cli.local import stop_process
 
         if self._proc is not None:
             stop_process(self._proc, timeout)
@@ -99,7 +99,7 @@ class Worker:
 
     def counted(self, timeout: float = 10.0) -> float | None:
         """Input messages the worker has counted, or None if /metrics did not answer."""
-        from streams.local import scrape, total
+        from cli.local import scrape, total
 
         try:
             return total(scrape(self.metrics_url, timeout=timeout), EVENTS)
@@ -107,7 +107,7 @@ class Worker:
             return None
 
     def gauge(self, name: str) -> float | None:
-        from streams.local import scrape, total
+        from cli.local import scrape, total
 
         try:
             return total(scrape(self.metrics_url), name)

@@ -65,9 +65,9 @@ def build_templates(
     from collections import Counter
 
     from engine import MemoryStore, SegmentEngine
-    from engine.synthetic import generate
     from schemas import EngineConfig
     from schemas.events import BehaviourEvent, ProfileUpdate
+    from synthetic import generate
 
     engine, store = SegmentEngine(EngineConfig()), MemoryStore()
     seen: Counter[str] = Counter()
@@ -127,7 +127,7 @@ def measure(
     data_dir: Path | None = None,
 ) -> dict[str, float]:
     """RSS growth and bytes on disk per customer for ``customers`` table entries."""
-    from engine.synthetic import customer_id
+    from synthetic import customer_id
 
     table = MemoryTable() if store == "memory" else RocksDBTable(data_dir or Path("."))
     index = table.index
@@ -186,8 +186,8 @@ class RocksDBTable:
     """The worker's customer-state table on ``rocksdb://``, through Faust's own Store."""
 
     def __init__(self, data_dir: Path) -> None:
+        from settings import Settings
         from streams.app import create_app
-        from streams.settings import Settings
 
         app = create_app(Settings(store="rocksdb://", data_dir=data_dir))
         self.index = app.pipeline.index  # type: ignore[attr-defined]
@@ -212,7 +212,7 @@ class RocksDBTable:
 
     def read_sample(self, customers: int) -> None:
         """Reads as events and sweeps would: the block cache fills up to its bound."""
-        from engine.synthetic import customer_id
+        from synthetic import customer_id
 
         for i in random.Random(5).sample(range(customers), min(READ_SAMPLE, customers)):
             cid = customer_id(i, customers)

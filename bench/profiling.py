@@ -54,7 +54,7 @@ def spy_command(output: Path, rate: int, native: bool = True) -> list[str]:
 def with_broker(events: int, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """A started broker holding the first ``events`` events of the log (context manager)."""
     from bench.workload import create_topics, ensure_log, prefill, read_records
-    from streams.broker import EmbeddedBroker
+    from brokers.embedded import EmbeddedBroker
 
     records = list(read_records(ensure_log(args.log_events, args.customers), 0, events))
     broker = EmbeddedBroker().start()
@@ -97,7 +97,7 @@ def profile_agent(args: argparse.Namespace) -> None:
 def profile_worker(args: argparse.Namespace) -> None:
     from bench.flame import report
     from bench.live import Worker, cpu_seconds, worker_overrides
-    from streams.broker import free_port
+    from brokers.embedded import free_port
 
     tag = "worker" + (f"-{args.variants.replace(',', '+')}" if args.variants else "")
     raw, prof = OUT / f"{tag}.raw", OUT / f"{tag}.prof"

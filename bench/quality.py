@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.replay_stream import decoded, run
 from engine import MemoryStore, SegmentEngine
 from engine.features import DAY_MS
-from engine.synthetic import DEFAULT_START_MS, Shift, generate, labels, with_timing
 from schemas import EngineConfig
+from synthetic import DEFAULT_START_MS, Shift, generate, labels, with_timing
 
 
 def ari(store: MemoryStore, truth: dict[str, str]) -> float:
@@ -39,7 +39,7 @@ def ari(store: MemoryStore, truth: dict[str, str]) -> float:
 
 def final_matrix(engine: SegmentEngine, store: MemoryStore, now_ms: int):  # type: ignore[no-untyped-def]
     seg = engine.segmenter
-    snap = seg.snapshot
+    snap = seg.published_model
     ids, rows = [], []
     for state in store.states.values():
         if state.segment_id and state.last_seen_ms is not None:
@@ -75,7 +75,7 @@ class Tracker:
         truth = self.before if now_ms < self.shift_ms else self.after
         self.timeline.append((now_ms, seen, ari(self.store, truth)))
         self.assigned_at[now_ms] = sum(1 for s in self.store.states.values() if s.segment_id)
-        snap = self.engine.segmenter.snapshot
+        snap = self.engine.segmenter.published_model
         if snap is not None and snap.version != self.version:
             if self.old_snapshot is not None:
                 self._renames(self.old_snapshot, snap, now_ms)

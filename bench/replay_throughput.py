@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.synthetic import generate
+from cli.generate import write_jsonl
 from replay.outputs import write_all
 from replay.run import order, run
 from replay.sources import Reject, read_log
 from schemas import EngineConfig
-from streams.generate import write_jsonl
+from synthetic import generate
 
 
 def timed(fn):  # type: ignore[no-untyped-def]

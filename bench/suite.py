@@ -217,9 +217,9 @@ def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str
 
 
 def run_topics(cluster: BenchCluster, part: str, partitions: int) -> dict[str, str]:
-    """A worker's set of topics (``streams.settings.TopicNames``) for one part of this run,
+    """A worker's set of topics (``settings.TopicNames``) for one part of this run,
     created up front: a cluster need not create topics on first use as Tansu does."""
-    from streams.settings import TopicNames
+    from settings import TopicNames
 
     defaults = TopicNames().model_dump()
     names = {role: cluster.name(f"{part}-{name}") for role, name in defaults.items()}
@@ -294,8 +294,8 @@ def latency_floor(
 
     from bench.limits import subprocess_env
     from bench.live import paced_latency
+    from settings import Settings
     from streams.app import PRODUCER_LINGER_SECONDS
-    from streams.settings import Settings
 
     bootstrap = cluster.bootstrap
     topics = run_topics(cluster, "floor", args.partitions)
@@ -320,7 +320,7 @@ def start_worker(
     args: argparse.Namespace, cluster: BenchCluster, part: str, where: Path, topics: dict[str, str]
 ) -> Any:
     from bench.live import Worker, worker_overrides
-    from streams.broker import free_port
+    from brokers.embedded import free_port
 
     overrides = worker_overrides(cluster.bootstrap, cluster.name(part), free_port(), where / "data",
                                  args.partitions, cluster.session_timeout)  # fmt: skip

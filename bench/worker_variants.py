@@ -25,7 +25,7 @@ or ``engine/``: each variant monkeypatches the worker process only. Variants
 ``fetchwait=MS``  the worker consumer's ``fetch_max_wait_ms`` (Faust hard-codes 1500).
                   Tansu holds a fetch for most of that wait even when records
                   arrive, so it sets the latency floor on the embedded broker.
-``gc=N|off``      the worker's young-generation threshold (``streams.cli``; CPython's
+``gc=N|off``      the worker's young-generation threshold (``cli.main``; CPython's
                   default is 700) or ``gc.disable()``.
 ``gcfreeze``      ``gc.freeze()`` after every batch: long-lived objects (the table's
                   states) leave the collector's generations, so collections stop
@@ -161,12 +161,12 @@ def apply(variants: dict[str, str]) -> None:
     if "gc" in variants:
         import gc
 
-        import streams.cli
+        import cli.main
 
         if variants["gc"] == "off":
             gc.disable()
         else:  # the worker sets its own threshold when it starts
-            streams.cli.YOUNG_COLLECTION_THRESHOLD = int(variants["gc"])
+            cli.main.YOUNG_COLLECTION_THRESHOLD = int(variants["gc"])
     if "gcfreeze" in variants:
         _gc_freeze()
     if "ebb" in variants:
@@ -178,7 +178,7 @@ def apply(variants: dict[str, str]) -> None:
 def main() -> None:
     variants = variants_from_env()
     apply(variants)
-    from streams.cli import main as cli_main
+    from cli.main import main as cli_main
 
     profiler = None
     if "cprofile" in variants:

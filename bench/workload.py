@@ -38,8 +38,8 @@ def log_path(events: int, customers: int, seed: int = SEED) -> Path:
 
 def ensure_log(events: int, customers: int, seed: int = SEED) -> Path:
     """The cached log of ``events`` events of ``customers`` customers; generated once."""
-    from engine.synthetic import generate
-    from streams.generate import write_jsonl
+    from cli.generate import write_jsonl
+    from synthetic import generate
 
     path = log_path(events, customers, seed)
     if path.exists():
@@ -86,8 +86,8 @@ def topic_of(role: str, behaviour_topic: str, profile_topic: str) -> str:
 
 def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     """Create the topics with the worker's partition count (tables need co-partitioning)."""
-    from streams.kafka_clients import ensure_topics
-    from streams.settings import Settings
+    from brokers.clients import ensure_topics
+    from settings import Settings
 
     ensure_topics(
         Settings.model_validate({"kafka_bootstrap": bootstrap, "topic_partitions": partitions}),

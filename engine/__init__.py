@@ -9,7 +9,7 @@ from engine.features import FeatureMaker
 from engine.profiles import ProfileBuilder, SegmentProfile, segment_profiles
 from engine.rules import Rule, RuleError, compile_rule
 from engine.segment_engine import BatchResult, Outcome, SegmentEngine
-from engine.segmenter import Decision, LearnedSegmenter, Lineage, Snapshot
+from engine.segmenter import Decision, LearnedSegmenter, Lineage, PublishedModel
 from engine.state import CustomerState, MemoryStore, StateStore
 
 __all__ = [
@@ -23,11 +23,11 @@ __all__ = [
     "MemoryStore",
     "Outcome",
     "ProfileBuilder",
+    "PublishedModel",
     "Rule",
     "RuleError",
     "SegmentEngine",
     "SegmentProfile",
-    "Snapshot",
     "StateStore",
     "compile_rule",
     "segment_profiles",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.segmenter import Decision, Snapshot
+from engine.segmenter import Decision, PublishedModel
 
 
 class ModelHealth:
@@ -42,7 +42,7 @@ class ModelHealth:
         if decision.silhouette is not None:
             self.silhouette = self._ewma(self.silhouette, decision.silhouette)
 
-    def published(self, old: Snapshot | None, new: Snapshot) -> None:
+    def published(self, old: PublishedModel | None, new: PublishedModel) -> None:
         """How far each continuing segment's centroid moved, in the new model's units."""
         if old is None:
             return

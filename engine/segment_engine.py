@@ -278,10 +278,10 @@ class SegmentEngine:
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
     ) -> None:
         seg = self.segmenter
-        before = seg.snapshot
+        before = seg.published_model
         seg.learn(x, customer_id)
-        if seg.snapshot is not before and seg.snapshot is not None:
-            self.health.published(before, seg.snapshot)
+        if seg.published_model is not before and seg.published_model is not None:
+            self.health.published(before, seg.published_model)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
             values = {name: _log_scaled(x.get(name)) for name in self.drift_features}

@@ -1,7 +1,7 @@
-"""Learned behavioural segments: a River clusterer behind published, matched snapshots.
+"""Learned behavioural segments: a River clusterer behind published, matched models.
 
 River learns from every lesson, but customers are assigned against a *published*
-snapshot (scaler statistics and centroids). Each publication matches the new
+model (scaler statistics and centroids). Each publication matches the new
 centroids to the previous ones by the customers they share (Hungarian, at least
 ``match_overlap`` of members kept), so a segment keeps its id and name while the
 model moves; a centroid with no match is born as a new segment (a split) and an old
@@ -34,7 +34,7 @@ RESTART_GAIN = 0.9
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class PublishedModel:
     """A published model: what assignments are made against (centroids in z-space)."""
 
     version: int
@@ -80,7 +80,7 @@ class Decision:
 
 
 class LearnedSegmenter:
-    """Online clustering over log-scaled, standardised features, assigned via snapshots.
+    """Online clustering over log-scaled, standardised features, assigned via published models.
 
     >>> seg = LearnedSegmenter(["x"], n_segments=2, warmup_updates=20, publish_every=10)
     >>> for i in range(20):
@@ -136,26 +136,26 @@ class LearnedSegmenter:
         self._started = False
         self._started_at = 0  # lesson count at the first publication
         self._updates = 0
-        self._snapshot: Snapshot | None = None
+        self._published: PublishedModel | None = None
         self._rows: tuple[list[float], list[float], list[tuple[float, ...]]] | None = None
         self.segments: dict[str, SegmentRef] = {}
         self.lineage: list[Lineage] = []
 
     @property
     def model_version(self) -> int:
-        return self._snapshot.version if self._snapshot else 0
+        return self._published.version if self._published else 0
 
     @property
     def updates(self) -> int:
         return self._updates
 
     @property
-    def snapshot(self) -> Snapshot | None:
-        return self._snapshot
+    def published_model(self) -> PublishedModel | None:
+        return self._published
 
     @property
     def live_ids(self) -> tuple[str, ...]:
-        return self._snapshot.ids if self._snapshot else ()
+        return self._published.ids if self._published else ()
 
     def raw(self, x: Vector) -> dict[str, float]:
         """The model's view of ``x``: log-scaled; a missing value sits at the mean."""
@@ -166,7 +166,7 @@ class LearnedSegmenter:
                                                      self._means_row, strict=True)]  # fmt: skip
 
     def learn(self, x: Vector, customer_id: str | None = None) -> None:
-        """Learn from one customer's vector; publish a snapshot when one is due."""
+        """Learn from one customer's vector; publish a model when one is due."""
         self._updates += 1
         key = customer_id if customer_id is not None else f"#{self._updates}"
         self._sample[key] = raw = self._raw_row(x)
@@ -210,7 +210,9 @@ class LearnedSegmenter:
 
     def nearest(self, x: Vector) -> str | None:
         d = self._distances(x)
-        return None if d is None or self._snapshot is None else self._snapshot.ids[d.index(min(d))]
+        return (
+            None if d is None or self._published is None else self._published.ids[d.index(min(d))]
+        )
 
     def decide(self, x: Vector, now_ms: int, current: str | None, pending: Decision) -> Decision:
         """Nearest segment, but a customer leaves their segment only for one that is
@@ -218,9 +220,9 @@ class LearnedSegmenter:
         counted at most once per ``hysteresis_spacing_ms`` of event time: several
         events of one session are one piece of evidence, not several."""
         d = self._distances(x)
-        if d is None or self._snapshot is None:
+        if d is None or self._published is None:
             return Decision(current, None, 0, None)
-        ids = self._snapshot.ids
+        ids = self._published.ids
         best = d.index(min(d))  # the first of equals, as ids are ordered
         if current not in ids:  # unassigned, or its segment was retired
             return self._fit(d, best, None, 0, None)
@@ -241,8 +243,8 @@ class LearnedSegmenter:
         self, d: list[float], own: int, pending: str | None, count: int, at: int | None
     ) -> Decision:
         """The decision for segment number ``own``, with how well the customer fits it."""
-        assert self._snapshot is not None
-        segment = self._snapshot.ids[own]
+        assert self._published is not None
+        segment = self._published.ids[own]
         a = d[own]
         if len(d) < 2:
             return Decision(segment, pending, count, at, a, None, False)
@@ -312,7 +314,9 @@ class LearnedSegmenter:
             return
         version = self.model_version + 1
         ids = self._match(centers, version, raw)
-        self._snapshot = Snapshot(version, self._means.copy(), self._scales.copy(), ids, centers)
+        self._published = PublishedModel(
+            version, self._means.copy(), self._scales.copy(), ids, centers
+        )
         centroids = [tuple(row) for row in centers.tolist()]  # tuples: see _distances
         self._rows = (self._means.tolist(), self._scales.tolist(), centroids)
 
@@ -325,7 +329,7 @@ class LearnedSegmenter:
         each side's members are shared. A centroid may move far (everyone ages, the
         population changes) and keep its name as long as its customers stay with it.
         """
-        old = self._snapshot
+        old = self._published
         if old is None:
             taken: set[str] = set()
             ids = [self._birth(center, taken) for center in centers]

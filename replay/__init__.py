@@ -1,1 +1,7 @@
-"""Replay and backtests: event logs through the same engine, in-process, deterministically."""
+"""Replay and backtests: event logs through the same engine, in-process, deterministically.
+
+Modules are imported where needed (Parquet and plotting are heavy), so ``__all__``
+names the modules rather than re-exporting from them.
+"""
+
+__all__ = ["kafka_range", "model", "outputs", "quality", "report", "run", "sources"]

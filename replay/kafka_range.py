@@ -26,13 +26,13 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from brokers.clients import client_options, ensure_topics, producer
 from engine.changes import Change
 from replay.sources import Record, Reject, SourceError
 from schemas.changes import SegmentChange
+from schemas.decode import CONTRACTS, Rejected, decode
 from schemas.events import allowed_types_context
-from streams.decode import CONTRACTS, Rejected, decode
-from streams.kafka_clients import client_options, ensure_topics, producer
-from streams.settings import Settings
+from settings import Settings
 
 IDLE_TIMEOUT_S = 10.0  # no record for this long while short of the end: give up loudly
 

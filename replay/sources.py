@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from schemas.dead_letters import DeadLetterReason
+from schemas.decode import Rejected
+from schemas.decode import rejection as rejection_of
 from schemas.events import (
     EVENT_TYPES,
     BehaviourEvent,
@@ -40,8 +42,6 @@ from schemas.events import (
     ProfileAttributes,
     ProfileUpdate,
 )
-from streams.decode import Rejected
-from streams.decode import _rejection as rejection_of
 
 PROFILE_TYPE = "profile_update"  # the `type` of a CSV/Parquet row that is a profile update
 ERASURE_TYPE = "erasure_request"  # ... and of one that is an erasure request

@@ -1,5 +1,7 @@
-"""Wiring of the engine to Kafka through Faust: the app, its agent, topics, table and views.
+"""The Faust worker: its app and agent, the batch pipeline, the state table, metrics.
 
-Modules are imported where needed (``streams.app`` pulls in Faust), so the command
-line stays quick for commands that never start a worker.
+Modules are imported where needed (``streams.app`` pulls in Faust), so ``__all__``
+names the modules rather than re-exporting from them.
 """
+
+__all__ = ["app", "faust_runtime", "metrics", "pipeline", "table_store"]

@@ -14,10 +14,10 @@ from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
+from settings import Settings
 from streams.faust_runtime import SegmentApp
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
-from streams.settings import Settings
 from streams.table_store import PartitionIndex
 
 BATCHES_MAX = 20  # RecordBatch events per engine call

@@ -20,9 +20,9 @@ from faust.types import EventT, Message, TopicT
 from engine.drift import DriftReading
 from engine.segment_engine import BatchResult, SegmentEngine, epoch_ms
 from schemas import dead_letters as dl
+from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
-from streams.decode import Rejected, decode
 from streams.metrics import Metrics
 from streams.table_store import ChangelogWriter, PartitionIndex, TableStore
 

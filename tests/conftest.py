@@ -24,9 +24,9 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.local import WorkerProcess, read_topic, stop_process, wait_for_metrics
-from streams.settings import Settings
+from brokers.embedded import EmbeddedBroker, free_port
+from cli.local import WorkerProcess, read_topic, stop_process, wait_for_metrics
+from settings import Settings
 
 
 def need(what: str) -> NoReturn:

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from streams.cli import build_parser
-from streams.settings import Settings, load_settings
+from cli.main import build_parser
+from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

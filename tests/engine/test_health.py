@@ -9,10 +9,10 @@ import numpy as np
 from engine import MemoryStore, SegmentEngine
 from engine.drift import DriftReading
 from engine.health import ModelHealth
-from engine.segmenter import Snapshot
-from engine.synthetic import Shift, generate
+from engine.segmenter import PublishedModel
 from schemas import BehaviourEvent, ErasureRequest
 from schemas.config import EngineConfig
+from synthetic import Shift, generate
 
 CONFIG = EngineConfig.model_validate(
     {
@@ -74,10 +74,10 @@ def test_drift_is_scored_at_sweeps_after_the_reference() -> None:
 
 def test_a_centroid_that_did_not_move_shifts_by_zero() -> None:
     centroids = np.array([[0.0, 1.0], [2.0, -1.0]])
-    old = Snapshot(1, np.array([1.0, 2.0]), np.array([2.0, 0.5]), ("a", "b"), centroids)
+    old = PublishedModel(1, np.array([1.0, 2.0]), np.array([2.0, 0.5]), ("a", "b"), centroids)
     raw = centroids * old.scales + old.means
     means, scales = np.array([0.0, 0.0]), np.array([1.0, 1.0])
-    new = Snapshot(2, means, scales, ("b", "c"), np.array([raw[1], [9.0, 9.0]]))
+    new = PublishedModel(2, means, scales, ("b", "c"), np.array([raw[1], [9.0, 9.0]]))
     health = ModelHealth()
     health.published(old, new)
     assert health.drain_shifts() == [0.0]  # only "b" continues, and it stayed put

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from engine import BatchResult, CustomerState, MemoryStore, SegmentEngine
 from engine.features import net_spend
-from engine.synthetic import generate
 from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
 from schemas.events import EVENT_TYPES, BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
+from synthetic import generate
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T0_MS = 1_767_225_600_000
@@ -500,7 +500,7 @@ def test_no_segment_during_warmup_and_always_one_after(
     assigned_after = 0
     for event in stream:
         result = engine.process([event], store)
-        if engine.segmenter.snapshot is None:  # warm-up: lessons, and customers to seed from
+        if engine.segmenter.published_model is None:  # warm-up: lessons, and customers to seed from
             assert result.changes == []
             assert all(s.segment_id is None for s in store.states.values())
         elif isinstance(event, BehaviourEvent) and result.outcomes == ["accepted"]:

@@ -73,7 +73,7 @@ def test_nothing_is_published_before_warmup_then_one_birth_per_centroid(n_segmen
     for i in range(warmup - 1):
         seg.learn(point(rng, THREE_BLOBS[i % n_segments]), f"c{i}")
         assert seg.model_version == 0
-        assert seg.snapshot is None and seg.live_ids == ()
+        assert seg.published_model is None and seg.live_ids == ()
         assert seg.nearest(probe) is None and seg.distances(probe) is None
         kept = seg.decide(probe, 1000, "seg-9", Decision("seg-2", None, 1, 5))
         assert kept == Decision("seg-9", None, 0, None)
@@ -239,14 +239,14 @@ def published(**kwargs: Any) -> LearnedSegmenter:
 
 def by_position(seg: LearnedSegmenter) -> list[str]:
     """Live ids from the lowest centroid to the highest."""
-    snap = seg.snapshot
+    snap = seg.published_model
     assert snap is not None
     return [snap.ids[i] for i in np.argsort(snap.centroids[:, 0])]
 
 
 def between(seg: LearnedSegmenter, low: str, high: str, t: float) -> dict[str, float]:
     """The raw vector a fraction ``t`` of the way from centroid ``low`` to ``high``."""
-    snap = seg.snapshot
+    snap = seg.published_model
     assert snap is not None
     a, b = snap.centroids[snap.ids.index(low)], snap.centroids[snap.ids.index(high)]
     z = a + t * (b - a)
@@ -264,7 +264,7 @@ def test_a_point_exactly_between_two_centroids_moves_nobody() -> None:
     x = between(seg, low, mid, 0.5)
     d = seg.distances(x)
     assert d is not None
-    snap = seg.snapshot
+    snap = seg.published_model
     assert snap is not None
     assert d[snap.ids.index(low)] == pytest.approx(d[snap.ids.index(mid)], rel=1e-9)
     for current in (low, mid):
@@ -352,7 +352,7 @@ def test_an_unassigned_or_retired_customer_moves_at_once(current: str | None) ->
 def test_same_seed_same_inputs_give_identical_models(scenario: Any) -> None:
     a, live_a = scenario(7)
     b, live_b = scenario(7)
-    snap_a, snap_b = a.snapshot, b.snapshot
+    snap_a, snap_b = a.published_model, b.published_model
     assert snap_a is not None and snap_b is not None
     assert (snap_a.version, snap_a.ids) == (snap_b.version, snap_b.ids)
     np.testing.assert_array_equal(snap_a.centroids, snap_b.centroids)
@@ -385,7 +385,7 @@ def test_forget_removes_the_customer_from_what_the_model_recentres_on() -> None:
     assert seg.model_version == version + 1
     kept = [x for c, x in vectors.items() if c not in gone] + [newcomer]
     logs = np.log1p(np.array([[x[f] for f in F2] for x in kept]))
-    snap = seg.snapshot
+    snap = seg.published_model
     assert snap is not None
     # Standardisation is re-estimated from the sample: the forgotten are not in it.
     np.testing.assert_allclose(snap.means, logs.mean(axis=0), rtol=1e-12)
@@ -435,7 +435,7 @@ def test_missing_or_negative_values_do_not_crash(bad: Any) -> None:
             x["a"] = bad
         seg.learn(x, f"c{i}")
     seg.learn({}, "empty")  # every feature absent
-    snap = seg.snapshot
+    snap = seg.published_model
     assert snap is not None
     assert np.isfinite(snap.centroids).all()
     assert np.isfinite(snap.means).all() and np.isfinite(snap.scales).all()

@@ -105,7 +105,7 @@ VECTORS = st.lists(
 
 def snapshot_key(seg: LearnedSegmenter) -> Any:
     """A comparable form of the published snapshot (it holds numpy arrays)."""
-    snap = seg.snapshot
+    snap = seg.published_model
     if snap is None:
         return None
     return (

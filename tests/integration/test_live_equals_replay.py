@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from engine.synthetic import generate
+from brokers.clients import ensure_topics
+from cli.generate import send, write_jsonl
+from cli.local import wait_for_count
+from cli.main import main
 from schemas import SegmentChange
-from streams.cli import main
-from streams.generate import send, write_jsonl
-from streams.kafka_clients import ensure_topics
-from streams.local import wait_for_count
-from streams.settings import Settings
+from settings import Settings
+from synthetic import generate
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.synthetic import DEFAULT_START_MS, Shift, generate
+from brokers.clients import ensure_topics
+from cli.generate import send
+from cli.local import wait_for_count
 from schemas.drift import DriftDetected
-from streams.generate import send
-from streams.kafka_clients import ensure_topics
-from streams.local import wait_for_count
+from synthetic import DEFAULT_START_MS, Shift, generate
 
 pytestmark = pytest.mark.integration
 

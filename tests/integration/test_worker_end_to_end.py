@@ -16,13 +16,13 @@ from urllib.request import urlopen
 import pytest
 from kafka import KafkaAdminClient
 
-from engine.synthetic import DEFAULT_START_MS, generate
+from brokers.clients import client_options, ensure_topics, producer
+from cli.generate import send
+from cli.local import scrape, total, wait_for_count
 from schemas import SegmentChange
 from schemas import dead_letters as dl
-from streams.generate import send
-from streams.kafka_clients import client_options, ensure_topics, producer
-from streams.local import scrape, total, wait_for_count
-from streams.settings import Settings
+from settings import Settings
+from synthetic import DEFAULT_START_MS, generate
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from engine.synthetic import DEFAULT_START_MS
+from brokers.clients import ensure_topics, producer
+from cli.local import scrape, total, wait_for_count
 from schemas import SegmentChange
-from streams.kafka_clients import ensure_topics, producer
-from streams.local import scrape, total, wait_for_count
-from streams.settings import Settings
+from settings import Settings
+from synthetic import DEFAULT_START_MS
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from brokers.clients import client_options, ensure_topics, producer
+from brokers.embedded import EmbeddedBroker
 from engine.changes import Change
 from replay.kafka_range import ShadowWriter, read_topic_range, write_shadow
 from replay.sources import Record, Reject, SourceError
 from schemas.changes import SegmentChange, SegmentRef
-from streams.broker import EmbeddedBroker
-from streams.kafka_clients import client_options, ensure_topics, producer
-from streams.settings import Settings
+from settings import Settings
 from tests.conftest import open_sockets
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.synthetic import Shift, generate, labels
+from cli.generate import write_jsonl, write_labels
+from cli.main import main
 from schemas import SegmentChange
-from streams.cli import main
-from streams.generate import write_jsonl, write_labels
+from synthetic import Shift, generate, labels
 
 CUSTOMERS, DAYS = 60, 50
 CONFIG = """

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.synthetic import generate
+from cli.generate import write_jsonl
 from replay import sources
 from replay.sources import (
     ColumnMap,
@@ -29,7 +29,7 @@ from replay.sources import (
 )
 from schemas.dead_letters import DEAD_LETTER_REASONS
 from schemas.events import BehaviourEvent, ErasureRequest, ProfileUpdate
-from streams.generate import write_jsonl
+from synthetic import generate
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENT = {

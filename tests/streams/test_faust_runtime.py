@@ -7,9 +7,9 @@ import asyncio
 
 from faust.types import TP
 
+from settings import load_settings
 from streams.app import create_app
 from streams.faust_runtime import Consumer, QuietMonitor
-from streams.settings import load_settings
 
 
 def test_the_worker_consumer_takes_the_fetch_wait_setting() -> None:

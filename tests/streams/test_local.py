@@ -1,4 +1,4 @@
-"""``streams.local`` leaves nothing open when starting a worker or a consumer fails."""
+"""``cli.local`` leaves nothing open when starting a worker or a consumer fails."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
-from streams.local import WorkerProcess, assigned_consumer
-from streams.settings import Settings
+from brokers.embedded import EmbeddedBroker
+from cli.local import WorkerProcess, assigned_consumer
+from settings import Settings
 from tests.conftest import open_descriptors, open_sockets
 
 

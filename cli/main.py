@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
-from replay.arguments import add_arguments
 from replay.sources import SourceError
-from streams.settings import ConfigError, Settings, load_settings
+from settings import ConfigError, Settings, load_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,18 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "broker":
             return _broker(args.port)
         if args.command in ("replay", "backtest"):
-            from replay import commands
+            from cli.replay import backtest_command, replay_command
 
-            run = commands.replay_command if args.command == "replay" else commands.backtest_command
-            return run(args)
+            return replay_command(args) if args.command == "replay" else backtest_command(args)
         settings = load_settings(getattr(args, "config", None))
         if args.command == "worker":
             return _worker(settings, args.loglevel)
         if args.command == "generate":
-            from streams.generate import generate_command
+            from cli.generate import generate_command
 
             return generate_command(settings, args)
-        from streams.demo import run_demo
+        from cli.demo import run_demo
 
         return run_demo(args)
     except (ConfigError, RuleError, SourceError) as exc:
@@ -104,7 +103,7 @@ YOUNG_COLLECTION_THRESHOLD = 100_000
 
 
 def _broker(port: int) -> int:
-    from streams.broker import BrokerError, EmbeddedBroker
+    from brokers.embedded import BrokerError, EmbeddedBroker
 
     # Process managers stop a process with SIGTERM, whose default ends Python at once
     # and leaves Tansu running: it stops the broker as Ctrl-C does instead.

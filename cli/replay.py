@@ -18,7 +18,7 @@ from replay.report import render
 from replay.run import Ordered, Replay, order, run
 from replay.sources import Record, Reject, SourceError
 from schemas.config import EngineConfig
-from streams.settings import Settings, load_settings
+from settings import Settings, load_settings
 
 
 def replay_command(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.settings import Settings
+from settings import Settings
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from engine.synthetic import generate, labels, with_timing
-from streams.broker import EmbeddedBroker, free_port, port_is_free
-from streams.generate import send
-from streams.kafka_clients import ensure_topics
-from streams.local import WorkerProcess, follow_topic, scrape, total, wait_for_metrics
-from streams.settings import Settings
+from brokers.clients import ensure_topics
+from brokers.embedded import EmbeddedBroker, free_port, port_is_free
+from cli.generate import send
+from cli.local import WorkerProcess, follow_topic, scrape, total, wait_for_metrics
+from settings import Settings
+from synthetic import generate, labels, with_timing
 
 EVENTS = "segment_engine_events_total"
 # Every planted group shows itself within the demo's short window.

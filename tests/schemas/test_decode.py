@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.dead_letters import DEAD_LETTER_REASONS
+from schemas.decode import CONTRACTS, Rejected, decode
 from schemas.events import BehaviourEvent, ErasureRequest, ProfileUpdate, allowed_types_context
-from streams.decode import CONTRACTS, Rejected, decode
 
 CONTEXT = allowed_types_context()
 SOURCES = sorted(CONTRACTS)

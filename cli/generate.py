@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.synthetic import generate, labels
-from streams.kafka_clients import ensure_topics, producer
-from streams.settings import Settings
+from brokers.clients import ensure_topics, producer
+from settings import Settings
+from synthetic import generate, labels
 
 Message = dict[str, Any]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import ConfigError, Settings, load_settings
+from settings import ConfigError, Settings, load_settings
 
 SECRET = "hunter2-do-not-print-me"
 

@@ -1,6 +1,6 @@
 """``segment-engine`` as a process: a bad argument or setting is exit 2 and one line, no traceback.
 
-Each case is a real ``python -m streams.cli`` child. They are started together by a
+Each case is a real ``python -m cli.main`` child. They are started together by a
 module fixture (each spends most of a second importing pydantic-settings), and each
 test then checks its own result.
 """
@@ -80,7 +80,7 @@ def run_case(name: str, case: Case, tmp: Path) -> Ran:
     # A bad setting must fail before anything connects; the timeout only turns a
     # regression that tries to reach Kafka into a failure instead of a hang.
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**env, **case.env},
         cwd=workdir,
         capture_output=True,

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.synthetic import (
+from schemas.events import EVENT_TYPES, BehaviourEvent, ProfileUpdate
+from synthetic import (
     DEFAULT_PERSONAS,
     DEFAULT_START_MS,
     INCOME_BANDS,
@@ -23,7 +24,6 @@ from engine.synthetic import (
     generate,
     labels,
 )
-from schemas.events import EVENT_TYPES, BehaviourEvent, ProfileUpdate
 
 DAY_MS = 86_400_000
 CUSTOMERS, DAYS, SEED = 240, 28, 11

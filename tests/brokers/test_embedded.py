@@ -21,8 +21,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from streams.broker import BrokerError, EmbeddedBroker, free_port
-from streams.local import stop_process
+from brokers.embedded import BrokerError, EmbeddedBroker, free_port
+from cli.local import stop_process
 
 
 def running(binary: str) -> dict[int, int]:
@@ -103,7 +103,7 @@ def test_starting_twice_on_the_same_port_fails(broker: EmbeddedBroker, broker_bi
 
 
 def test_the_broker_command_on_a_taken_port_says_so_in_one_line(broker: EmbeddedBroker) -> None:
-    command = [sys.executable, "-m", "streams.cli", "broker", "--port", str(broker.port)]
+    command = [sys.executable, "-m", "cli.main", "broker", "--port", str(broker.port)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
@@ -142,7 +142,7 @@ def test_a_signal_stops_the_broker_command_and_its_child(
     port, log = free_port(), tmp_path / "broker.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
         command = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "broker", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "broker", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     tansu = None

@@ -19,8 +19,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.kafka_clients import client_options
-from streams.settings import Settings
+from brokers.clients import client_options
+from settings import Settings
 
 
 def settings_env(values: Mapping[str, Any], prefix: str = "SEGMENT_ENGINE_") -> dict[str, str]:
@@ -54,7 +54,7 @@ class WorkerProcess:
         env.update(settings_env(self.overrides))
         with self.log_path.open("w") as log:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "cli.main", "worker", "--loglevel", "info"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -33,7 +33,7 @@ def decode(
     try:
         event = CONTRACTS[source].model_validate_json(value, context=dict(context))
     except ValidationError as exc:
-        return _rejection(exc)
+        return rejection(exc)
     if key is None or key != event.customer_id.encode():
         return Rejected(
             "invalid", "message key must equal customer_id (state is partitioned by customer)"
@@ -41,7 +41,8 @@ def decode(
     return event
 
 
-def _rejection(exc: ValidationError) -> Rejected:
+def rejection(exc: ValidationError) -> Rejected:
+    """The typed rejection of a failed validation: the first error, and how many more."""
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"])
