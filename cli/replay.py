@@ -54,8 +54,7 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 def comparison_row(replay: Replay) -> dict[str, Any]:
     stats = replay.outcome.stats
-    sizes = replay.engine.sizes
-    learned = {k: n for k, n in sizes.items() if k in replay.engine.segmenter.segments}
+    learned = replay.status.learned_sizes
     total = sum(learned.values())
     keys = ["events_accepted", "customers", "model_version", "segments_live", "changes",
             "changes_per_1k_events", "reassignments", "flapping_share", "silhouette", "ari",

@@ -7,8 +7,9 @@ give the same answers for the same input.
 from engine.changes import Change
 from engine.features import FeatureMaker
 from engine.profiles import ProfileBuilder, SegmentProfile, segment_profiles
+from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo
 from engine.rules import Rule, RuleError, compile_rule
-from engine.segment_engine import BatchResult, Outcome, SegmentEngine
+from engine.segment_engine import SegmentEngine
 from engine.segmenter import Decision, LearnedSegmenter, Lineage, PublishedModel
 from engine.state import CustomerState, MemoryStore, StateStore
 
@@ -17,6 +18,7 @@ __all__ = [
     "Change",
     "CustomerState",
     "Decision",
+    "EngineStatus",
     "FeatureMaker",
     "LearnedSegmenter",
     "Lineage",
@@ -27,6 +29,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "SegmentEngine",
+    "SegmentInfo",
     "SegmentProfile",
     "StateStore",
     "compile_rule",

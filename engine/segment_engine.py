@@ -14,15 +14,14 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from engine.changes import Change, Lifetime
 from engine.drift import DriftMonitor, DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker, net_spend
 from engine.health import ModelHealth
 from engine.profiles import ProfileBuilder, SegmentProfile
+from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo, learned_sizes
 from engine.rules import Rule, compile_rule
 from engine.segmenter import Decision, LearnedSegmenter
 from engine.state import CustomerState, StateStore
@@ -32,25 +31,7 @@ from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUp
 from schemas.features import feature_kinds
 
 GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
-Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
 Features = dict[str, float | str | None]
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """One outcome per input event, in input order, and the changes they caused.
-
-    ``errors`` maps the index of each ``failed`` event to what went wrong, so one
-    poison event cannot take the rest of its batch down with it.
-    """
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    errors: dict[int, str] = field(default_factory=dict)
-    sweeps: list[int] = field(default_factory=list)  # event times of sweeps run
-    sweep_sizes: list[dict[str, int]] = field(default_factory=list)  # segment sizes at each
-    sweep_errors: list[str] = field(default_factory=list)  # customers a sweep could not refresh
-    drift: list[DriftReading] = field(default_factory=list)  # detections and sweep readings
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -150,7 +131,35 @@ class SegmentEngine:
             result.outcomes.append(outcome)
             if len(changes) > counted:
                 self._count(changes, counted)
+        result.distances = self.health.drain_distances()
+        result.centroid_shifts = self.health.drain_shifts()
         return result
+
+    def status(self) -> EngineStatus:
+        """The engine as of its latest event: the read model every caller uses."""
+        seg, sizes = self.segmenter, self.sizes
+        live = set(seg.live_ids)
+        learned = [SegmentInfo(ref.id, ref.name, "learned", sizes.get(ref.id, 0), ref.id in live)
+                   for ref in seg.segments.values()]  # fmt: skip
+        rules = [SegmentInfo(ref.id, ref.name, "rule", sizes.get(ref.id, 0), True)
+                 for _, ref in self.rules.values()]  # fmt: skip
+        return EngineStatus(
+            model_version=seg.model_version,
+            watermark_ms=self.watermark_ms,
+            lessons=seg.updates,
+            learned_features=seg.features,
+            segments=(*learned, *rules),
+            lineage=tuple(seg.lineage),
+            published=seg.published_model,
+            silhouette=self.health.silhouette,
+            near_boundary=self.health.near_boundary,
+        )
+
+    def learned_features(self, state: CustomerState, now_ms: int) -> Features:
+        """The learned model's features of ``state`` as of ``now_ms`` (not before its
+        latest event)."""
+        now = now_ms if state.last_seen_ms is None else max(now_ms, state.last_seen_ms)
+        return self.features.features(state, now, set(self.segmenter.features))
 
     def _count(self, changes: list[Change], start: int) -> None:
         sizes = self.sizes
@@ -193,7 +202,7 @@ class SegmentEngine:
             result.sweeps.append(boundary)
             result.sweep_sizes.append(dict(sorted(self.sizes.items())))
             if self.drift is not None:
-                learned = {k: n for k, n in self.sizes.items() if k in self.segmenter.segments}
+                learned = learned_sizes(self.sizes, self.segmenter.segments)
                 version = self.segmenter.model_version
                 result.drift.extend(self.drift.evaluate(boundary, learned, version))
             self._next_sweep_ms = boundary + self._sweep_ms

@@ -56,15 +56,15 @@ def write_changes(replay: Replay, path: Path) -> None:
 
 def assignment_rows(replay: Replay) -> Iterable[dict[str, Any]]:
     """One row per customer with behaviour (erasure tombstones are left out)."""
-    engine, now = replay.engine, replay.now_ms
-    names = {**{sid: ref.name for sid, ref in engine.segmenter.segments.items()}}
-    features = engine.segmenter.features
+    status = replay.status
+    now, features = status.watermark_ms, status.learned_features
+    names = {s.id: s.name for s in status.segments if s.kind == "learned"}
     for customer_id in sorted(replay.store.states):
         state = replay.store.states[customer_id]
         if state.last_seen_ms is None or now is None:
             continue
         life = lifetime(state)
-        x = engine.features.features(state, max(now, state.last_seen_ms), set(features))
+        x = replay.engine.learned_features(state, now)
         yield {
             "customer_id": customer_id,
             "segment_id": state.segment_id or "",
@@ -82,7 +82,7 @@ def assignment_rows(replay: Replay) -> Iterable[dict[str, Any]]:
 def write_assignments(replay: Replay, path: Path) -> None:
     header = ["customer_id", "segment_id", "segment_name", "rule_segments", "purchase_count",
               "total_spend", "first_seen", "last_seen", "last_purchase_at",
-              *replay.engine.segmenter.features]  # fmt: skip
+              *replay.status.learned_features]  # fmt: skip
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, header, lineterminator="\n")
         writer.writeheader()
@@ -90,10 +90,10 @@ def write_assignments(replay: Replay, path: Path) -> None:
 
 
 def segments_document(replay: Replay) -> dict[str, Any]:
-    engine = replay.engine
+    status = replay.status
     return {
-        "as_of": iso(replay.now_ms),
-        "model_version": engine.segmenter.model_version,
+        "as_of": iso(status.watermark_ms),
+        "model_version": status.model_version,
         "segments": replay.outcome.profiles,
         "lineage": [
             {
@@ -102,9 +102,9 @@ def segments_document(replay: Replay) -> dict[str, Any]:
                 "sources": list(e.sources),
                 "targets": list(e.targets),
             }
-            for e in engine.segmenter.lineage
+            for e in status.lineage
         ],
-        "config": engine.config.model_dump(mode="json"),
+        "config": replay.config.model_dump(mode="json"),
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from engine.changes import Change
+from engine.results import EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from engine.state import MemoryStore
 from replay.model import ReplayOutcome, TimelinePoint
@@ -66,14 +67,19 @@ class Replay:
     """One config's run: the engine, its store, and everything the outputs need."""
 
     name: str
+    config: EngineConfig
     engine: SegmentEngine
     store: MemoryStore
     outcome: ReplayOutcome
     changes: list[Change]
 
     @property
+    def status(self) -> EngineStatus:
+        return self.engine.status()
+
+    @property
     def now_ms(self) -> int | None:
-        return self.engine.watermark_ms
+        return self.status.watermark_ms
 
 
 def run(
@@ -109,12 +115,12 @@ def run(
             gc.freeze()
     finally:
         gc.unfreeze()
-    if engine.watermark_ms is not None and since_events:
-        sizes = dict(sorted(engine.sizes.items()))
+    status = engine.status()
+    if status.watermark_ms is not None and since_events:
         outcome.timeline.append(
-            TimelinePoint(engine.watermark_ms, sizes, since_changes, since_events)
+            TimelinePoint(status.watermark_ms, status.sizes, since_changes, since_events)
         )
-    replay = Replay(name, engine, store, outcome, changes)
+    replay = Replay(name, config, engine, store, outcome, changes)
     _summarise(replay, counts, len(events))
     return replay
 
@@ -139,28 +145,27 @@ def _batches(
 
 
 def _summarise(replay: Replay, counts: dict[str, int], n_events: int) -> None:
-    engine, outcome = replay.engine, replay.outcome
-    segments = dict(engine.segmenter.segments)
-    segments.update({rid: ref for rid, (_, ref) in engine.rules.items()})
-    outcome.segment_names = {sid: ref.name for sid, ref in sorted(segments.items())}
-    outcome.segment_kinds = {sid: ref.kind for sid, ref in sorted(segments.items())}
-    now = replay.now_ms
+    status, outcome = replay.status, replay.outcome
+    segments = sorted(status.segments, key=lambda s: s.id)
+    outcome.segment_names = {s.id: s.name for s in segments}
+    outcome.segment_kinds = {s.id: s.kind for s in segments}
+    now = status.watermark_ms
     states = list(replay.store.states.values())
     if now is not None:
-        outcome.profiles = [p.to_dict() for p in engine.profiles(states, now)]
+        outcome.profiles = [p.to_dict() for p in replay.engine.profiles(states, now)]
     learned = [c for c in replay.changes if c.reason == "reassigned"]
     detections: dict[str, int] = {}
     for reading in outcome.drift:
         if reading.detected:
             detections[reading.detector] = detections.get(reading.detector, 0) + 1
     customers = sum(1 for s in states if s.last_seen_ms is not None)
-    silhouette = engine.health.silhouette
+    silhouette = status.silhouette
     outcome.stats = {
         "events": n_events,
         **{f"events_{name}": count for name, count in counts.items()},
         "customers": customers,
-        "model_version": engine.segmenter.model_version,
-        "segments_live": len(engine.segmenter.live_ids),
+        "model_version": status.model_version,
+        "segments_live": len(status.live_ids),
         "changes": len(replay.changes),
         "changes_per_1k_events": round(1000 * len(replay.changes) / max(1, n_events), 3),
         "reassignments": len(learned),

@@ -108,22 +108,22 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def segments_view(web: Any, request: Any) -> Any:
         # Profiles of the customers this worker holds (its partitions), as of the
         # latest event time it has seen.
-        engine = pipeline.engine
-        now = engine.watermark_ms
-        profiles = [] if now is None else await _profiles(engine, table, now)
+        status = pipeline.engine.status()
+        now = status.watermark_ms
+        profiles = [] if now is None else await _profiles(pipeline.engine, table, now)
         return web.json(
             {
                 "as_of_ms": now,
                 "segments": [p.to_dict() for p in profiles],
-                "lineage": [asdict(entry) for entry in engine.segmenter.lineage],
+                "lineage": [asdict(entry) for entry in status.lineage],
             }
         )
 
     @app.timer(KPI_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def segment_kpis() -> None:
-        engine = pipeline.engine
-        if engine.watermark_ms is not None:
-            metrics.record_kpis(await _profiles(engine, table, engine.watermark_ms))
+        now = pipeline.engine.status().watermark_ms
+        if now is not None:
+            metrics.record_kpis(await _profiles(pipeline.engine, table, now))
 
     @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from faust.types import EventT, Message, TopicT
 
 from engine.drift import DriftReading
-from engine.segment_engine import BatchResult, SegmentEngine, epoch_ms
+from engine.results import BatchResult, EngineStatus
+from engine.segment_engine import SegmentEngine, epoch_ms
 from schemas import dead_letters as dl
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
@@ -154,25 +155,25 @@ class Pipeline:
                 )
 
     def _record_model(self, result: BatchResult) -> None:
-        engine, m = self.engine, self.metrics
-        m.model_version.set(engine.segmenter.model_version)
-        if engine.watermark_ms is not None:
-            m.watermark.set(engine.watermark_ms / 1000)
-        for distance in engine.health.drain_distances():
+        status, m = self.engine.status(), self.metrics
+        m.model_version.set(status.model_version)
+        if status.watermark_ms is not None:
+            m.watermark.set(status.watermark_ms / 1000)
+        for distance in result.distances:
             m.assignment_distance.observe(distance)
-        for shift in engine.health.drain_shifts():
+        for shift in result.centroid_shifts:
             m.centroid_shift.observe(shift)
-        if engine.health.silhouette is not None:
-            m.silhouette.set(engine.health.silhouette)
-        if engine.health.near_boundary is not None:
-            m.near_boundary.set(engine.health.near_boundary)
+        if status.silhouette is not None:
+            m.silhouette.set(status.silhouette)
+        if status.near_boundary is not None:
+            m.near_boundary.set(status.near_boundary)
         if result.changes:
-            self._record_sizes()
+            self._record_sizes(status)
 
-    def _record_sizes(self) -> None:
-        learned = self.engine.segmenter.segments
-        live = {(sid, "learned" if sid in learned else "rule"): n
-                for sid, n in self.engine.sizes.items()}  # fmt: skip
+    def _record_sizes(self, status: EngineStatus) -> None:
+        live: dict[tuple[str, str], int] = {
+            (s.id, s.kind): s.size for s in status.segments if s.size
+        }
         for labels in set(self._sized) - set(live):  # retired or emptied: drop the series
             self.metrics.segment_size.remove(*labels)
         for labels, size in live.items():

@@ -1,0 +1,96 @@
+"""What the engine tells its callers: a batch's results, and a read model of itself.
+
+Callers (the worker, replay, the tools) read these and nothing else of the engine,
+so its internals can change without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.changes import Change
+from engine.drift import DriftReading
+from engine.segmenter import Lineage, PublishedModel
+from schemas.changes import SegmentKind
+
+__all__ = ["BatchResult", "EngineStatus", "Outcome", "SegmentInfo", "learned_sizes"]
+
+Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """One outcome per input event, in input order, and the changes they caused.
+
+    ``errors`` maps the index of each ``failed`` event to what went wrong, so one
+    poison event cannot take the rest of its batch down with it. ``distances`` and
+    ``centroid_shifts`` are the model-health observations made during the batch,
+    drained: each is reported in exactly one batch.
+    """
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    sweeps: list[int] = field(default_factory=list)  # event times of sweeps run
+    sweep_sizes: list[dict[str, int]] = field(default_factory=list)  # segment sizes at each
+    sweep_errors: list[str] = field(default_factory=list)  # customers a sweep could not refresh
+    drift: list[DriftReading] = field(default_factory=list)  # detections and sweep readings
+    distances: list[float] = field(default_factory=list)  # customer to own centroid
+    centroid_shifts: list[float] = field(default_factory=list)  # per matched segment
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """One segment as the engine knows it: every learned segment ever born (``live``
+    while the published model has it) and every rule segment."""
+
+    id: str
+    name: str
+    kind: SegmentKind
+    size: int  # customers in it now
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """The engine as of its latest event: model, event time, segments and health."""
+
+    model_version: int
+    watermark_ms: int | None  # latest event time seen
+    lessons: int  # vectors the model has learned from
+    learned_features: tuple[str, ...]
+    segments: tuple[SegmentInfo, ...]  # learned in birth order, then rules in config order
+    lineage: tuple[Lineage, ...]
+    published: PublishedModel | None
+    silhouette: float | None  # smoothed simplified silhouette of assignments
+    near_boundary: float | None  # smoothed share of assignments near a boundary
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Customers per segment with members, by segment id (sorted)."""
+        return {s.id: s.size for s in sorted(self.segments, key=_id) if s.size}
+
+    @property
+    def learned_sizes(self) -> dict[str, int]:
+        """:attr:`sizes` of learned segments only."""
+        return {s.id: s.size for s in sorted(self.segments, key=_id)
+                if s.size and s.kind == "learned"}  # fmt: skip
+
+    @property
+    def live_ids(self) -> tuple[str, ...]:
+        return self.published.ids if self.published is not None else ()
+
+    def segment(self, segment_id: str) -> SegmentInfo | None:
+        return next((s for s in self.segments if s.id == segment_id), None)
+
+
+def learned_sizes(sizes: Mapping[str, int], learned: Mapping[str, object]) -> dict[str, int]:
+    """The entries of ``sizes`` that are learned segments, in ``sizes``' own order (the
+    drift monitor sums shares in this order, so it is part of the output)."""
+    return {k: n for k, n in sizes.items() if k in learned}
+
+
+def _id(segment: SegmentInfo) -> str:
+    return segment.id
