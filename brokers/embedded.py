@@ -7,8 +7,10 @@ change ids for effectively-once output.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -44,13 +46,28 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BrokerError(f"broker exited with status {proc.returncode} before listening")
-        # Not socket.create_connection: Ctrl-C landing in it leaves its socket open.
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            if probe.connect_ex((host, port)) == 0:
-                return
+        if _listening(host, port):
+            return
         time.sleep(0.02)
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f} s")
+
+
+def _listening(host: str, port: int) -> bool:
+    # Ctrl-C landing between the socket's creation and its `with` (or inside
+    # socket.create_connection) would leave the probe open: in the main thread, SIGINT
+    # is held back for the probe's lifetime (at most its 0.2 s timeout) and raised once
+    # it is closed. Unblocked unconditionally: an interrupt raised between the block
+    # and the `try` must not leave SIGINT blocked for good.
+    main = threading.current_thread() is threading.main_thread()
+    try:
+        if main:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex((host, port)) == 0
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @dataclass
