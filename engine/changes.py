@@ -7,7 +7,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from engine.features import net_spend
+from engine.state import CustomerState
 from schemas.changes import ChangeReason, LifetimeCounters, SegmentChange, SegmentRef
+
+
+def lifetime(state: CustomerState) -> Lifetime:
+    """The customer's undecayed counters, as a change carries them."""
+    return Lifetime(state.purchase_count, net_spend(state), state.first_seen_ms,
+                    state.last_seen_ms, state.last_purchase_ms)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

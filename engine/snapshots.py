@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SnapshotError", "Snapshottable"]
+__all__ = ["SnapshotError", "Snapshottable", "check_snapshot"]
 
 
 class SnapshotError(ValueError):
@@ -28,3 +28,22 @@ class Snapshottable(Protocol):
     def restore(self, state: Mapping[str, Any]) -> None:
         """Replace the runtime state with ``state`` (from :meth:`snapshot`)."""
         ...
+
+
+def check_snapshot(state: Mapping[str, Any], kind: str, version: int) -> None:
+    """Raise :class:`SnapshotError` unless ``state`` is a ``kind`` snapshot of ``version``.
+
+    >>> check_snapshot({"kind": "memory_store", "version": 1}, "memory_store", 1)
+    >>> check_snapshot({"kind": "drift_monitor", "version": 1}, "memory_store", 1)
+    Traceback (most recent call last):
+    ...
+    engine.snapshots.SnapshotError: a drift_monitor snapshot cannot restore a memory_store
+    """
+    found = state.get("kind")
+    if found != kind:
+        raise SnapshotError(f"a {found} snapshot cannot restore a {kind}")
+    if state.get("version") != version:
+        raise SnapshotError(
+            f"{kind} snapshot version {state.get('version')} is not {version}, the one this "
+            "code reads"
+        )

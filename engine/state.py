@@ -7,9 +7,11 @@ or in a plain dict during replay. Windowed values are all referenced to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
+
+from engine.snapshots import check_snapshot
 
 Scalar = str | int | float | bool | None
 
@@ -63,6 +65,13 @@ class CustomerState:
             value = getattr(self, name)
             out[name] = value.copy() if isinstance(value, list | dict) else value
         return out
+
+    def apply_attributes(self, changed: Mapping[str, Scalar], ts: int) -> None:
+        """A profile update's attributes: last writer wins per attribute, by event time."""
+        for name, value in changed.items():
+            if ts >= self.attribute_times_ms.get(name, ts):
+                self.attributes[name] = value
+                self.attribute_times_ms[name] = ts
 
     def has_seen(self, event_id: str) -> bool:
         """Whether ``event_id`` is among the recent event ids."""
@@ -124,3 +133,16 @@ class MemoryStore:
 
     def customer_ids(self) -> Iterable[str]:
         return list(self.states)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every customer's state, detached (see :mod:`engine.snapshots`)."""
+        states = [state.to_dict() for state in self.states.values()]
+        return {"kind": "memory_store", "version": 1, "states": states}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        check_snapshot(state, "memory_store", 1)
+        # Through to_dict twice: the restored states share no list or dict with the snapshot.
+        restored = (
+            CustomerState.from_dict(CustomerState(**data).to_dict()) for data in state["states"]
+        )
+        self.states = {s.customer_id: s for s in restored}

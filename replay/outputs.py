@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.segment_engine import lifetime
+from engine.changes import lifetime
 from replay.model import ReplayOutcome
 from replay.report import render
 from replay.run import Replay
