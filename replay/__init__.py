@@ -4,4 +4,17 @@ Modules are imported where needed (Parquet and plotting are heavy), so ``__all__
 names the modules rather than re-exporting from them.
 """
 
-__all__ = ["kafka_range", "model", "outputs", "quality", "report", "run", "sources"]
+__all__ = [
+    "errors",
+    "kafka_range",
+    "mapping",
+    "model",
+    "outputs",
+    "plots",
+    "quality",
+    "readers",
+    "report",
+    "run",
+    "sources",
+    "timeparse",
+]
