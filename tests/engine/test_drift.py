@@ -14,13 +14,17 @@ import pickle
 import random
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import get_args
 
 import pytest
+import river
 from hypothesis import given
 from hypothesis import strategies as st
+from river import drift as river_drift
 
-from engine.drift import DriftMonitor, DriftReading, js_divergence, psi
-from schemas.config import DriftConfig
+from engine.drift import DETECTORS, DriftMonitor, DriftReading, js_divergence, psi
+from engine.drift.river_compat import RIVER_VERSION, page_hinkley_at_extremes, page_hinkley_sums
+from schemas.config import DriftConfig, DriftDetector
 
 DAY_MS = 86_400_000
 PER_DAY = 200
@@ -288,11 +292,11 @@ def test_memory_stays_bounded() -> None:
     config = DriftConfig(reference_size=100)
     monitor = DriftMonitor(FEATURES, config, DELAY_MS)
     drive(monitor, lessons(days=40, shift_day=20))
-    for watch in monitor._watches.values():
-        assert len(watch.current) <= config.reference_size
-        assert len(watch.marks) <= config.reference_size
-        assert len(watch.reference) == 0  # summarised into bins once frozen
-        assert len(watch.expected) <= config.bins
+    for watch in monitor.snapshot()["watches"].values():
+        assert len(watch["current"]) <= config.reference_size
+        assert len(watch["marks"]) <= config.reference_size
+        assert len(watch["reference"]) == 0  # summarised into bins once frozen
+        assert len(watch["expected"]) <= config.bins
 
 
 @pytest.mark.parametrize("value", [None, math.nan, math.inf])
@@ -323,3 +327,41 @@ def test_a_constant_reference_feature_still_reads_finite() -> None:
     readings = monitor.evaluate(1000, {"x": 1}, model_version=1)
     assert all(math.isfinite(r.score) for r in found + readings)
     assert {r.detector for r in readings if r.detected} >= {"psi", "js"}
+
+
+def test_detections_of_one_value_come_in_registry_order() -> None:
+    """The timeline follows the config's order; detections on the same value follow
+    the registry's, whatever the config says (as before detectors had a registry)."""
+    config = DriftConfig(
+        reference_size=50, detectors=("page_hinkley", "adwin"), page_hinkley_threshold=5.0
+    )
+    monitor = DriftMonitor(["a"], config, reference_delay_ms=0)
+    rng = random.Random(2)
+    together = []
+    for i in range(1536):  # a mean flipping by 3 every 300 values
+        found = monitor.observe({"a": rng.gauss(3.0 * (i // 300 % 2), 1)}, i, model_version=1)
+        if len(found) > 1:
+            together.append([r.detector for r in found])
+    assert together == [["adwin", "page_hinkley"]]
+    timeline = monitor.evaluate(10**6, {}, model_version=1)
+    assert [r.detector for r in timeline] == ["psi", "js", "page_hinkley", "adwin"]
+
+
+# -- the registry and River ----------------------------------------------------
+
+
+def test_the_registry_has_every_configurable_detector() -> None:
+    assert tuple(DETECTORS) == get_args(DriftDetector)
+
+
+def test_river_internals_are_still_what_river_compat_reads() -> None:
+    """River keeps Page-Hinkley's sums private: an upgrade must fail here first."""
+    assert river.__version__ == RIVER_VERSION
+    ph = river_drift.PageHinkley(delta=0.0, threshold=10.0, alpha=1.0)
+    for x in (0.0, 0.0, 1.0, 1.0):
+        ph.update(x)
+    increase, decrease = page_hinkley_sums(ph)
+    # Deviations from the running mean: 0, 0, 2/3, 1/2; the rising sum never fell
+    # below 0, the falling one peaked at its end.
+    assert increase == pytest.approx(7 / 6) and decrease == 0.0
+    assert page_hinkley_at_extremes(ph) == (False, True)
