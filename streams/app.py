@@ -15,10 +15,11 @@ from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
 from settings import Settings
-from streams.faust_runtime import SegmentApp
+from streams.faust_adapters import FaustPublisher, highwater, input_records
+from streams.faust_compat import SegmentApp
 from streams.metrics import Metrics
-from streams.pipeline import Pipeline
-from streams.table_store import PartitionIndex
+from streams.pipeline import Pipeline, sources
+from streams.table_store import PartitionIndex, TableStores
 
 BATCHES_MAX = 20  # RecordBatch events per engine call
 # Faust's stream buffer counts events, 4,096 by default: with RecordBatch events of up
@@ -36,15 +37,11 @@ PROFILE_SLICE = 100  # customers profiled between two turns of the event loop
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     metrics = metrics or Metrics()
     topics = settings.topics
-    sources = {
-        topics.behaviour: "behaviour",
-        topics.profiles: "profiles",
-        topics.erasures: "erasures",
-    }
+    inputs_by_name = sources(topics)
     app = SegmentApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        batched_topics=frozenset(sources),
+        batched_topics=frozenset(inputs_by_name),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=broker_credentials(settings),
         store=settings.store,
@@ -63,7 +60,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         producer_linger=PRODUCER_LINGER_SECONDS,
         stream_buffer_maxsize=STREAM_BUFFER_BATCHES,
     )
-    inputs = app.topic(*sources, key_type=bytes, value_type=bytes)
+    inputs = app.topic(*inputs_by_name, key_type=bytes, value_type=bytes)
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     drift = app.topic(topics.drift, key_type=bytes, value_type=bytes)
@@ -80,15 +77,12 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     )
     pipeline = Pipeline(
         SegmentEngine(settings.engine),
-        table,
-        sources,
-        changes,
-        dead_letters,
+        topics,
+        TableStores(table, index),
+        FaustPublisher(app, [dead_letters, drift]),  # changes: straight to the producer
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
-        index,
-        drift=drift,
-        highwater=lambda tp: _highwater(app, tp),
+        highwater=lambda topic, partition: highwater(app, topic, partition),
     )
 
     @app.agent(inputs, name="segment")
@@ -98,7 +92,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # partition they come from.
         batches = stream.take_events(BATCHES_MAX, within=BATCH_WITHIN_SECONDS)  # type: ignore[attr-defined]
         async for events in batches:
-            await pipeline.handle(events)
+            await pipeline.handle(input_records(events))
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
@@ -132,6 +126,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             await topic.maybe_declare()
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
+    app.partition_index = index  # type: ignore[attr-defined]
     return app
 
 
@@ -145,13 +140,6 @@ async def _profiles(engine: SegmentEngine, table: Any, now_ms: int) -> list[Segm
             builder.add(CustomerState.from_dict(value))
         await asyncio.sleep(0)
     return builder.profiles()
-
-
-def _highwater(app: faust.App, tp: Any) -> int | None:
-    try:
-        return int(app.consumer.highwater(tp))
-    except Exception:  # not assigned yet, or being rebalanced away: no figure this time
-        return None
 
 
 def broker_credentials(settings: Settings) -> Any:

@@ -1,9 +1,11 @@
 """Every Prometheus metric the worker exports, in one registry per app.
 
 Labels come from small fixed sets only: topic roles, the event-type vocabulary
-(anything else is ``other``), outcomes, reasons, segment kinds, segment ids (a
-model has a few dozen over its life), detectors, watched features and partitions.
-Never a customer id.
+(anything else is ``other``), outcomes, reasons, segment kinds, detectors, watched
+features and partitions. Never a customer id. Segment ids are never reused, so a
+series labelled by segment exists only while its segment is live (or still holds
+customers): the pipeline removes it after, so the series stay bounded however long
+the worker runs.
 """
 
 from __future__ import annotations
@@ -47,9 +49,20 @@ class Metrics:
         )
         self.changes = Counter(
             "segment_engine_segment_changes_total",
-            "Segment-change events emitted, by segment kind, reason and from/to segment "
-            "('none' when there is none).",
-            ["kind", "reason", "from_segment", "to_segment"],
+            "Segment-change events emitted, by segment kind and reason.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.segment_entries = Counter(
+            "segment_engine_segment_entries_total",
+            "Customers who entered each live segment (a change into it).",
+            ["segment", "kind"],
+            registry=r,
+        )
+        self.segment_exits = Counter(
+            "segment_engine_segment_exits_total",
+            "Customers who left each live segment (a change out of it, erasures included).",
+            ["segment", "kind"],
             registry=r,
         )
         self.dead_letters = Counter(

@@ -1,7 +1,11 @@
-"""One batch of Kafka messages through the engine: decode, decide, emit, count.
+"""One batch of input records through the engine: decode, decide, emit, count.
 
 Nothing raised here may escape: Faust acks a message whether or not its handler
 succeeded, so every failure must end on the dead-letter topic instead.
+
+The pipeline knows no Kafka client: records come in as :class:`~streams.ports.InputRecord`,
+messages go out through a :class:`~streams.ports.Publisher`, and state lives in the
+stores its factory hands out, one per batch (``streams.ports``).
 """
 
 from __future__ import annotations
@@ -10,133 +14,145 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import zip_longest
-from typing import Any
-
-from faust.types import EventT, Message, TopicT
 
 from engine.drift import DriftReading
 from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from schemas import dead_letters as dl
+from schemas.changes import SegmentChange
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
-from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
+from schemas.events import EVENT_TYPES, BehaviourEvent, ErasureRequest, InputEvent
+from settings import TopicNames
 from streams.metrics import Metrics
-from streams.table_store import ChangelogWriter, PartitionIndex, TableStore
+from streams.ports import InputRecord, Publisher, StoreFactory
 
 log = logging.getLogger(__name__)
 
+Accepted = tuple[InputRecord, InputEvent]
+SegmentLabels = tuple[str, str]  # (segment id, kind)
+
+
+def sources(topics: TopicNames) -> dict[str, str]:
+    """Input topic name -> its role (the decoding contract and the ``source`` label)."""
+    return {topics.behaviour: "behaviour", topics.profiles: "profiles", topics.erasures: "erasures"}
+
 
 class Pipeline:
-    """Feeds batches of Faust events to the engine and publishes what it decides."""
+    """Feeds batches of input records to the engine and publishes what it decides."""
 
     def __init__(
         self,
         engine: SegmentEngine,
-        table: Any,
-        sources: Mapping[str, str],  # topic name -> role (behaviour, profiles, erasures)
-        changes: TopicT,
-        dead_letters: TopicT,
+        topics: TopicNames,
+        stores: StoreFactory,
+        publisher: Publisher,
         metrics: Metrics,
-        type_labels: frozenset[str],
-        index: PartitionIndex,
-        drift: TopicT | None = None,
-        highwater: Callable[[Any], int | None] | None = None,
+        type_labels: frozenset[str] = EVENT_TYPES,
+        highwater: Callable[[str, int], int | None] | None = None,
     ) -> None:
         self.engine = engine
-        self.table = table
-        self.writer = ChangelogWriter(table)
-        self.sources = sources
-        self.changes = changes
-        self.dead_letters = dead_letters
+        self.topics = topics
+        self.sources = sources(topics)
+        self.stores = stores
+        self.publisher = publisher
         self.metrics = metrics
         self.type_labels = type_labels
         self.context = {"event_types": type_labels}
-        self.index = index
-        self.drift = drift
         self.highwater = highwater  # a partition's high watermark, for consumer lag
         self._received = 0.0
-        self._sized: dict[tuple[str, str], int] = {}
+        self._model_version: int | None = None
+        self._sized: dict[SegmentLabels, int] = {}  # segment_size series
+        self._moved: set[SegmentLabels] = set()  # segment entries/exits series
 
-    async def handle(self, events: Sequence[EventT[Any]]) -> None:
-        """Handle the records of :class:`~streams.faust_runtime.RecordBatch` events (or
-        plain one-message events) as one batch for the engine."""
+    async def handle(self, records: Sequence[InputRecord]) -> None:
+        """Handle ``records`` (each partition's in offset order) as one batch."""
         self._received = time.perf_counter()
-        by_partition: dict[Any, list[tuple[EventT[Any], Message]]] = {}
-        for event in events:
-            for message in getattr(event.message, "records", None) or [event.message]:
-                by_partition.setdefault(message.tp, []).append((event, message))
+        by_partition: dict[tuple[str, int], list[InputRecord]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
         # Partitions take turns record by record, as Faust's scheduler delivers them
         # one at a time: on a backlog, one partition's run must not carry event time
         # days ahead of the others'. Each partition keeps its offset order.
-        owned = [pair for turn in zip_longest(*by_partition.values()) for pair in turn if pair]
+        owned = [r for turn in zip_longest(*by_partition.values()) for r in turn if r]
         with self.metrics.batch_seconds.time():
             await self._handle(owned)
-        self._record_lag([message for _, message in owned])
+        self._record_lag(owned)
 
-    async def _handle(self, owned: Sequence[tuple[EventT[Any], Message]]) -> None:
-        accepted: list[tuple[EventT[Any], Message, InputEvent]] = []
-        for owner, message in owned:
-            source = self.sources[message.topic]
-            decoded = decode(source, message.key, message.value, self.context)
+    async def _handle(self, owned: Sequence[InputRecord]) -> None:
+        accepted: list[Accepted] = []
+        for record in owned:
+            source = self.sources[record.topic]
+            decoded = decode(source, record.key, record.value, self.context)
             if isinstance(decoded, Rejected):
-                await self.dead_letter(message, source, "unknown", decoded.reason, decoded.error)
+                await self.dead_letter(record, source, "unknown", decoded.reason, decoded.error)
             else:
-                accepted.append((owner, message, decoded))
+                accepted.append((record, decoded))
         if accepted:
             await self._decide(accepted)
 
-    async def _decide(self, accepted: list[tuple[EventT[Any], Message, InputEvent]]) -> None:
-        # A record's own event (its batch's, all of one partition) routes the table
-        # writes for its customer to that partition's changelog.
-        owners = [(decoded.customer_id, owner) for owner, _, decoded in accepted]
-        store = TableStore(self.table, owners, self.index, self.writer)
-        result = self.engine.process([decoded for _, _, decoded in accepted], store)
+    async def _decide(self, accepted: list[Accepted]) -> None:
+        # Each customer's record says which partition, and so which changelog
+        # partition, its state belongs to.
+        store = self.stores([(decoded.customer_id, record) for record, decoded in accepted])
+        result = self.engine.process([decoded for _, decoded in accepted], store)
         await store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
+        await self._count_outcomes(accepted, result)
+        emitted_at = datetime.now(UTC)
+        await self._publish_changes(result, emitted_at)
+        await self._report_drift(result.drift, emitted_at)
+        self._record_model(result)
+
+    async def _count_outcomes(self, accepted: list[Accepted], result: BatchResult) -> None:
         counted: Counter[tuple[str, str, str]] = Counter()  # one inc per label set and batch
-        for index, ((_, message, decoded), outcome) in enumerate(
+        for index, ((record, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):
-            source = self.sources[message.topic]
+            source = self.sources[record.topic]
             label = self._type_label(decoded)
             if outcome == "late":
-                await self.dead_letter(message, source, label, "late", _late(self.engine))
+                await self.dead_letter(record, source, label, "late", _late(self.engine))
             elif outcome == "failed":
                 await self.dead_letter(
-                    message, source, label, "processing_error", result.errors[index]
+                    record, source, label, "processing_error", result.errors[index]
                 )
             else:
                 counted[source, label, outcome] += 1
         for labels, count in counted.items():
             self.metrics.events.labels(*labels).inc(count)
         now, observe = time.time(), self.metrics.event_time_lag.observe
-        for _, _, decoded in accepted:
+        for _, decoded in accepted:
             observe(max(0.0, now - epoch_ms(decoded) / 1000))
-        emitted_at = datetime.now(UTC)
-        changes_topic = self.changes.get_topic_name()
+
+    async def _publish_changes(self, result: BatchResult, emitted_at: datetime) -> None:
+        changes: Counter[tuple[str, str]] = Counter()  # (kind, reason)
+        entries: Counter[SegmentLabels] = Counter()
+        exits: Counter[SegmentLabels] = Counter()
         for change in result.changes:
             out = change.to_message(emitted_at)
-            # Straight to the producer, as the changelog writes go (no attachment to
-            # the current event, no codecs); Faust flushes it before it commits.
-            await self.changes.app.producer.send(
-                changes_topic, change.customer_id.encode(), out.model_dump_json().encode(),
-                None, None, None,
-            )  # fmt: skip
-            before, after = out.previous_segment, out.segment
-            kind = (after or before).kind  # type: ignore[union-attr]
-            self.metrics.changes.labels(
-                kind, out.reason, before.id if before else "none", after.id if after else "none"
-            ).inc()
+            await self.publisher.send(
+                self.topics.changes, change.customer_id.encode(), out.model_dump_json().encode()
+            )
+            changes[_kind(out), out.reason] += 1
+            if out.previous_segment is not None:
+                exits[out.previous_segment.id, out.previous_segment.kind] += 1
+            if out.segment is not None:
+                entries[out.segment.id, out.segment.kind] += 1
+        m = self.metrics
+        for labels, count in changes.items():
+            m.changes.labels(*labels).inc(count)
+        for counter, counts in ((m.segment_entries, entries), (m.segment_exits, exits)):
+            for labels, count in counts.items():
+                counter.labels(*labels).inc(count)
+        self._moved |= entries.keys() | exits.keys()
         if result.changes:
-            self.metrics.emit_latency.observe(time.perf_counter() - self._received)
-        await self._report_drift(result.drift, emitted_at)
-        self._record_model(result)
+            m.emit_latency.observe(time.perf_counter() - self._received)
 
     async def _report_drift(self, readings: list[DriftReading], emitted_at: datetime) -> None:
         for reading in readings:
@@ -148,11 +164,10 @@ class Pipeline:
             if not reading.detected:
                 continue
             detections.inc()
-            if self.drift is not None:
-                message = drift_message(reading, emitted_at)
-                await self.drift.send(
-                    key=reading.subject.encode(), value=message.model_dump_json().encode()
-                )
+            message = drift_message(reading, emitted_at)
+            await self.publisher.send(
+                self.topics.drift, reading.subject.encode(), message.model_dump_json().encode()
+            )
 
     def _record_model(self, result: BatchResult) -> None:
         status, m = self.engine.status(), self.metrics
@@ -167,45 +182,53 @@ class Pipeline:
             m.silhouette.set(status.silhouette)
         if status.near_boundary is not None:
             m.near_boundary.set(status.near_boundary)
-        if result.changes:
-            self._record_sizes(status)
+        if result.changes or status.model_version != self._model_version:
+            self._record_segments(status)
+        self._model_version = status.model_version
 
-    def _record_sizes(self, status: EngineStatus) -> None:
-        live: dict[tuple[str, str], int] = {
-            (s.id, s.kind): s.size for s in status.segments if s.size
-        }
-        for labels in set(self._sized) - set(live):  # retired or emptied: drop the series
-            self.metrics.segment_size.remove(*labels)
-        for labels, size in live.items():
-            self.metrics.segment_size.labels(*labels).set(size)
-        self._sized = live
+    def _record_segments(self, status: EngineStatus) -> None:
+        """Per-segment series exist for live segments only: segment ids are never
+        reused, so a retired segment's series would otherwise stay forever."""
+        m, segments = self.metrics, status.segments
+        sized: dict[SegmentLabels, int] = {(s.id, s.kind): s.size for s in segments if s.size}
+        for labels in set(self._sized) - set(sized):  # retired or emptied: drop the series
+            m.segment_size.remove(*labels)
+        for labels, size in sized.items():
+            m.segment_size.labels(*labels).set(size)
+        self._sized = sized
+        # Entries and exits last while the segment is live or still holds customers
+        # (a retired one empties as its customers are reassigned).
+        kept: set[SegmentLabels] = {(s.id, s.kind) for s in segments if s.live or s.size}
+        for labels in self._moved - kept:
+            m.segment_entries.remove(*labels)
+            m.segment_exits.remove(*labels)
+        self._moved &= kept
 
-    def _record_lag(self, messages: Sequence[Message]) -> None:
+    def _record_lag(self, records: Sequence[InputRecord]) -> None:
         if self.highwater is None:
             return
-        positions: dict[Any, int] = {}
-        for message in messages:
-            positions[message.tp] = max(positions.get(message.tp, -1), message.offset + 1)
-        for tp, position in positions.items():
-            high = self.highwater(tp)
+        positions: dict[tuple[str, int], int] = {}
+        for record in records:
+            tp = record.topic, record.partition
+            positions[tp] = max(positions.get(tp, -1), record.offset + 1)
+        for (topic, partition), position in positions.items():
+            high = self.highwater(topic, partition)
             if high is not None:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, high - position)
-                )
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, high - position))
 
     async def dead_letter(
-        self, message: Message, source: str, label: str, reason: str, error: str
+        self, record: InputRecord, source: str, label: str, reason: str, error: str
     ) -> None:
         """Forward the original message untouched, with headers saying why and from where."""
-        headers = list(_header_items(message.headers))
-        headers += [
+        headers = (
+            *record.headers,
             (dl.HEADER_REASON, reason.encode()),
             (dl.HEADER_ERROR, error.encode()),
-            (dl.HEADER_TOPIC, message.topic.encode()),
-            (dl.HEADER_PARTITION, str(message.partition).encode()),
-            (dl.HEADER_OFFSET, str(message.offset).encode()),
-        ]
-        await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
+            (dl.HEADER_TOPIC, record.topic.encode()),
+            (dl.HEADER_PARTITION, str(record.partition).encode()),
+            (dl.HEADER_OFFSET, str(record.offset).encode()),
+        )
+        await self.publisher.send(self.topics.dead_letters, record.key, record.value, headers)
         self.metrics.events.labels(source, label, "dead_lettered").inc()
         self.metrics.dead_letters.labels(source, reason).inc()
 
@@ -215,11 +238,10 @@ class Pipeline:
         return "erasure_request" if isinstance(event, ErasureRequest) else "profile_update"
 
 
-def _header_items(headers: Any) -> list[tuple[str, bytes]]:
-    if not headers:
-        return []
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+def _kind(change: SegmentChange) -> str:
+    segment = change.segment or change.previous_segment
+    assert segment is not None  # a change has a side with a segment
+    return segment.kind
 
 
 def drift_message(reading: DriftReading, emitted_at: datetime) -> DriftDetected:

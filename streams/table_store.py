@@ -2,10 +2,10 @@
 
 Faust routes a table write to the changelog partition of the *current event*, and
 the RocksDB store reads from that partition's database. In a batch the current
-event is whichever arrived last, so each access here first makes an event of the
-customer's own partition current; otherwise state would land in another
-partition's changelog and be lost to the worker that owns the customer after a
-rebalance.
+event is whichever arrived last, so each access here first makes the customer's own
+partition current (``streams.faust_compat.current_partition``); otherwise state
+would land in another partition's changelog and be lost to the worker that owns the
+customer after a rebalance.
 
 A RocksDB store outlives the worker: on start Faust recovers only the changelog
 written after the store's last offset, so the customers already on disk never pass
@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
 import orjson
-from faust.stores.rocksdb import Store as RocksDBStore
-from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from engine.state import CustomerState
+from streams.faust_compat import current_partition, stored_keys
+from streams.ports import InputRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +70,7 @@ class PartitionIndex:
 def stored_customers(table: Any, partition: int) -> Iterator[str]:
     """Keys of ``partition``'s RocksDB database; none for ``memory://``, which holds
     only what the changelog replayed (and so passed through the index already)."""
-    store = table.data
-    if isinstance(store, RocksDBStore):
-        # Private, but the store has no public per-partition view.
-        for key in store._visible_keys(store._db_for_partition(partition)):
-            yield store._decode_key(key)
+    yield from stored_keys(table.data, partition)
 
 
 class ChangelogWriter:
@@ -113,6 +107,9 @@ class ChangelogWriter:
         self._table.data.set_persisted_offset(tp, sent.result().offset)
 
 
+Position = tuple[str, int]  # (topic, partition) of an input record
+
+
 class TableStore:
     """A :class:`~engine.StateStore` over a Faust table, for one batch of events.
 
@@ -124,41 +121,36 @@ class TableStore:
     def __init__(
         self,
         table: Any,
-        batch: Iterable[tuple[str, EventT[Any]]],
+        batch: Iterable[tuple[str, InputRecord]],
         index: PartitionIndex,
         writer: ChangelogWriter,
     ) -> None:
         self._table = table
         self._index = index
         self._writer = writer
-        self._owners: dict[str, EventT[Any]] = {}
-        self._by_partition: dict[int, EventT[Any]] = {}
+        # A customer's own record routes its table access to that record's
+        # partition; a customer the batch holds no record of (a sweep reaches it),
+        # to the first record of its partition in the batch.
+        self._owners: dict[str, Position] = {}
+        self._by_partition: dict[int, Position] = {}
         self._cache: dict[str, CustomerState | None] = {}
         self._dirty: set[str] = set()
-        for customer_id, event in batch:
-            partition = event.message.partition
-            index.add(customer_id, partition)
-            self._owners[customer_id] = event
-            self._by_partition.setdefault(partition, event)
+        for customer_id, record in batch:
+            position = record.topic, record.partition
+            index.add(customer_id, record.partition)
+            self._owners[customer_id] = position
+            self._by_partition.setdefault(record.partition, position)
 
-    def _owner(self, customer_id: str) -> EventT[Any]:
+    def _owner(self, customer_id: str) -> Position:
         owner = self._owners.get(customer_id)
         if owner is None:
             owner = self._by_partition[self._index.partition_of[customer_id]]
         return owner
 
-    @contextmanager
-    def _as_current(self, owner: EventT[Any]) -> Iterator[None]:
-        token = _current_event.set(weakref.ref(owner))
-        try:
-            yield
-        finally:
-            _current_event.reset(token)
-
     def get(self, customer_id: str) -> CustomerState | None:
         if customer_id in self._cache:
             return self._cache[customer_id]
-        with self._as_current(self._owner(customer_id)):
+        with current_partition(*self._owner(customer_id)):
             data = self._table.get(customer_id)
         state = None if data is None else CustomerState.from_dict(data)
         self._cache[customer_id] = state
@@ -175,12 +167,12 @@ class TableStore:
     async def flush(self) -> None:
         """Write every changed customer to the table (and so to its changelog)."""
         for customer_id in sorted(self._dirty):
-            state, owner = self._cache[customer_id], self._owner(customer_id)
-            with self._as_current(owner):
+            state, (topic, partition) = self._cache[customer_id], self._owner(customer_id)
+            with current_partition(topic, partition):
                 if state is None:
                     self._table.pop(customer_id, None)  # rare: Faust's own tombstone
                 else:
-                    await self._writer.set(customer_id, state.to_dict(), owner.message.partition)
+                    await self._writer.set(customer_id, state.to_dict(), partition)
         self._dirty.clear()
 
     def customer_ids(self) -> list[str]:
@@ -192,3 +184,16 @@ class TableStore:
             for partition in self._by_partition
             for customer in self._index.customers.get(partition, ())
         )
+
+
+class TableStores:
+    """The worker's :data:`~streams.ports.StoreFactory`: a :class:`TableStore` per
+    batch, over one table, partition index and changelog writer."""
+
+    def __init__(self, table: Any, index: PartitionIndex) -> None:
+        self.table = table
+        self.index = index
+        self.writer = ChangelogWriter(table)
+
+    def __call__(self, batch: Sequence[tuple[str, InputRecord]]) -> TableStore:
+        return TableStore(self.table, batch, self.index, self.writer)

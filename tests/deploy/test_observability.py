@@ -130,6 +130,23 @@ def test_exported_names_cover_counters_and_histograms() -> None:
     assert "le" in names["segment_engine_emit_latency_seconds_bucket"]
 
 
+def test_only_series_of_live_segments_carry_a_segment_label() -> None:
+    """Segment ids are never reused: a counter labelled by from/to segment would gain
+    series for as long as the worker runs. Changes are counted by kind and reason; the
+    per-segment series are the ones the pipeline removes when a segment retires."""
+    names = exported()
+    assert names["segment_engine_segment_changes_total"] == {"kind", "reason"}
+    per_segment = {name for name, labels in names.items() if labels & {"segment", "from_segment"}}
+    assert per_segment == {
+        "segment_engine_segment_size_customers",
+        "segment_engine_segment_entries_total",
+        "segment_engine_segment_exits_total",
+        "segment_engine_segment_conversion_ratio",
+        "segment_engine_segment_revenue_per_customer",
+        "segment_engine_segment_lapsed_ratio",
+    }
+
+
 _SELECTOR = re.compile(r"([a-zA-Z_:][\w:]*)\s*\{([^}]*)\}")
 _MATCHER = re.compile(r'(\w+)\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"')
 
@@ -372,6 +389,7 @@ def test_dashboard_has_the_required_panels() -> None:
         "Consumer lag by partition",
         "Segment sizes",
         "Segment changes/s by reason",
+        "Segment entries and exits",
         "Emit latency",
         "Event-time lag",
         "Batch duration",

@@ -160,12 +160,26 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
         assert total(metrics, "segment_engine_dead_letters_total", reason=reason) == sent
     assert total(metrics, "segment_engine_segment_changes_total") == len(changes)
     assert total(metrics, "segment_engine_model_version") >= 1
+    # Per-segment series exist while a segment is live or holds customers; their net
+    # is the segment's size by the change stream.
+    held = Counter(s for s in current.values() if s is not None)
+    moved = per_segment(metrics, "entries")
+    assert moved, "no segment entries counted"
+    exits = per_segment(metrics, "exits")
+    for segment, entered in moved.items():
+        assert entered - exits.get(segment, 0) == held[segment], segment
 
     # /segments profiles what the worker holds: sizes agree with the change stream.
     with urlopen(url.removesuffix("/metrics") + "/segments", timeout=30) as response:
         profiles = json.load(response)["segments"]
     learned = {p["segment"]["id"]: p["size"] for p in profiles if p["segment"]["kind"] == "learned"}
     assert learned == dict(Counter(s for s in current.values() if s is not None))
+
+
+def per_segment(metrics: dict[Any, float], what: str) -> dict[str, float]:
+    """``segment_engine_segment_{what}_total`` by segment id."""
+    name = f"segment_engine_segment_{what}_total"
+    return {dict(labels)["segment"]: v for (n, labels), v in metrics.items() if n == name}
 
 
 def replicas(settings: Settings, names: set[str], timeout: float = 30) -> dict[str, set[int]]:

@@ -1,7 +1,12 @@
-"""Faust, with three per-message costs of its aiokafka driver taken out.
+"""Every use of Faust's (and aiokafka's) private API, in one place.
 
-Measured on the worker (``bench/PROFILE.md``); none of them changes which events
-the agent sees or in what order:
+``tests/streams/test_faust_compat.py`` records a hash of the source of each upstream
+function this module copies, overrides, calls or depends on, and fails when one
+changes: re-read the upstream change against the code here before updating a hash.
+
+Two groups. First, Faust with three per-message costs of its aiokafka driver taken
+out. Measured on the worker (``bench/PROFILE.md``); none of them changes which
+events the agent sees or in what order:
 
 - Faust hands every fetched message to the conductor through
   ``Service.wait_first(callback(message), suspend_flow.wait())``: four tasks and an
@@ -20,16 +25,27 @@ ack), instead of one each. Faust's machinery costs 100-300 µs of CPU per messag
 more than the engine's work on an event. The batch keeps the records in offset
 order; acking it acks them all (their offsets are registered as a gap, the way
 Faust skips offsets a compacted topic no longer has), so commits stay exact.
+
+Second, the customer-state table's view of partitions: Faust routes a table write,
+and the RocksDB store a read, by the partition of the *current event*
+(:func:`current_partition` sets it), and the RocksDB store has no public
+per-partition listing of its keys (:func:`stored_keys`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, NamedTuple, cast
 
 import faust
 from faust.sensors import Monitor
 from faust.sensors.base import Sensor
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
 
@@ -165,3 +181,55 @@ class SegmentApp(faust.App):
         if url.scheme not in ("kafka", "aiokafka"):
             return super()._new_transport()
         return cast(TransportT, Transport(self.conf.broker_consumer, self))
+
+
+# --- the table's partitions -------------------------------------------------------
+
+
+class _Position(NamedTuple):
+    topic: str
+    partition: int
+
+
+class _CurrentEvent:
+    """What Faust 0.15.3 reads of the current event on the table paths the worker
+    takes: ``message.partition`` (the RocksDB store's ``_get``/``_set``, the table's
+    ``partition_for_key``) and ``message.topic`` (``partition_for_key`` checks the
+    source topic's partition count). Nothing else: it is not a real ``Event``."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _Position(topic, partition)
+
+
+@cache  # held for good: Faust keeps only a weak reference to the current event
+def _current_event_for(topic: str, partition: int) -> _CurrentEvent:
+    return _CurrentEvent(topic, partition)
+
+
+@contextmanager
+def current_partition(topic: str, partition: int) -> Iterator[None]:
+    """Make table reads and writes inside the block go to ``partition``.
+
+    Faust routes a table write to the changelog partition of the current event, and
+    the RocksDB store reads from that partition's database. In a batch the current
+    event is whichever arrived last, so each access must first make the customer's
+    own partition current. Nothing may send through a Faust topic inside the block:
+    ``Topic.send`` attaches its message to the current event, which this is not.
+    """
+    event = cast(Any, _current_event_for(topic, partition))
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def stored_keys(store: Any, partition: int) -> Iterator[Any]:
+    """Decoded keys of ``partition``'s RocksDB database; none for other stores
+    (``memory://`` holds only what the changelog replayed)."""
+    if isinstance(store, RocksDBStore):
+        # Private, but the store has no public per-partition view.
+        for key in store._visible_keys(store._db_for_partition(partition)):
+            yield store._decode_key(key)

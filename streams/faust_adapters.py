@@ -1,0 +1,70 @@
+"""Faust on the pipeline's ports: its events as input records, its producer and
+topics as the publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, Message, TopicT
+
+from streams.ports import Headers, InputRecord
+
+
+def input_records(events: Sequence[EventT[Any]]) -> list[InputRecord]:
+    """The records of :class:`~streams.faust_compat.RecordBatch` events (or of plain
+    one-message events), each event's in offset order."""
+    return [
+        _record(message)
+        for event in events
+        for message in getattr(event.message, "records", None) or [event.message]
+    ]
+
+
+def _record(message: Message) -> InputRecord:
+    headers = header_items(message.headers) if message.headers else ()
+    return InputRecord(
+        message.topic, message.partition, message.offset, message.key, message.value, headers
+    )
+
+
+def header_items(headers: Any) -> Headers:
+    """Kafka headers as ``(name, bytes)`` pairs, from the list or mapping Faust gives."""
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
+
+
+class FaustPublisher:
+    """A :class:`~streams.ports.Publisher` over a Faust app.
+
+    Messages for one of ``topics`` go through that Faust topic (dead letters and
+    drift: what ``Topic.send`` does with the current event, they get); any other
+    topic (segment changes) goes straight to the app's producer, as the changelog
+    writes go: no attachment to the current event, no codecs. Faust flushes the
+    producer before it commits.
+    """
+
+    def __init__(self, app: faust.App, topics: Iterable[TopicT]) -> None:
+        self._app = app
+        self._topics = {topic.get_topic_name(): topic for topic in topics}
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        listed = None if headers is None else list(headers)
+        channel = self._topics.get(topic)
+        if channel is not None:
+            await channel.send(key=key, value=value, headers=listed)
+        else:
+            await self._app.producer.send(topic, key, value, None, None, listed)
+
+
+def highwater(app: faust.App, topic: str, partition: int) -> int | None:
+    """The partition's high watermark as the app's consumer last saw it."""
+    try:
+        return int(app.consumer.highwater(TP(topic, partition)))
+    except Exception:  # not assigned yet, or being rebalanced away: no figure this time
+        return None

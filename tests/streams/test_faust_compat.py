@@ -1,0 +1,231 @@
+"""Faust's private API, used only in ``streams.faust_compat``, is still what it was.
+
+Each entry names an upstream function that ``streams/faust_compat.py`` copies,
+overrides, calls, or relies on the behaviour of, with the sha256 of its source as of
+faust-streaming 0.15.3 (and aiokafka 0.14.0). When one fails, read the upstream
+change, re-check what the entry says against ``streams/faust_compat.py``, then
+update the hash.
+
+The worker's Faust app is checked here too: its consumer, fetch wait and monitor are
+ours, and its topics take the replication factor setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import inspect
+from contextvars import ContextVar
+from importlib.metadata import version
+from typing import Any, NamedTuple
+
+import faust
+import faust.streams
+import pytest
+from faust.types import TP
+
+from settings import load_settings
+from streams.app import create_app
+from streams.faust_compat import Consumer, QuietMonitor, current_partition, stored_keys
+
+
+class Upstream(NamedTuple):
+    target: str  # module:qualified.name
+    sha256: str
+    recheck: str
+
+
+UPSTREAM = [
+    Upstream(
+        "faust.transport.consumer:Consumer._drain_messages",
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
+        (
+            "Consumer._drain_messages and _deliver copy this loop (gaps, commit_every, read "
+            "offsets, stopping): carry the change over."
+        ),
+    ),
+    Upstream(
+        "faust.transport.consumer:Consumer._add_gap",
+        "4df2573ded7c1c2cde04dc6bde6d4480cb5875ef565256e56966b585ae39b1c1",
+        (
+            "Consumer._deliver_run registers a RecordBatch's earlier offsets as a gap: is a "
+            "gap still acked as a range?"
+        ),
+    ),
+    Upstream(
+        "faust.transport.consumer:Consumer.ack",
+        "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f",
+        (
+            "Consumer._deliver resets _n_acked and commits every commit_every acks, as the "
+            "copied loop did."
+        ),
+    ),
+    Upstream(
+        "faust.transport.drivers.aiokafka:Consumer._new_consumer_thread",
+        "0870ec53dea75083995e3565c0f0a25a1c63ecceaeb238e92e2585e3623af5a9",
+        ("Consumer._new_consumer_thread returns our ConsumerThread."),
+    ),
+    Upstream(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer",
+        "c2701bfc3e6f6cad95c2be36d6a255a86e2c57d18d36cc1082b5fb5c482d99d7",
+        (
+            "ConsumerThread sets _fetch_max_wait_ms on the consumer this builds (Faust hard-"
+            "codes 1500)."
+        ),
+    ),
+    Upstream(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer.start",
+        "2f1ba70443327538800d348e61042cdedd5a5e6306f40ebe1a06dddba7494c45",
+        ("ConsumerThread sets _fetch_max_wait_ms before start() hands it to the fetcher."),
+    ),
+    Upstream(
+        "faust.app.base:App._new_transport",
+        "42db531312dd776fc3937154a32f19eeb9ad7d4ebc2722a92d081a2d271baea1",
+        ("SegmentApp._new_transport builds our Transport for kafka:// URLs."),
+    ),
+    Upstream(
+        "faust.types.tuples:Message.__init__",
+        "afe1f75975597bc3bfb55386ea3c57e9705ecb42dcfa932c445672172f03bf40",
+        ("RecordBatch calls Message.__init__ with positional arguments."),
+    ),
+    Upstream(
+        "faust.streams:current_event",
+        "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
+        ("current_partition sets faust.streams._current_event to a weak reference."),
+    ),
+    Upstream(
+        "faust.tables.base:Collection.partition_for_key",
+        "3b2291811b8dd791cdd0e690b2b09d966a4e961e2a2861182241195696393bed",
+        ("current_partition's stand-in event has only message.topic and message.partition."),
+    ),
+    Upstream(
+        "faust.tables.table:Table.on_key_del",
+        "4f2900b2f9d24a080d5cbc9eaa1f5566f1d11e56916e79b02f079c52f4751053",
+        (
+            "TableStore.flush pops erased customers inside current_partition (routed by "
+            "partition_for_key)."
+        ),
+    ),
+    Upstream(
+        "faust.stores.rocksdb:Store._get",
+        "7ae8dfd6d7754a5952ae162d4d5cf0d51a8a020ed730a4a7c7dc7f7c84e73fb8",
+        (
+            "TableStore.get reads inside current_partition: the store must pick its database "
+            "by message.partition alone."
+        ),
+    ),
+    Upstream(
+        "faust.stores.rocksdb:Store._set",
+        "4227e561e288d9413bf663a3a67940fd4976f5484e70e49445858ce4d400d26e",
+        (
+            "ChangelogWriter.set writes inside current_partition: the store must pick its "
+            "database by message.partition alone."
+        ),
+    ),
+    Upstream(
+        "faust.stores.rocksdb:Store._db_for_partition",
+        "cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f",
+        ("stored_keys lists one partition's database."),
+    ),
+    Upstream(
+        "faust.stores.rocksdb:Store._visible_keys",
+        "28b3c24a6884cbcd69ee040fa72fb9eb9808dc08cf6c3fdbb29715d33e9830d3",
+        ("stored_keys lists a partition's keys, the offset key left out."),
+    ),
+    Upstream(
+        "faust.stores.base:SerializedStore._decode_key",
+        "fcb649a35b6e5f45a4456220a4b63ee2d2ab90316a270b537a87843c589dc29e",
+        ("stored_keys decodes the keys it lists."),
+    ),
+]
+
+
+def resolve(target: str) -> Any:
+    module, _, qualname = target.partition(":")
+    found: Any = importlib.import_module(module)
+    for name in qualname.split("."):
+        found = getattr(found, name)
+    return found
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM, ids=[u.target for u in UPSTREAM])
+def test_the_upstream_code_faust_compat_depends_on_is_unchanged(upstream: Upstream) -> None:
+    source = inspect.getsource(resolve(upstream.target))
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == upstream.sha256, (
+        f"{upstream.target} changed upstream (faust-streaming {version('faust-streaming')}, "
+        f"aiokafka {version('aiokafka')}). Re-check streams/faust_compat.py: "
+        f"{upstream.recheck} Then set its hash here to {digest}."
+    )
+
+
+def test_the_current_event_is_still_a_context_variable() -> None:
+    assert isinstance(faust.streams._current_event, ContextVar)
+
+
+def test_current_partition_sets_what_faust_reads_and_restores_it() -> None:
+    assert faust.current_event() is None
+    with current_partition("behaviour-events", 3):
+        event = faust.current_event()
+        assert event is not None
+        assert (event.message.topic, event.message.partition) == ("behaviour-events", 3)
+        with current_partition("profile-updates", 1):
+            inner = faust.current_event()
+            assert inner is not None and inner.message.partition == 1
+        assert faust.current_event() is event
+    assert faust.current_event() is None
+
+
+def test_stored_keys_lists_nothing_of_a_memory_store() -> None:
+    async def keys() -> list[Any]:
+        app = create_app(load_settings(kafka_bootstrap="127.0.0.1:1"))
+        table: Any = app.tables["customer-state"]
+        return list(stored_keys(table.data, 0))
+
+    assert asyncio.run(keys()) == []
+
+
+# --- the worker's app ----------------------------------------------------------------
+
+
+def test_the_worker_consumer_takes_the_fetch_wait_setting() -> None:
+    async def fetch_wait() -> int:
+        app = create_app(load_settings(fetch_max_wait_ms=7, kafka_bootstrap="127.0.0.1:1"))
+        assert isinstance(app.consumer, Consumer)
+        thread = app.consumer._thread
+        try:
+            # Built, never started: no connection is made.
+            kafka_consumer = thread._create_worker_consumer(app.transport)  # type: ignore[arg-type]
+            kafka_consumer._closed = True  # nothing to close
+            return int(kafka_consumer._fetch_max_wait_ms)
+        finally:
+            thread.thread_loop.close()
+
+    assert asyncio.run(fetch_wait()) == 7
+
+
+def test_the_monitor_keeps_no_per_message_counters() -> None:
+    class Message:
+        time_in = None
+
+    async def received() -> int:
+        monitor = create_app(load_settings(kafka_bootstrap="127.0.0.1:1")).monitor
+        assert isinstance(monitor, QuietMonitor)
+        monitor.on_message_in(TP("t", 0), 1, Message())  # type: ignore[arg-type]
+        return int(monitor.messages_received_total)
+
+    assert asyncio.run(received()) == 0
+    assert Message.time_in is None
+
+
+def test_faust_creates_its_topics_with_the_replication_factor_setting() -> None:
+    async def replicas() -> int:
+        settings = load_settings(topic_replication_factor=3, kafka_bootstrap="127.0.0.1:1")
+        app = create_app(settings)
+        # The changelog leaves its replicas to this app setting, as the leader topic and
+        # the output topics do (tests/integration checks them on a broker).
+        assert app.tables["customer-state"].changelog_topic.replicas is None
+        return int(app.conf.topic_replication_factor)
+
+    assert asyncio.run(replicas()) == 3

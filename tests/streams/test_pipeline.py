@@ -1,0 +1,327 @@
+"""The worker's pipeline in process: records in, a recording publisher and an in-memory
+store, metrics read from the registry. No broker, no Faust."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from engine.drift import DriftReading
+from engine.results import BatchResult, EngineStatus
+from engine.segment_engine import SegmentEngine
+from engine.state import CustomerState, StateStore
+from schemas import SegmentChange
+from schemas import dead_letters as dl
+from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
+from schemas.drift import DriftDetected
+from schemas.events import InputEvent
+from settings import TopicNames
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline, drift_message
+from streams.ports import InputRecord
+from streams.testing import Feed, MemoryBatchStore, MemoryStores, RecordingPublisher, Sent
+
+T = TopicNames()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DAY = 86400
+RECENT = RuleSegmentConfig(id="recent", name="Recent", expression="recency_days < 7")
+CONFIG = EngineConfig(
+    allowed_lateness_seconds=3600,
+    sweep_interval_seconds=0,  # no sweeps: only the batch's own customers change
+    learned=LearnedSegmentsConfig(warmup_updates=10**9),  # no model: only the rule decides
+    rules=(RECENT,),
+)
+
+
+@dataclass
+class Worker:
+    """A pipeline with everything it talks to in reach."""
+
+    pipeline: Pipeline
+    publisher: RecordingPublisher
+    stores: MemoryStores
+    metrics: Metrics
+    feed: Feed = field(default_factory=Feed)
+
+    def run(self, *records: InputRecord) -> None:
+        asyncio.run(self.pipeline.handle(records))
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels)
+
+    def behaviour(self, key: bytes | None, value: bytes | None, **kw: Any) -> InputRecord:
+        return self.feed.record(T.behaviour, key, value, **kw)
+
+
+def worker(engine: SegmentEngine | None = None, stores: MemoryStores | None = None) -> Worker:
+    publisher, metrics, stores = RecordingPublisher(), Metrics(), stores or MemoryStores()
+    engine = engine or SegmentEngine(CONFIG)
+    pipeline = Pipeline(engine, T, stores, publisher, metrics, highwater=lambda t, p: 10)
+    return Worker(pipeline, publisher, stores, metrics)
+
+
+def event(customer: str, event_id: str, type: str = "purchase", day: float = 0, **kw: Any) -> bytes:
+    timestamp = (T0 + timedelta(days=day)).isoformat()
+    body: dict[str, Any] = {
+        "event_id": event_id,
+        "customer_id": customer,
+        "type": type,
+        "timestamp": timestamp,
+    }
+    if type == "purchase":
+        body |= {"amount": 20.0, "currency": "EUR"}
+    return json.dumps(body | kw).encode()
+
+
+def erasure(customer: str, day: float) -> bytes:
+    timestamp = (T0 + timedelta(days=day)).isoformat()
+    body = {"customer_id": customer, "timestamp": timestamp, "request_id": "r-1"}
+    return json.dumps(body).encode()
+
+
+def headers_of(letter: Sent) -> dict[str, bytes]:
+    assert letter.headers is not None
+    return dict(letter.headers)
+
+
+# --- dead letters -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"c1", b"{not json", "undecodable"),
+        (b"c1", b"\xff\xfe\x00binary", "undecodable"),
+        (b"c1", None, "undecodable"),
+        (b"c1", event("c1", "e1", amount=-5.0), "invalid"),
+        (b"someone-else", event("c1", "e1"), "invalid"),  # the key must be the customer
+        (None, event("c1", "e1"), "invalid"),
+        (b"c1", event("c1", "e1", type="teleport"), "unknown_event_type"),
+    ],
+)
+def test_a_rejected_message_is_dead_lettered_untouched_with_why_and_where_from(
+    key: bytes | None, value: bytes | None, reason: str
+) -> None:
+    w = worker()
+    w.behaviour(b"c0", event("c0", "e0"), partition=3)  # offset 0 goes elsewhere
+    record = w.behaviour(key, value, partition=3, headers=(("trace-id", b"t-1"),))
+    w.run(record)
+
+    (letter,) = w.publisher.sent
+    assert (letter.topic, letter.key, letter.value) == (T.dead_letters, key, value)
+    assert letter.headers is not None and letter.headers[0] == ("trace-id", b"t-1")
+    headers = headers_of(letter)
+    assert headers[dl.HEADER_REASON] == reason.encode()
+    assert headers[dl.HEADER_ERROR]
+    assert headers[dl.HEADER_TOPIC] == T.behaviour.encode()
+    assert (headers[dl.HEADER_PARTITION], headers[dl.HEADER_OFFSET]) == (b"3", b"1")
+    assert w.sample("segment_engine_dead_letters_total", source="behaviour", reason=reason) == 1
+    dead = {"source": "behaviour", "type": "unknown", "outcome": "dead_lettered"}
+    assert w.sample("segment_engine_events_total", **dead) == 1
+    assert w.stores.states == {}
+
+
+def test_a_late_event_is_dead_lettered_with_its_type() -> None:
+    w = worker()
+    late = w.behaviour(b"c1", event("c1", "e2", type="page_view", day=0))
+    w.run(w.behaviour(b"c1", event("c1", "e1", day=10)), late)
+
+    (letter,) = w.publisher.on(T.dead_letters)
+    assert letter.value == late.value
+    headers = headers_of(letter)
+    assert headers[dl.HEADER_REASON] == b"late"
+    assert b"3600 s" in headers[dl.HEADER_ERROR]
+    dead = {"source": "behaviour", "type": "page_view", "outcome": "dead_lettered"}
+    assert w.sample("segment_engine_events_total", **dead) == 1
+    assert w.sample("segment_engine_dead_letters_total", source="behaviour", reason="late") == 1
+    assert w.stores.states["c1"].purchase_count == 1
+
+
+class ExplodingStores(MemoryStores):
+    """Stores whose reads of one customer fail, as a broken table partition would."""
+
+    def __call__(self, batch: Sequence[tuple[str, InputRecord]]) -> MemoryBatchStore:
+        super().__call__(batch)
+        return ExplodingStore(self.states)
+
+
+class ExplodingStore(MemoryBatchStore):
+    def get(self, customer_id: str) -> CustomerState | None:
+        if customer_id == "boom":
+            raise RuntimeError("cannot read state of boom")
+        return super().get(customer_id)
+
+
+def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on() -> None:
+    w = worker(stores=ExplodingStores())
+    boom = w.behaviour(b"boom", event("boom", "e1"))
+    w.run(boom, w.behaviour(b"c1", event("c1", "e2")))
+
+    (letter,) = w.publisher.on(T.dead_letters)
+    assert (letter.key, letter.value) == (b"boom", boom.value)
+    headers = headers_of(letter)
+    assert headers[dl.HEADER_REASON] == b"processing_error"
+    assert headers[dl.HEADER_ERROR] == b"RuntimeError: cannot read state of boom"
+    assert headers[dl.HEADER_OFFSET] == b"0"
+    assert [m.key for m in w.publisher.on(T.changes)] == [b"c1"]
+    assert set(w.stores.states) == {"c1"}
+    labels = {"source": "behaviour", "reason": "processing_error"}
+    assert w.sample("segment_engine_dead_letters_total", **labels) == 1
+
+
+# --- changes, state, order ----------------------------------------------------------
+
+
+def test_changes_are_published_keyed_by_customer_and_counted() -> None:
+    w = worker()
+    w.run(w.behaviour(b"c1", event("c1", "e1")), w.behaviour(b"c2", event("c2", "e2", day=1)))
+
+    changes = [SegmentChange.model_validate_json(m.value or b"") for m in w.publisher.sent]
+    assert [m.topic for m in w.publisher.sent] == [T.changes, T.changes]
+    assert [m.key for m in w.publisher.sent] == [b"c1", b"c2"]
+    assert [(c.customer_id, c.reason, c.trigger_event_id) for c in changes] == [
+        ("c1", "entered_rule", "e1"),
+        ("c2", "entered_rule", "e2"),
+    ]
+    assert all(c.segment and c.segment.id == "recent" and c.previous_segment is None
+               for c in changes)  # fmt: skip
+    rule = {"segment": "recent", "kind": "rule"}
+    assert w.sample("segment_engine_segment_changes_total", kind="rule", reason="entered_rule") == 2
+    assert w.sample("segment_engine_segment_entries_total", **rule) == 2
+    assert w.sample("segment_engine_segment_exits_total", **rule) is None
+    assert w.sample("segment_engine_segment_size_customers", **rule) == 2
+    assert w.sample("segment_engine_emit_latency_seconds_count") == 1
+
+
+def test_an_erasure_counts_an_exit_and_empties_the_segment() -> None:
+    w = worker()
+    w.run(w.behaviour(b"c1", event("c1", "e1")))
+    w.run(w.feed.record(T.erasures, b"c1", erasure("c1", day=1)))
+
+    last = SegmentChange.model_validate_json(w.publisher.sent[-1].value or b"")
+    assert (last.reason, last.segment, last.lifetime) == ("erased", None, None)
+    rule = {"segment": "recent", "kind": "rule"}
+    assert w.sample("segment_engine_segment_exits_total", **rule) == 1
+    assert w.sample("segment_engine_segment_changes_total", kind="rule", reason="erased") == 1
+    assert w.sample("segment_engine_segment_size_customers", **rule) is None  # emptied
+    tombstone = w.stores.states["c1"]  # what is left: when it was erased, no history
+    assert (tombstone.first_seen_ms, tombstone.purchase_count) == (None, 0)
+    labels = {"source": "erasures", "type": "erasure_request", "outcome": "erased"}
+    assert w.sample("segment_engine_events_total", **labels) == 1
+
+
+def test_state_reaches_the_store_with_each_customers_partition() -> None:
+    w = worker()
+    w.run(
+        w.behaviour(b"c1", event("c1", "e1"), partition=2),
+        w.behaviour(b"c1", event("c1", "e2", type="page_view"), partition=2),
+        w.feed.record(T.profiles, b"c2", json.dumps({
+            "customer_id": "c2", "timestamp": T0.isoformat(), "attributes": {"age": 30}
+        }).encode(), partition=1),
+    )  # fmt: skip
+    assert w.stores.batches == [[("c1", 2), ("c2", 1), ("c1", 2)]]  # partitions take turns
+    assert w.stores.states["c1"].purchase_count == 1
+    assert w.stores.states["c2"].attributes["age"] == 30
+    ok = {"source": "behaviour", "outcome": "accepted"}
+    assert w.sample("segment_engine_events_total", type="purchase", **ok) == 1
+    assert w.sample("segment_engine_events_total", type="page_view", **ok) == 1
+    profile = {"source": "profiles", "type": "profile_update", "outcome": "accepted"}
+    assert w.sample("segment_engine_events_total", **profile) == 1
+
+
+def test_a_redelivered_event_is_counted_as_a_duplicate_and_changes_nothing() -> None:
+    w = worker()
+    w.run(w.behaviour(b"c1", event("c1", "e1")))
+    w.run(w.behaviour(b"c1", event("c1", "e1")))
+    assert len(w.publisher.sent) == 1
+    dup = {"source": "behaviour", "type": "purchase", "outcome": "duplicate"}
+    assert w.sample("segment_engine_events_total", **dup) == 1
+    assert w.sample("segment_engine_batch_duration_seconds_count") == 2
+
+
+def test_partitions_take_turns_record_by_record_each_in_offset_order() -> None:
+    w = worker()
+    p0 = [w.behaviour(b"x", b"bad", partition=0) for _ in range(3)]
+    p1 = [w.behaviour(b"x", b"bad", partition=1) for _ in range(2)]
+    w.run(*p0, *p1)
+    seen = [(headers_of(m)[dl.HEADER_PARTITION], headers_of(m)[dl.HEADER_OFFSET])
+            for m in w.publisher.sent]  # fmt: skip
+    assert seen == [(b"0", b"0"), (b"1", b"0"), (b"0", b"1"), (b"1", b"1"), (b"0", b"2")]
+
+
+def test_consumer_lag_is_the_high_watermark_less_the_next_position() -> None:
+    w = worker()  # every partition's high watermark is 10
+    w.run(*[w.behaviour(b"x", b"bad", partition=4) for _ in range(3)])
+    lag = w.sample("segment_engine_consumer_lag_messages", topic=T.behaviour, partition="4")
+    assert lag == 10 - 3
+
+
+# --- drift and retired segments -------------------------------------------------------
+
+
+class ScriptedEngine(SegmentEngine):
+    """The real engine, plus drift readings and a status the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__(CONFIG)
+        self.readings: list[DriftReading] = []
+        self.retired = False
+
+    def process(
+        self, events: Sequence[InputEvent], store: StateStore, *args: Any, **kwargs: Any
+    ) -> BatchResult:
+        result = super().process(events, store, *args, **kwargs)
+        result.drift.extend(self.readings)
+        return result
+
+    def status(self) -> EngineStatus:
+        status = super().status()
+        if not self.retired:
+            return status
+        gone = tuple(replace(s, live=False, size=0) for s in status.segments)
+        return replace(status, model_version=status.model_version + 1, segments=gone)
+
+
+def reading(subject: str, detected: bool) -> DriftReading:
+    return DriftReading(
+        at_ms=1_767_225_600_000, detector="psi", subject=subject, score=0.4,
+        threshold=0.25, detected=detected, since_ms=None, model_version=3,
+    )  # fmt: skip
+
+
+def test_drift_detections_are_published_and_every_reading_is_counted() -> None:
+    engine = ScriptedEngine()
+    engine.readings = [reading("frequency_30d", True), reading("sessions_30d", False)]
+    w = worker(engine)
+    w.run(w.behaviour(b"c1", event("c1", "e1", type="page_view")))
+
+    (sent,) = w.publisher.on(T.drift)
+    message = DriftDetected.model_validate_json(sent.value or b"")
+    assert sent.key == b"frequency_30d"
+    expected = drift_message(engine.readings[0], message.emitted_at)
+    assert message == expected
+    psi = {"detector": "psi"}
+    assert w.sample("segment_engine_drift_detections_total", subject="frequency_30d", **psi) == 1
+    assert w.sample("segment_engine_drift_detections_total", subject="sessions_30d", **psi) == 0
+    assert w.sample("segment_engine_drift_score", subject="sessions_30d", **psi) == 0.4
+    assert w.sample("segment_engine_drift_threshold", **psi) == 0.25
+
+
+def test_the_series_of_a_retired_segment_are_removed() -> None:
+    engine = ScriptedEngine()
+    w = worker(engine)
+    w.run(w.behaviour(b"c1", event("c1", "e1")))
+    rule = {"segment": "recent", "kind": "rule"}
+    assert w.sample("segment_engine_segment_entries_total", **rule) == 1
+
+    engine.retired = True  # the next status: a new model without the segment
+    w.run(w.behaviour(b"c2", event("c2", "e2", type="page_view")))  # no change
+    assert w.publisher.on(T.changes) == w.publisher.sent[:1]
+    for name in ("entries_total", "exits_total", "size_customers"):
+        assert w.sample(f"segment_engine_segment_{name}", **rule) is None, name
