@@ -7,9 +7,17 @@ River's own ``metrics.Silhouette`` sums over everything it ever saw.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from engine.segmenter import Decision, PublishedModel
+from engine.snapshots import check_snapshot
+
+__all__ = ["ModelHealth"]
+
+SNAPSHOT_KIND, SNAPSHOT_VERSION = "model_health", 1
 
 
 class ModelHealth:
@@ -22,6 +30,13 @@ class ModelHealth:
     (0.3, 0.5, [1.0, 3.0])
     >>> health.drain_distances()
     []
+
+    Its state can be kept (see :mod:`engine.snapshots`):
+
+    >>> twin = ModelHealth(smoothing=0.5)
+    >>> twin.restore(health.snapshot())
+    >>> twin.silhouette, twin.near_boundary
+    (0.3, 0.5)
     """
 
     def __init__(self, smoothing: float = 0.001, max_pending: int = 100_000) -> None:
@@ -61,6 +76,23 @@ class ModelHealth:
         """Centroid shifts recorded since the last call."""
         out, self._shifts = self._shifts, []
         return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The running figures and the undrained observations, detached."""
+        return {
+            "kind": SNAPSHOT_KIND,
+            "version": SNAPSHOT_VERSION,
+            "silhouette": self.silhouette,
+            "near_boundary": self.near_boundary,
+            "distances": list(self._distances),
+            "shifts": list(self._shifts),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`snapshot`)."""
+        check_snapshot(state, SNAPSHOT_KIND, SNAPSHOT_VERSION)
+        self.silhouette, self.near_boundary = state["silhouette"], state["near_boundary"]
+        self._distances, self._shifts = list(state["distances"]), list(state["shifts"])
 
     def _ewma(self, current: float | None, value: float) -> float:
         if current is None:

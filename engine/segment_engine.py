@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from engine.changes import Change, Lifetime
+from engine.changes import Change, lifetime
 from engine.drift import DriftMonitor, DriftReading
-from engine.features import PROFILE_FEATURES, FeatureMaker, net_spend
+from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.profiles import ProfileBuilder, SegmentProfile
 from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo, learned_sizes
 from engine.rules import Rule, compile_rule
 from engine.segmenter import Decision, LearnedSegmenter
+from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
 from schemas.changes import ChangeReason, SegmentRef
 from schemas.config import EngineConfig
-from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
+from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from schemas.features import feature_kinds
 
 GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
@@ -69,7 +71,6 @@ class SegmentEngine:
             model=learned.model,
             n_segments=learned.n_segments,
             seed=learned.seed,
-            halflife=learned.halflife,
             warmup_updates=learned.warmup_updates,
             publish_every=learned.publish_every,
             hysteresis_margin=learned.hysteresis_margin,
@@ -77,6 +78,7 @@ class SegmentEngine:
             hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
             match_overlap=learned.match_overlap,
             names=learned.names,
+            model_options=learned.model_options(),
         )
         kinds = feature_kinds(config.windows_days)
         self.rules: dict[str, tuple[Rule, SegmentRef]] = {
@@ -160,6 +162,34 @@ class SegmentEngine:
         latest event)."""
         now = now_ms if state.last_seen_ms is None else max(now_ms, state.last_seen_ms)
         return self.features.features(state, now, set(self.segmenter.features))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's runtime state, detached (see :mod:`engine.snapshots`): the model,
+        the drift watch, model health, segment sizes and event time. Customer state is
+        the store's, which is kept (and snapshotted) apart."""
+        return {
+            "kind": "segment_engine",
+            "version": 1,
+            "segmenter": self.segmenter.snapshot(),
+            "drift": None if self.drift is None else self.drift.snapshot(),
+            "health": self.health.snapshot(),
+            "sizes": dict(self.sizes),
+            "watermark_ms": self.watermark_ms,
+            "next_sweep_ms": self._next_sweep_ms,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (:meth:`snapshot` of an engine of the same config)."""
+        check_snapshot(state, "segment_engine", 1)
+        if (state["drift"] is None) != (self.drift is None):
+            raise SnapshotError("the snapshot's drift watch is on where this config's is off")
+        self.segmenter.restore(state["segmenter"])
+        if self.drift is not None:
+            self.drift.restore(state["drift"])
+        self.health.restore(state["health"])
+        self.sizes = dict(state["sizes"])
+        self.watermark_ms = state["watermark_ms"]
+        self._next_sweep_ms = state["next_sweep_ms"]
 
     def _count(self, changes: list[Change], start: int) -> None:
         sizes = self.sizes
@@ -253,7 +283,7 @@ class SegmentEngine:
             state.remember(event.event_id, self._dedup_window)
             trigger = event.event_id
         else:
-            _apply_profile(state, event, ts)
+            state.apply_attributes(event.changed(), ts)
             trigger = None
             if not self._learned_reads_profile:  # a redelivered profile must not count
                 self._evaluate_rules(state, ts, out)
@@ -360,19 +390,6 @@ class SegmentEngine:
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"
-
-
-def lifetime(state: CustomerState) -> Lifetime:
-    return Lifetime(state.purchase_count, net_spend(state), state.first_seen_ms,
-                    state.last_seen_ms, state.last_purchase_ms)  # fmt: skip
-
-
-def _apply_profile(state: CustomerState, event: ProfileUpdate, ts: int) -> None:
-    """Last writer wins per attribute, by event time."""
-    for name, value in event.changed().items():
-        if ts >= state.attribute_times_ms.get(name, ts):
-            state.attributes[name] = value
-            state.attribute_times_ms[name] = ts
 
 
 def _sweep_order(customer_id: str) -> tuple[int, str]:

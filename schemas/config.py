@@ -5,14 +5,75 @@ It is validated once at start; the engine itself only receives the plain values.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.events import EVENT_TYPES
 from schemas.features import DEFAULT_LEARNED_FEATURES, DEFAULT_WINDOWS_DAYS, feature_kinds
 
 ClusterModel = Literal["kmeans", "streamkmeans", "dbstream", "denstream"]
+# The models' own options: finite numbers only (pydantic lets inf and nan through).
+_OPTIONS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class STREAMKMeansOptions(BaseModel):
+    """Options of the ``streamkmeans`` model (River's STREAMKMeans)."""
+
+    model_config = _OPTIONS
+
+    chunk_size: int = Field(
+        200, ge=1, description="Lessons clustered apart before their centres are learned."
+    )
+
+
+class DBSTREAMOptions(BaseModel):
+    """Options of the ``dbstream`` model (River's DBSTREAM); lengths in standard deviations."""
+
+    model_config = _OPTIONS
+
+    clustering_threshold: float = Field(1.5, gt=0, description="Radius of a micro-cluster.")
+    fading_factor: float = Field(0.001, gt=0, le=1, description="How fast old lessons fade.")
+    cleanup_interval: float = Field(
+        2.0, gt=0, description="Lessons between two removals of weak micro-clusters."
+    )
+    intersection_factor: float = Field(
+        0.3, gt=0, description="Shared density, relative to their own, that joins micro-clusters."
+    )
+    minimum_weight: float = Field(
+        1.0, ge=0, description="Weight below which a micro-cluster is noise."
+    )
+
+
+class DenStreamOptions(BaseModel):
+    """Options of the ``denstream`` model (River's DenStream); lengths in standard deviations."""
+
+    model_config = _OPTIONS
+
+    decaying_factor: float = Field(0.01, gt=0, le=1, description="How fast old lessons fade.")
+    beta: float = Field(
+        0.5, gt=0, le=1, description="Share of mu a micro-cluster needs not to be an outlier."
+    )
+    mu: float = Field(2.5, gt=1, description="Weight of a core micro-cluster.")
+    epsilon: float = Field(0.5, gt=0, description="Radius of a micro-cluster.")
+    n_samples_init: int = Field(
+        500, ge=1, description="Lessons buffered before the first clustering."
+    )
+    stream_speed: int = Field(100, ge=1, description="Lessons per unit of time.")
+
+    @model_validator(mode="after")
+    def _cores_outweigh_outliers(self) -> Self:
+        if self.beta * self.mu <= 1:
+            raise ValueError("learned.denstream: beta * mu must be above 1")
+        return self
 
 
 class LearnedSegmentsConfig(BaseModel):
@@ -49,6 +110,29 @@ class LearnedSegmentsConfig(BaseModel):
     names: dict[str, str] = Field(
         default_factory=dict, description="Segment id -> name, overriding generated names."
     )
+    streamkmeans: STREAMKMeansOptions = STREAMKMeansOptions()
+    dbstream: DBSTREAMOptions = DBSTREAMOptions()
+    denstream: DenStreamOptions = DenStreamOptions()
+
+    @model_serializer(mode="wrap")
+    def _options_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A model's options are written out only when they differ from the defaults,
+        # so a config, and the reports that record it, reads as before they existed.
+        data: dict[str, Any] = handler(self)
+        for name in ("streamkmeans", "dbstream", "denstream"):
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
+
+    def model_options(self) -> dict[str, Any]:
+        """The chosen model's own hyperparameters, as keyword arguments for it."""
+        options = {
+            "kmeans": {"halflife": self.halflife},
+            "streamkmeans": self.streamkmeans.model_dump(),
+            "dbstream": self.dbstream.model_dump(),
+            "denstream": self.denstream.model_dump(),
+        }
+        return options[self.model]
 
 
 class RuleSegmentConfig(BaseModel):

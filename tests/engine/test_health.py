@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 
 from engine import MemoryStore, SegmentEngine
-from engine.drift import DriftReading
 from engine.health import ModelHealth
+from engine.results import BatchResult
 from engine.segmenter import PublishedModel
 from schemas import BehaviourEvent, ErasureRequest
 from schemas.config import EngineConfig
@@ -25,13 +25,12 @@ CONFIG = EngineConfig.model_validate(
 
 def replayed(
     customers: int = 60, days: float = 45, shift: Shift | None = None
-) -> tuple[SegmentEngine, MemoryStore, list[DriftReading]]:
+) -> tuple[SegmentEngine, MemoryStore, list[BatchResult]]:
     engine, store = SegmentEngine(CONFIG), MemoryStore()
-    readings: list[DriftReading] = []
+    results = []
     for message in generate(customers, days, seed=4, shift=shift, with_profiles=False):
-        result = engine.process([BehaviourEvent.model_validate(message["value"])], store)
-        readings += result.drift
-    return engine, store, readings
+        results.append(engine.process([BehaviourEvent.model_validate(message["value"])], store))
+    return engine, store, results
 
 
 def test_segment_sizes_are_the_members_the_store_holds() -> None:
@@ -50,19 +49,21 @@ def test_segment_sizes_are_the_members_the_store_holds() -> None:
 
 
 def test_health_figures_are_in_range_once_a_model_is_published() -> None:
-    engine, _, _ = replayed()
+    engine, _, results = replayed()
     health = engine.health
     assert engine.segmenter.model_version >= 2
     assert health.silhouette is not None and -1 <= health.silhouette <= 1
     assert health.near_boundary is not None and 0 <= health.near_boundary <= 1
-    distances = health.drain_distances()
+    distances = [d for result in results for d in result.distances]  # drained per batch
     assert distances and min(distances) >= 0 and health.drain_distances() == []
-    shifts = health.drain_shifts()
+    shifts = [s for result in results for s in result.centroid_shifts]
     assert shifts and min(shifts) >= 0  # one per continuing segment per update
+    assert health.drain_shifts() == []
 
 
 def test_drift_is_scored_at_sweeps_after_the_reference() -> None:
-    _, _, readings = replayed()
+    _, _, results = replayed()
+    readings = [reading for result in results for reading in result.drift]
     timeline = [r for r in readings if r.detector in ("psi", "js")]
     assert timeline, "the reference completes within 45 days"
     start = min(r.at_ms for r in timeline)

@@ -390,7 +390,7 @@ def test_forget_removes_the_customer_from_what_the_model_recentres_on() -> None:
     # Standardisation is re-estimated from the sample: the forgotten are not in it.
     np.testing.assert_allclose(snap.means, logs.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(snap.scales, logs.std(axis=0), rtol=1e-12)
-    assert len(seg._sample) == len(kept)
+    assert len(seg.sampled) == len(kept)
 
 
 def test_a_forgotten_customer_can_be_learned_again() -> None:
@@ -398,9 +398,9 @@ def test_a_forgotten_customer_can_be_learned_again() -> None:
     seg.learn({"a": 1.0, "b": 2.0}, "c1")
     seg.forget("c1")
     seg.forget("c1")
-    assert len(seg._sample) == 0
+    assert seg.sampled == ()
     seg.learn({"a": 1.0, "b": 2.0}, "c1")
-    assert list(seg._sample) == ["c1"] and seg.updates == 2
+    assert seg.sampled == ("c1",) and seg.updates == 2
 
 
 # --- odd inputs ---------------------------------------------------------------------------
@@ -488,5 +488,4 @@ def test_denstream_publishes_once_past_its_initial_buffer() -> None:
     rng = random.Random(12)
     for i in range(2000):
         seg.learn(point(rng, THREE_D[i % 3], F3), f"c{i % 900}")
-    assert seg._clusterer.initialized  # 2000 lessons > n_samples_init
     assert seg.model_version >= 1

@@ -371,3 +371,69 @@ def test_engine_config_accepts_new_extra_types_and_forbids_unknown_keys() -> Non
         EngineConfig.model_validate({"lateness": 3})
     with pytest.raises(ValidationError):
         EngineConfig.model_validate({"learned": {"n_segments": 1}})
+
+
+# --- the clustering models' own options ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("kmeans", {"halflife": 0.02}),
+        ("streamkmeans", {"chunk_size": 200}),
+        (
+            "dbstream",
+            {
+                "clustering_threshold": 1.5,
+                "fading_factor": 0.001,
+                "cleanup_interval": 2.0,
+                "intersection_factor": 0.3,
+                "minimum_weight": 1.0,
+            },
+        ),
+        (
+            "denstream",
+            {
+                "decaying_factor": 0.01,
+                "beta": 0.5,
+                "mu": 2.5,
+                "epsilon": 0.5,
+                "n_samples_init": 500,
+                "stream_speed": 100,
+            },
+        ),
+    ],
+)
+def test_each_model_gets_its_own_options_with_the_former_defaults(
+    model: str, expected: dict[str, Any]
+) -> None:
+    assert LearnedSegmentsConfig.model_validate({"model": model}).model_options() == expected
+
+
+def test_set_options_reach_the_model_and_are_written_out_only_when_set() -> None:
+    learned = LearnedSegmentsConfig.model_validate(
+        {"model": "dbstream", "dbstream": {"fading_factor": 0.01}}
+    )
+    assert learned.model_options()["fading_factor"] == 0.01
+    dumped = learned.model_dump(mode="json")
+    assert "dbstream" in dumped and "denstream" not in dumped and "streamkmeans" not in dumped
+    assert LearnedSegmentsConfig.model_validate(dumped) == learned
+    assert "dbstream" not in LearnedSegmentsConfig().model_dump()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"dbstream": {"clustering_threshold": math.inf}},
+        {"dbstream": {"fading_factor": math.nan}},
+        {"dbstream": {"fading_factor": 0}},
+        {"dbstream": {"radius": 1.0}},
+        {"denstream": {"epsilon": math.inf}},
+        {"denstream": {"beta": 0.2, "mu": 5}},  # beta * mu must be above 1
+        {"denstream": {"n_samples_init": 0}},
+        {"streamkmeans": {"chunk_size": 0}},
+    ],
+)
+def test_model_options_must_be_finite_known_and_in_range(options: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        LearnedSegmentsConfig.model_validate(options)
