@@ -37,7 +37,7 @@ test: install system-deps lint ## run the whole test suite (unit, property, inte
 lint: install ## ruff, formatting and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas engine synthetic settings brokers streams replay cli
+	$(BIN)/mypy schemas engine synthetic settings brokers streams replay cli bench
 
 schemas: install ## re-export the JSON Schemas after changing a contract
 	$(BIN)/python -m schemas.export

@@ -1,6 +1,6 @@
 """One broker hop under paced load, no processing: how latency moves as topics grow.
 
-    .venv/bin/python bench/broker_latency.py [--rate 1000] [--linger-ms 5]
+    .venv/bin/python -m bench.broker_latency [--rate 1000] [--linger-ms 5]
         [--seconds 90] [--bootstrap HOST:PORT [--replication-factor N]]
 
 A producer sends ~240-byte records at ``--rate``/s to a fresh 4-partition topic; a
@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 if TYPE_CHECKING:
     from bench.cluster import BenchCluster

@@ -1,7 +1,7 @@
 """Drift detection on generated streams: how soon a planted shift is found, and how
 often a stream without one raises an alarm.
 
-    .venv/bin/python bench/drift_eval.py [--customers 300] [--days 200] [--seed 7]
+    .venv/bin/python -m bench.drift_eval [--customers 300] [--days 200] [--seed 7]
 
 Two streams from the same seed go through ``SegmentEngine.process`` in-process (in
 parallel, one per process): one where, at ``--shift-at`` of the window, a share of one
@@ -23,16 +23,12 @@ reference delay); ``--watch all`` watches every learned feature instead.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.replay_stream import decoded
 from engine import MemoryStore, SegmentEngine
@@ -77,7 +73,7 @@ def stream_run(args: argparse.Namespace, shifted: bool) -> Run:
         out.events += len(chunk)
         assert engine.drift is not None
         if out.ready_events is None and engine.drift.reference_ready:
-            out.ready_events, out.ready_ms = out.events, engine.watermark_ms
+            out.ready_events, out.ready_ms = out.events, engine.status().watermark_ms
         sweeps = set(result.sweeps)
         for reading in result.drift:
             key = (reading.detector, reading.subject)

@@ -1,14 +1,16 @@
 """Estimate optimisations before making them: the live worker with run-time patches.
 
-    .venv/bin/python bench/experiments.py [--events 60000] [--src DIR] \
-        [--variants "" quietlog "quietlog,linger=0.005" ...]
+    .venv/bin/python -m bench.experiments [--events 60000] [--src DIR] \
+        [--variants "" gcfreeze "gcfreeze,linger=0" ...] [--agent none|kmeans]
 
-Each variant (see ``bench/worker_variants.py``) gets a fresh broker, the same
+Each variant (see ``bench.worker_variants``) gets a fresh broker, the same
 pre-filled events (one partition by default, so the order is the log's and the
 output deterministic) and one worker; the table gives its sustained rate, the worker's
 CPU per event, and digests of what it published, which must match the baseline's:
 the segment changes (without ``emitted_at``, the wall clock) and each customer's
-final state in the table's changelog.
+final state in the table's changelog. ``--agent`` times the bare (or naive) Faust
+agent instead, with the Faust-side variants. ``--src DIR`` measures another checkout
+(``bench.source``).
 """
 
 from __future__ import annotations
@@ -17,23 +19,17 @@ import argparse
 import asyncio
 import hashlib
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.source import ROOT, use
+from bench.worker_variants import VariantError, check, parse
 from bench.workload import Record, create_topics, ensure_log, prefill, read_records
 
-DEFAULT_VARIANTS = (
-    "",
-    "quietlog",
-    "quietlog,linger=0.005",
-    "quietlog,linger=0.005,nomonitor",
-    "quietlog,linger=0.005,uvloop",
-)
+# The worker's remaining what-ifs (the first rounds' are built in: bench/PROFILE.md).
+DEFAULT_VARIANTS = ("", "linger=0", "gc=700", "gcfreeze")
 
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
@@ -84,7 +80,14 @@ def digest_states(records: list[Any]) -> tuple[int, str]:
 def run_variant(
     src: Path, records: list[Record], variant: str, workdir: Path, partitions: int
 ) -> dict[str, Any]:
-    from bench.live import Worker, sustained_rate, wait_counted, worker_overrides
+    from bench.live import (
+        STOP_SECONDS,
+        start_worker,
+        sustained_rate,
+        wait_counted,
+        wait_ready,
+        worker_overrides,
+    )
     from brokers.embedded import EmbeddedBroker, free_port
 
     app_id = "bench-exp"
@@ -93,21 +96,18 @@ def run_variant(
         create_topics(broker.bootstrap, topics, partitions)
         asyncio.run(prefill(broker.bootstrap, records, "behaviour-events", "profile-updates"))
         name = variant.replace(",", "+").replace("=", "") or "baseline"
-        worker = Worker(
-            src,
-            worker_overrides(
-                broker.bootstrap, app_id, free_port(), workdir / f"data-{name}", partitions
-            ),
-            workdir / f"worker-{name}.log",
-            module="bench.worker_variants",
-            extra_env={"BENCH_VARIANTS": variant},
-        ).start()
+        overrides = worker_overrides(
+            broker.bootstrap, app_id, free_port(), workdir / f"data-{name}", partitions
+        )
+        worker = start_worker(src, overrides, workdir / f"worker-{name}.log", variant)
         try:
-            worker.wait_ready()
-            figures = sustained_rate(wait_counted(worker, len(records), 1800), len(records))
+            wait_ready(worker)
+            figures: dict[str, Any] = sustained_rate(
+                wait_counted(worker, len(records), 1800), len(records)
+            )
             time.sleep(3)  # let the last changes and changelog writes land
         finally:
-            worker.stop()
+            worker.stop(STOP_SECONDS)
         changes = asyncio.run(read_all(broker.bootstrap, "segment-changes"))
         changelog = asyncio.run(read_all(broker.bootstrap, f"{app_id}-customer-state-changelog"))
     figures["changes"], figures["changes_digest"] = digest_changes(
@@ -122,11 +122,9 @@ def run_agent_variant(
     src: Path, records: list[Record], variant: str, workdir: Path, model: str
 ) -> dict[str, Any]:
     """The bare (or naive) Faust agent with ``variant``'s Faust-side patches."""
-    from bench.limits import naive_command, run_naive, subprocess_env
+    from bench.limits import naive_command, run_naive
     from brokers.embedded import EmbeddedBroker
 
-    env = subprocess_env(src)
-    env["BENCH_VARIANTS"] = variant
     name = variant.replace(",", "+").replace("=", "") or "baseline"
     with EmbeddedBroker() as broker:
         create_topics(broker.bootstrap, ["behaviour-events", "profile-updates"], 4)
@@ -134,7 +132,7 @@ def run_agent_variant(
         result = workdir / f"agent-{name}.json"
         command = naive_command(broker.bootstrap, ["behaviour-events", "profile-updates"],
                                 len(records), result, "bench-agent", model)  # fmt: skip
-        return run_naive(command, result, workdir / f"agent-{name}.log", 900, env)
+        return run_naive(command, result, workdir / f"agent-{name}.log", 900, src, variant)
 
 
 def main() -> None:
@@ -142,7 +140,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--log-events", type=int, default=1_000_000)
-    parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--src", type=Path, default=ROOT, help="the code to measure")
     # One partition: the worker sees the log's own order, so its output is
     # deterministic and a variant's digests must equal the baseline's. With more,
     # the interleaving of partitions changes what the model learns first.
@@ -152,7 +150,12 @@ def main() -> None:
                         help="time the bare (none) or naive (kmeans) Faust agent instead "
                         "of the worker; only Faust-side variants apply")  # fmt: skip
     args = parser.parse_args()
-    sys.path.insert(0, str(args.src))
+    for variant in args.variants:  # before any work: a worker would only fail once started
+        try:
+            check(parse(variant), "agent" if args.agent else "worker")
+        except VariantError as exc:
+            parser.error(f"argument --variants: {exc}")
+    use(args.src)  # before any import of the product's packages
     records = list(read_records(ensure_log(args.log_events, args.customers), 0, args.events))
     workdir = Path(tempfile.mkdtemp(prefix="bench-exp-"))
     print(f"{len(records):,} events; logs in {workdir}", flush=True)

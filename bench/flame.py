@@ -1,6 +1,6 @@
 """Summaries of py-spy's collapsed stacks (``py-spy record --format raw``).
 
-    python bench/flame.py FILE [--top 30] [--under FUNC] [--by function|file]
+    .venv/bin/python -m bench.flame FILE [--top 30] [--under FUNC] [--by function|file]
 
 Prints the functions (or source files) with the largest inclusive and self share
 of samples. ``--under FUNC`` keeps only stacks through a function whose name

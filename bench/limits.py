@@ -4,7 +4,7 @@
    topics from the start with ``getmany`` and decoding every value with
    ``json.loads``. Beside it, for context, the same read with the pydantic
    validation the product needs (``model_validate_json``).
-2. The naive baseline: a bare Faust agent (``bench/naive_agent.py``, a separate
+2. The naive baseline: a bare Faust agent (``bench.naive_agent``, a separate
    worker process) iterating the same topics event by event, feeding River's
    KMeans ``learn_one``/``predict_one``. Timed inside the agent from its first
    event to its last, so the group join and start-up are not counted.
@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
+from bench.source import child_cwd, child_env
 
 
 async def consume_rate(
@@ -86,8 +85,7 @@ def naive_command(
     model: str = "kmeans", session_timeout: float = 2.0,
 ) -> list[str]:  # fmt: skip
     return [
-        sys.executable,
-        str(BENCH_DIR / "naive_agent.py"),
+        sys.executable, "-m", "bench.naive_agent",
         "--bootstrap", bootstrap,
         "--topics", ",".join(topics),
         "--expect", str(expect),
@@ -99,12 +97,19 @@ def naive_command(
 
 
 def run_naive(
-    command: list[str], result: Path, log: Path, timeout: float, env: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Run a naive agent command (maybe wrapped by a profiler) until it writes ``result``."""
+    command: list[str], result: Path, log: Path, timeout: float, src: Path,
+    variants: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Run a naive agent command (maybe wrapped by a profiler) on the code of ``src``, with
+    ``bench.worker_variants``' Faust-side ``variants`` if any, until it writes ``result``."""
+    from cli.local import stop_process
+
+    env = child_env(src) if variants is None else child_env(src, BENCH_VARIANTS=variants)
     result.unlink(missing_ok=True)
     with log.open("w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=child_cwd(src)
+        )
         try:
             deadline = time.monotonic() + timeout
             while not result.exists():
@@ -119,18 +124,5 @@ def run_naive(
             # so a wrapping profiler writes its output.
             proc.wait(timeout=60)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, 20)
     return data
-
-
-def subprocess_env(src: Path) -> dict[str, str]:
-    """Environment for child processes: the code under test first on the path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENT_ENGINE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(src), str(BENCH_DIR.parent)])
-    return env

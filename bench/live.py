@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
-import urllib.error
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bench.source import child_cwd, child_env
 from bench.workload import Record, topic_of
 
+if TYPE_CHECKING:  # imported where used: the code under test may come from --src
+    from cli.local import WorkerProcess
+
 EVENTS = "segment_engine_events_total"
+STOP_SECONDS = 30.0  # a cProfile'd worker writes its stats on the way out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -44,87 +44,41 @@ def rss_bytes(pid: int) -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass
-class Worker:
-    """``segment-engine worker`` of the code under test, configured by environment."""
+def start_worker(
+    src: Path, overrides: dict[str, Any], log_path: Path, variants: str | None = None
+) -> WorkerProcess:
+    """``segment-engine worker`` of the code under test, logging warnings only; run
+    through ``bench.worker_variants`` with ``variants`` (even none) when given."""
+    from cli.local import WorkerProcess
 
-    src: Path
-    overrides: dict[str, Any]
-    log_path: Path
-    prefix: Sequence[str] = ()  # e.g. a profiler wrapping the command
-    module: str = "cli.main"  # or "bench.worker_variants" for experiments
-    extra_env: dict[str, str] = field(default_factory=dict)
-    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    if "module" not in WorkerProcess.__dataclass_fields__:  # --src of an older checkout
+        raise RuntimeError(f"{src}: its cli.local.WorkerProcess cannot run a bench worker; "
+                           "measure that checkout with its own bench/")  # fmt: skip
+    env = child_env(src) if variants is None else child_env(src, BENCH_VARIANTS=variants)
+    module = "cli.main" if variants is None else "bench.worker_variants"
+    return WorkerProcess(overrides, log_path, module=module, loglevel="warning", env=env,
+                         cwd=child_cwd(src)).start()  # fmt: skip
 
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.overrides['web_port']}/metrics"
 
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
+def metrics_url(worker: WorkerProcess) -> str:
+    return f"http://127.0.0.1:{worker.overrides['web_port']}/metrics"
 
-    def start(self) -> Worker:
-        from bench.limits import subprocess_env
-        from cli.local import settings_env
 
-        env = subprocess_env(self.src)
-        env.update(settings_env(self.overrides))
-        env.update(self.extra_env)
-        command = [
-            *self.prefix,
-            sys.executable,
-            "-m",
-            self.module,
-            "worker",
-            "--loglevel",
-            "warning",
-        ]
-        with self.log_path.open("w") as log:
-            self._proc = subprocess.Popen(
-                command, env=env, cwd=self.src, stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
+def counted(worker: WorkerProcess, timeout: float = 10.0) -> float | None:
+    """Input messages the worker has counted, or None if /metrics did not answer."""
+    return gauge(worker, EVENTS, timeout)
 
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout: float = 30.0) -> None:
-        from cli.local import stop_process
+def gauge(worker: WorkerProcess, name: str, timeout: float = 10.0) -> float | None:
+    from cli.local import total_at
 
-        if self._proc is not None:
-            stop_process(self._proc, timeout)
-            self._proc = None
+    return total_at(metrics_url(worker), name, timeout)
 
-    def counted(self, timeout: float = 10.0) -> float | None:
-        """Input messages the worker has counted, or None if /metrics did not answer."""
-        from cli.local import scrape, total
 
-        try:
-            return total(scrape(self.metrics_url, timeout=timeout), EVENTS)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            return None
+def wait_ready(worker: WorkerProcess, timeout: float = 90.0) -> None:
+    from cli.local import wait_for_metrics
 
-    def gauge(self, name: str) -> float | None:
-        from cli.local import scrape, total
-
-        try:
-            return total(scrape(self.metrics_url), name)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            return None
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"worker exited early; see {self.log_path}")
-            if self.counted(timeout=2) is not None:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(
-            f"worker /metrics did not answer in {timeout:.0f} s; see {self.log_path}"
-        )
+    wait_for_metrics(metrics_url(worker), worker, timeout)
 
 
 def worker_overrides(
@@ -145,16 +99,16 @@ def worker_overrides(
 
 
 def wait_counted(
-    worker: Worker, expect: int, timeout: float, every: float = 0.5, stall: float = 60.0
+    worker: WorkerProcess, expect: int, timeout: float, every: float = 0.5, stall: float = 60.0
 ) -> list[tuple[float, float, float]]:
     """Poll until the worker counted ``expect`` messages: samples (wall, count, worker CPU)."""
     samples: list[tuple[float, float, float]] = []
     deadline = time.monotonic() + timeout
     last_change = time.monotonic()
     while time.monotonic() < deadline:
-        if not worker.running():
+        if not worker.running:
             raise RuntimeError(f"worker exited; see {worker.log_path}")
-        count = worker.counted()
+        count = counted(worker)
         now = time.perf_counter()
         if count is not None:
             if not samples or count > samples[-1][1]:
@@ -192,7 +146,7 @@ async def paced_latency(
     behaviour_topic: str,
     profile_topic: str,
     changes_topic: str,
-    worker: Worker | None,
+    worker: WorkerProcess | None,
     expect_counted: int,
     drain_seconds: float = 5.0,
 ) -> dict[str, Any]:
@@ -261,7 +215,7 @@ async def paced_latency(
         # Let the worker catch up, then give the last changes time to arrive.
         deadline = time.monotonic() + 120
         while worker is not None and time.monotonic() < deadline:
-            count = await asyncio.to_thread(worker.counted)
+            count = await asyncio.to_thread(counted, worker)
             if count is not None and count >= expect_counted:
                 break
             await asyncio.sleep(0.5)

@@ -1,7 +1,7 @@
 """Part 5 of the suite: resident memory and on-disk state per customer at 1M customers.
 
-    python bench/memory.py table [--customers 1000000] [--stores memory,rocksdb]
-    python bench/memory.py measure --templates FILE --store rocksdb --customers N
+    .venv/bin/python -m bench.memory table [--customers 1000000] [--stores memory,rocksdb]
+    .venv/bin/python -m bench.memory measure --templates FILE --store rocksdb --customers N
 
 What a worker keeps per customer, for each table store (``store`` setting):
 
@@ -48,11 +48,12 @@ import time
 import weakref
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from faust.streams import _current_event
 
-BENCH_DIR = Path(__file__).resolve().parent
+from bench.source import ROOT, child_cwd, child_env
+
 _FRESH_FLOATS = ("total_spend", "refunded")
 _FRESH_INTS = ("first_seen_ms", "last_seen_ms", "last_purchase_ms", "pending_at_ms",
                "last_learned_ms", "erased_until_ms", "purchase_count", "pending_count")  # fmt: skip
@@ -125,7 +126,7 @@ def measure(
     customers: int,
     store: str = "memory",
     data_dir: Path | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """RSS growth and bytes on disk per customer for ``customers`` table entries."""
     from synthetic import customer_id
 
@@ -190,8 +191,10 @@ class RocksDBTable:
         from streams.app import create_app
 
         app = create_app(Settings(store="rocksdb://", data_dir=data_dir))
-        self.index = app.pipeline.index  # type: ignore[attr-defined]
-        self.table = app.tables["customer-state"]
+        # The app's own index; before the app exposed it, the pipeline's (--src).
+        index = getattr(app, "partition_index", None)
+        self.index = index if index is not None else app.pipeline.index  # type: ignore[attr-defined]
+        self.table = cast(Any, app.tables["customer-state"])  # its store: Faust's internals
         self.store = self.table.data
         self._events = [_Current(p) for p in range(PARTITIONS)]
         self.dbs = [self.store._db_for_partition(p) for p in range(PARTITIONS)]  # opened now
@@ -199,7 +202,8 @@ class RocksDBTable:
         self.record_bytes = 0
 
     def _current(self, partition: int) -> Any:
-        return _current_event.set(weakref.ref(self._events[partition]))
+        # A stand-in: Faust's store reads only ``.message.partition`` of the event.
+        return _current_event.set(weakref.ref(self._events[partition]))  # type: ignore[arg-type]
 
     def put(self, customer_id: str, partition: int, value: dict[str, Any]) -> None:
         token = self._current(partition)
@@ -259,17 +263,15 @@ def run_measurement(
     src: Path, variant: str, customers: int, cache: Path, store: str = "memory"
 ) -> dict[str, float]:
     """Templates built here, measured in a fresh process (a clean RSS baseline)."""
-    from bench.limits import subprocess_env
-
     path = cache / f"templates-{variant}.json"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(build_templates(variant)))
     with tempfile.TemporaryDirectory(prefix="memory-", dir=cache) as data_dir:
         out = subprocess.run(
-            [sys.executable, str(BENCH_DIR / "memory.py"), "measure", "--templates", str(path),
+            [sys.executable, "-m", "bench.memory", "measure", "--templates", str(path),
              "--customers", str(customers), "--store", store, "--data-dir", data_dir],
-            env=subprocess_env(src), cwd=src, capture_output=True, text=True, check=False,
+            env=child_env(src), cwd=child_cwd(src), capture_output=True, text=True, check=False,
         )  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(f"memory measurement failed:\n{out.stderr[-2000:]}")
@@ -312,13 +314,12 @@ def main() -> None:
         templates = json.loads(args.templates.read_text())
         print(json.dumps(measure(templates, args.customers, args.store, args.data_dir)))
         return
-    sys.path[:0] = [str(BENCH_DIR.parent)]
     from bench.workload import CACHE_DIR
 
     results = []
     for store in args.stores.split(","):
         for variant in ("mature", "new"):
-            result = run_measurement(BENCH_DIR.parent, variant, args.customers, CACHE_DIR, store)
+            result = run_measurement(ROOT, variant, args.customers, CACHE_DIR, store)
             results.append({**result, "variant": variant})
             print(f"  {store} {variant}: {result}", flush=True)
     print(render(results))

@@ -1,7 +1,7 @@
 """The naive baseline: a bare Faust agent, event by event, feeding River's KMeans.
 
-    python bench/naive_agent.py --bootstrap HOST:PORT --topics a,b --expect N --result FILE
-        [--session-timeout 2]
+    .venv/bin/python -m bench.naive_agent --bootstrap HOST:PORT --topics a,b --expect N
+        --result FILE [--session-timeout 2]
 
 Runs its own Faust worker (new group, so it reads from the start), times the
 agent from its first event to its ``expect``-th (start-up and group join are not
@@ -9,7 +9,7 @@ counted), writes the figures to ``--result`` as JSON and stops. ``--model none``
 gives a bare consuming agent (what the profile of Faust's own per-message cost
 uses); ``--cprofile FILE`` profiles the event loop from the first event to the last.
 ``BENCH_VARIANTS`` in the environment applies the Faust-side experiments of
-``bench/worker_variants.py`` (quietlog, fastdrain, uvloop, nomonitor, linger=S).
+``bench.worker_variants`` (quietlog, fastdrain, nomonitor, uvloop, linger=S, maxpoll=N).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> None:
     if os.environ.get("BENCH_VARIANTS"):
         from bench.worker_variants import apply, variants_from_env
 
-        apply(variants_from_env())
+        apply(variants_from_env(), "agent")
 
     app = faust.App(
         args.app_id,

@@ -1,17 +1,18 @@
 """Profiles behind bench/PROFILE.md: py-spy (native frames) and cProfile (CPU time).
 
-    .venv/bin/python bench/profiling.py [agent] [worker] [replay] [--events 100000]
+    .venv/bin/python -m bench.profiling [agent] [worker] [replay] [--events 100000]
         [--seconds 30] [--rate 200] [--src DIR] [--variants quietlog,...]
 
-agent   a bare Faust agent consuming (``bench/naive_agent.py --model none``)
+agent   a bare Faust agent consuming (``bench.naive_agent --model none``)
 worker  the live worker under load (py-spy attached while it drains a pre-filled
-        topic; then a second run under cProfile via ``bench/worker_variants.py``)
+        topic; then a second run under cProfile via ``bench.worker_variants``)
 replay  in-process replay through ``SegmentEngine.process``
 
 Raw outputs (py-spy collapsed stacks, cProfile stats) and text summaries go to
-/tmp/segment-engine-bench/profiles/. ``bench/flame.py`` re-summarises a stack file,
+/tmp/segment-engine-bench/profiles/. ``bench.flame`` re-summarises a stack file,
 e.g. ``--under Pipeline._handle`` for shares within the pipeline. ``--variants``
-profiles the agent or worker with experimental patches applied.
+profiles the agent or worker with experimental patches applied. ``--src DIR``
+profiles another checkout (``bench.source``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,21 @@ import argparse
 import asyncio
 import cProfile
 import io
-import os
 import pstats
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.source import ROOT, child_cwd, child_env, use
+from bench.worker_variants import VariantError, check, parse
+
+if TYPE_CHECKING:
+    from bench.workload import Record
+    from brokers.embedded import EmbeddedBroker
+
 OUT = Path("/tmp/segment-engine-bench/profiles")
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 TOPICS = ["behaviour-events", "profile-updates"]
@@ -51,8 +58,8 @@ def spy_command(output: Path, rate: int, native: bool = True) -> list[str]:
             *(["--native"] if native else [])]  # fmt: skip
 
 
-def with_broker(events: int, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """A started broker holding the first ``events`` events of the log (context manager)."""
+def with_broker(events: int, args: argparse.Namespace) -> tuple[EmbeddedBroker, list[Record]]:
+    """A started broker holding the first ``events`` events of the log, and those events."""
     from bench.workload import create_topics, ensure_log, prefill, read_records
     from brokers.embedded import EmbeddedBroker
 
@@ -65,10 +72,9 @@ def with_broker(events: int, args: argparse.Namespace):  # type: ignore[no-untyp
 
 def profile_agent(args: argparse.Namespace) -> None:
     from bench.flame import report
-    from bench.limits import naive_command, run_naive, subprocess_env
+    from bench.limits import naive_command, run_naive
 
-    env = subprocess_env(args.src)
-    env["BENCH_VARIANTS"] = args.variants
+    src, variants = args.src, args.variants
     tag = "agent" + (f"-{args.variants.replace(',', '+')}" if args.variants else "")
     broker, records = with_broker(args.events, args)
     try:
@@ -77,15 +83,16 @@ def profile_agent(args: argparse.Namespace) -> None:
         raw = OUT / f"{tag}.raw"
         plain = naive_command(broker.bootstrap, TOPICS, len(records), result, "prof-a1", "none")
         figures = run_naive([*spy_command(raw, args.rate), "--", *plain], result,
-                            work / "a1.log", 900, env)  # fmt: skip
+                            work / "a1.log", 900, src, variants)  # fmt: skip
         print(f"bare agent under py-spy: {figures}")
         prof = OUT / f"{tag}.prof"
         command = naive_command(broker.bootstrap, TOPICS, len(records), result, "prof-a2", "none")
-        figures = run_naive([*command, "--cprofile", str(prof)], result, work / "a2.log", 900, env)
+        figures = run_naive([*command, "--cprofile", str(prof)], result, work / "a2.log", 900,
+                            src, variants)  # fmt: skip
         print(f"bare agent under cProfile: {figures}")
         plain_figures = run_naive(
             naive_command(broker.bootstrap, TOPICS, len(records), result, "prof-a3", "none"),
-            result, work / "a3.log", 900, env)  # fmt: skip
+            result, work / "a3.log", 900, src, variants)  # fmt: skip
         print(f"bare agent, no profiler: {plain_figures}")
     finally:
         broker.stop()
@@ -96,7 +103,14 @@ def profile_agent(args: argparse.Namespace) -> None:
 
 def profile_worker(args: argparse.Namespace) -> None:
     from bench.flame import report
-    from bench.live import Worker, cpu_seconds, worker_overrides
+    from bench.live import (
+        STOP_SECONDS,
+        counted,
+        cpu_seconds,
+        start_worker,
+        wait_ready,
+        worker_overrides,
+    )
     from brokers.embedded import free_port
 
     tag = "worker" + (f"-{args.variants.replace(',', '+')}" if args.variants else "")
@@ -113,15 +127,13 @@ def profile_worker(args: argparse.Namespace) -> None:
             # py-spy pauses the process to sample it: with the tests' 2 s session the
             # group rebalances under it and the worker mostly waits.
             overrides.update(session_timeout_seconds=10, heartbeat_interval_seconds=3)
-            worker = Worker(args.src, overrides, work / f"{run}.log",
-                            module="bench.worker_variants",
-                            extra_env={"BENCH_VARIANTS": variants}).start()  # fmt: skip
+            worker = start_worker(args.src, overrides, work / f"{run}.log", variants)
             try:
-                worker.wait_ready()
-                while (worker.counted() or 0) < 2000:
+                wait_ready(worker)
+                while (counted(worker) or 0) < 2000:
                     time.sleep(0.2)
                 before, cpu, t0 = (
-                    worker.counted() or 0,
+                    counted(worker) or 0,
                     cpu_seconds(worker.pid),
                     time.perf_counter(),
                 )
@@ -140,7 +152,7 @@ def profile_worker(args: argparse.Namespace) -> None:
                     )
                 else:
                     time.sleep(args.seconds)
-                after = worker.counted() or before
+                after = counted(worker) or before
                 seconds = time.perf_counter() - t0
                 n = max(after - before, 1)
                 lines.append(
@@ -149,7 +161,8 @@ def profile_worker(args: argparse.Namespace) -> None:
                 )
                 print(lines[-1], flush=True)
             finally:
-                worker.stop()  # SIGTERM: the cProfile run dumps its stats on the way out
+                # SIGTERM: the cProfile run dumps its stats on the way out.
+                worker.stop(STOP_SECONDS)
         finally:
             broker.stop()
     text = "\n".join(lines) + "\n\n" + report(raw, 60) + "\n\n"
@@ -160,16 +173,15 @@ def profile_worker(args: argparse.Namespace) -> None:
 
 def profile_replay(args: argparse.Namespace) -> None:
     from bench.flame import report
-    from bench.limits import subprocess_env
     from bench.replay_rate import replay_rate
     from bench.workload import ensure_log
 
     log = ensure_log(args.log_events, args.customers)
     raw, prof = OUT / "replay.raw", OUT / "replay.prof"
-    code = ("import sys; from pathlib import Path; from bench.replay_rate import replay_rate; "
+    code = ("from pathlib import Path; from bench.replay_rate import replay_rate; "
             f"print(replay_rate(Path({str(log)!r}), {args.replay_events}))")  # fmt: skip
     subprocess.run([*spy_command(raw, args.rate), "--", sys.executable, "-c", code],
-                   env=subprocess_env(args.src), cwd=args.src, check=True)  # fmt: skip
+                   env=child_env(args.src), cwd=child_cwd(args.src), check=True)  # fmt: skip
     profiler = cProfile.Profile(time.thread_time)
     profiler.enable()
     figures = replay_rate(log, args.replay_events)
@@ -191,11 +203,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--log-events", type=int, default=1_000_000)
     parser.add_argument("--variants", default="", help="see bench/worker_variants.py")
-    parser.add_argument("--src", type=Path, default=ROOT)
+    parser.add_argument("--src", type=Path, default=ROOT, help="the code to profile")
     args = parser.parse_args()
+    for target in {"agent", "worker"} & set(args.targets):
+        try:  # before any work: a worker would only fail once started
+            check(parse(args.variants), "agent" if target == "agent" else "worker")
+        except VariantError as exc:
+            parser.error(f"argument --variants: {exc}")
     args.src = args.src.resolve()
-    sys.path[:0] = [str(args.src), str(ROOT)]
-    os.chdir(args.src)
+    use(args.src)  # before any import of the product's packages
     OUT.mkdir(parents=True, exist_ok=True)
     for target in args.targets:
         {"agent": profile_agent, "worker": profile_worker, "replay": profile_replay}[target](args)

@@ -1,6 +1,6 @@
 """Segmentation quality on a generated stream with planted segments and a planted shift.
 
-    .venv/bin/python bench/quality.py [--customers 1500] [--days 120] [--seed 7]
+    .venv/bin/python -m bench.quality [--customers 600] [--days 180] [--seed 7]
 
 Prints, from one run: adjusted Rand index against the planted labels before the
 shift and at the end; within-segment sum of squares against batch k-means
@@ -12,20 +12,19 @@ stationary stretch; and customers renamed by model updates that did not move the
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.replay_stream import decoded, run
 from engine import MemoryStore, SegmentEngine
+from engine.changes import Change
 from engine.features import DAY_MS
+from engine.segmenter import PublishedModel
 from schemas import EngineConfig
 from synthetic import DEFAULT_START_MS, Shift, generate, labels, with_timing
 
@@ -37,14 +36,19 @@ def ari(store: MemoryStore, truth: dict[str, str]) -> float:
     )
 
 
-def final_matrix(engine: SegmentEngine, store: MemoryStore, now_ms: int):  # type: ignore[no-untyped-def]
-    seg = engine.segmenter
-    snap = seg.published_model
+def final_matrix(
+    engine: SegmentEngine, store: MemoryStore, now_ms: int
+) -> tuple[np.ndarray, list[str]]:
+    """Every assigned customer's standardised vector under the published model."""
+    status = engine.status()
+    snap, features = status.published, status.learned_features
+    if snap is None:
+        raise SystemExit("no model was published: a longer stream, or more customers")
     ids, rows = [], []
     for state in store.states.values():
         if state.segment_id and state.last_seen_ms is not None:
-            raw = seg.raw(engine.features.features(state, now_ms))
-            rows.append(snap.z(np.array([raw[n] for n in seg.features])))
+            raw = engine.segmenter.raw(engine.features.features(state, now_ms))
+            rows.append(snap.z(np.array([raw[n] for n in features])))
             ids.append(state.segment_id)
     return np.array(rows), ids
 
@@ -66,7 +70,7 @@ class Tracker:
         self.shift_ms = shift_ms
         self.timeline: list[tuple[int, int, float]] = []  # (now_ms, events seen, ARI)
         self.version = 0
-        self.old_snapshot = None
+        self.old_snapshot: PublishedModel | None = None
         self.renamed = 0
         self.compared = 0
         self.assigned_at: dict[int, int] = {}  # sweep time -> customers with a segment
@@ -75,19 +79,20 @@ class Tracker:
         truth = self.before if now_ms < self.shift_ms else self.after
         self.timeline.append((now_ms, seen, ari(self.store, truth)))
         self.assigned_at[now_ms] = sum(1 for s in self.store.states.values() if s.segment_id)
-        snap = self.engine.segmenter.published_model
+        snap = self.engine.status().published
         if snap is not None and snap.version != self.version:
             if self.old_snapshot is not None:
                 self._renames(self.old_snapshot, snap, now_ms)
             self.version, self.old_snapshot = snap.version, snap
 
-    def _renames(self, old, new, now_ms: int) -> None:  # type: ignore[no-untyped-def]
+    def _renames(self, old: PublishedModel, new: PublishedModel, now_ms: int) -> None:
         # Same customers, same vectors, old model vs new: a group that stays together
         # but changes its id has been renamed without moving.
-        seg = self.engine.segmenter
-        raws = [seg.raw(self.engine.features.features(s, now_ms))
+        engine = self.engine
+        features = engine.status().learned_features
+        raws = [engine.segmenter.raw(engine.features.features(s, now_ms))
                 for s in self.store.states.values() if s.last_seen_ms is not None]  # fmt: skip
-        x = np.array([[r[n] for n in seg.features] for r in raws])
+        x = np.array([[r[n] for n in features] for r in raws])
         if not len(x):
             return
         pairs = Counter(zip(_nearest(old, x), _nearest(new, x), strict=True))
@@ -102,7 +107,7 @@ class Tracker:
                 self.renamed += count
 
 
-def _nearest(snap, x: np.ndarray) -> list[str]:  # type: ignore[no-untyped-def]
+def _nearest(snap: PublishedModel, x: np.ndarray) -> list[str]:
     z = snap.z(x)
     d = ((z[:, None, :] - snap.centroids[None, :, :]) ** 2).sum(axis=2)
     return [snap.ids[i] for i in d.argmin(axis=1)]
@@ -122,29 +127,34 @@ def main() -> int:
     parser.add_argument("--stationary", type=float, nargs=2, default=(0.42, 0.5))
     args = parser.parse_args()
     source, target, share = args.shift.split(":")
-    global SHIFT, PERSONAS, STATIONARY_FROM, STATIONARY_TO
-    SHIFT = Shift(args.shift_at, source, target, float(share))
-    PERSONAS = with_timing(args.new_from, args.lapsed_until)
-    STATIONARY_FROM, STATIONARY_TO = args.stationary
+    shift = Shift(args.shift_at, source, target, float(share))
+    personas = with_timing(args.new_from, args.lapsed_until)
     learned = {"features": tuple(args.features.split(","))} if args.features else {}
     config = EngineConfig.model_validate({"learned": learned})
     engine, store = SegmentEngine(config), MemoryStore()
-    before = labels(args.customers, args.seed, PERSONAS, shift=SHIFT, after_shift=False)
-    after = labels(args.customers, args.seed, PERSONAS, shift=SHIFT, after_shift=True)
-    shift_ms = SHIFT.at_ms(args.days)
+    before = labels(args.customers, args.seed, personas, shift=shift, after_shift=False)
+    after = labels(args.customers, args.seed, personas, shift=shift, after_shift=True)
+    shift_ms = shift.at_ms(args.days)
     end_ms = DEFAULT_START_MS + int(args.days * DAY_MS)
     tracker = Tracker(engine, store, before, after, shift_ms)
     started = time.perf_counter()
-    stream = generate(args.customers, args.days, args.seed, personas=PERSONAS, shift=SHIFT)
+    stream = generate(args.customers, args.days, args.seed, personas=personas, shift=shift)
     changes = run(engine, decoded(stream), store, on_sweep=tracker)
     engine.refresh(end_ms, store, list(store.states))
     elapsed = time.perf_counter() - started
     events = tracker.timeline[-1][1] if tracker.timeline else 0
-    report(args, engine, store, tracker, changes, before, after, end_ms, events, elapsed)
+    print(f"stream: {args.customers} customers, {args.days:g} days, seed {args.seed}, "
+          f"{events} events, shift at {shift.at_fraction:.0%} ({shift.share:.0%} of "
+          f"{shift.from_persona} -> {shift.to_persona}); {elapsed:.1f} s, "
+          f"{events / elapsed:,.0f} events/s")  # fmt: skip
+    report(args, engine, store, tracker, changes, after, end_ms)
     return 0
 
 
-def report(args, engine, store, tracker, changes, before, after, end_ms, events, elapsed):  # type: ignore[no-untyped-def]
+def report(
+    args: argparse.Namespace, engine: SegmentEngine, store: MemoryStore, tracker: Tracker,
+    changes: Sequence[Change], after: dict[str, str], end_ms: int,
+) -> None:  # fmt: skip
     pre = [(t, n, a) for t, n, a in tracker.timeline if t < tracker.shift_ms]
     post = [(t, n, a) for t, n, a in tracker.timeline if t >= tracker.shift_ms]
     ari_pre = pre[-1][2] if pre else 0.0
@@ -158,20 +168,17 @@ def report(args, engine, store, tracker, changes, before, after, end_ms, events,
     batch = KMeans(n_clusters=k, init="k-means++", n_init=10, random_state=0).fit(z)
     ratio = wss(z, ids) / batch.inertia_
     # Stationary: lapsed customers have stopped, new visitors not yet arrived.
-    stretch = DEFAULT_START_MS + int(STATIONARY_FROM * args.days * DAY_MS)
+    stationary_from, stationary_to = args.stationary
+    stretch = DEFAULT_START_MS + int(stationary_from * args.days * DAY_MS)
     first_sweep = min((t for t in tracker.assigned_at if t >= stretch), default=stretch)
-    stretch_end = DEFAULT_START_MS + int(STATIONARY_TO * args.days * DAY_MS)
+    stretch_end = DEFAULT_START_MS + int(stationary_to * args.days * DAY_MS)
     flappers = flapping(changes, stretch, stretch_end, tracker.assigned_at.get(first_sweep, 1))
-    print(
-        f"stream: {args.customers} customers, {args.days:g} days, seed {args.seed}, "
-        f"{events} events, shift at {SHIFT.at_fraction:.0%} ({SHIFT.share:.0%} of "
-        f"{SHIFT.from_persona} -> {SHIFT.to_persona}); {elapsed:.1f} s, "
-        f"{events / elapsed:,.0f} events/s"
-    )
+    status = engine.status()
+    born = sum(1 for s in status.segments if s.kind == "learned")
     print(
         f"model: {engine.config.learned.model}, {engine.config.learned.n_segments} segments, "
-        f"final version {engine.segmenter.model_version}, segments born "
-        f"{len(engine.segmenter.segments)}, lineage entries {len(engine.segmenter.lineage)}"
+        f"final version {status.model_version}, segments born {born}, "
+        f"lineage entries {len(status.lineage)}"
     )
     print("| measure | value | goal |\n| --- | --- | --- |")
     print(f"| ARI vs planted labels, just before the shift | {ari_pre:.3f} | >= 0.90 |")
@@ -187,10 +194,11 @@ def report(args, engine, store, tracker, changes, before, after, end_ms, events,
         f"| customers renamed by a model update that did not move them | {share:.4%} "
         f"({tracker.renamed} of {tracker.compared}) | 0 |"
     )
-    print("final segments:", dict(Counter(engine.segmenter.segments[i].name for i in ids)))
+    names = {s.id: s.name for s in status.segments}
+    print("final segments:", dict(Counter(names[i] for i in ids)))
 
 
-def flapping(changes, start_ms: int, end_ms: int, customers: int) -> float:  # type: ignore[no-untyped-def]
+def flapping(changes: Sequence[Change], start_ms: int, end_ms: int, customers: int) -> float:
     """Share of ``customers`` whose learned segment changed more than twice in the stretch."""
     moves: Counter[str] = Counter(
         c.customer_id for c in changes

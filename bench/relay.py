@@ -1,6 +1,6 @@
 """The latency floor: the worker's two broker hops without the worker.
 
-    python -m bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC [--fetch-wait-ms 10]
+    .venv/bin/python -m bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC [--fetch-wait-ms 10]
         [--linger-ms 5]
 
 Reads every partition of SOURCE_TOPIC from its end, with the worker's fetch wait, and

@@ -7,6 +7,7 @@ from itertools import islice
 from typing import Any
 
 from engine import MemoryStore, SegmentEngine
+from engine.changes import Change
 from schemas import BehaviourEvent, ProfileUpdate
 
 Message = dict[str, Any]
@@ -24,10 +25,10 @@ def run(
     store: MemoryStore,
     on_sweep: Callable[[int, int], None] | None = None,
     batch: int = 500,
-) -> list[Any]:
+) -> list[Change]:
     """Process ``events`` in batches, calling ``on_sweep(sweep_ms, events_so_far)``
     after each batch in which the engine swept every customer."""
-    changes: list[Any] = []
+    changes: list[Change] = []
     seen = 0
     iterator = iter(events)
     while chunk := list(islice(iterator, batch)):

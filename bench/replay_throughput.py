@@ -1,6 +1,6 @@
 """Replay throughput beside the rate the same log can merely be read and decoded.
 
-    .venv/bin/python bench/replay_throughput.py [--customers 10000] [--days 15] [--seed 7]
+    .venv/bin/python -m bench.replay_throughput [--customers 10000] [--days 15] [--seed 7]
 
 Generates (once, cached under /tmp) a JSON Lines log of at least 1M events, then in
 one run: (1) reads and decodes it with replay's own reader (parse + validate into
@@ -15,17 +15,22 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from cli.generate import write_jsonl
 from replay.outputs import write_all
-from replay.run import order, run
+from replay.run import Replay, order, run
 from replay.sources import Reject, read_log
 from schemas import EngineConfig
 from synthetic import generate
 
+T = TypeVar("T")
 
-def timed(fn):  # type: ignore[no-untyped-def]
+
+def timed(fn: Callable[[], T]) -> tuple[T, float, float]:
+    """``fn()``, its wall time and its CPU time."""
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
     return result, time.perf_counter() - wall, time.process_time() - cpu
@@ -49,7 +54,7 @@ def main() -> int:
 
     n, read_wall, read_cpu = timed(read)
 
-    def replay():  # type: ignore[no-untyped-def]
+    def replay() -> Replay:
         return run("bench", EngineConfig(), order(read_log(log)).events)
 
     result, replay_wall, replay_cpu = timed(replay)

@@ -1,38 +1,43 @@
-"""``segment-engine worker`` with experimental changes patched in at run time.
+"""``segment-engine worker`` (or the bare Faust agent) with experimental changes patched in.
 
-    BENCH_VARIANTS=quietlog,linger=0.005 python -m bench.worker_variants worker
+    BENCH_VARIANTS=gcfreeze,linger=0 .venv/bin/python -m bench.worker_variants worker
 
 For estimating what an optimisation would gain before anyone edits ``streams/``
-or ``engine/``: each variant monkeypatches the worker process only. Variants
-(comma-separated in ``BENCH_VARIANTS``):
+or ``engine/``: each variant monkeypatches one process only. Variants
+(comma-separated in ``BENCH_VARIANTS``); an unknown one, one that does not apply to
+the process, or a patch that no longer finds its target stops the process:
 
-``quietlog``      keep the root logger at WARNING. With ``--loglevel warning`` (the
-                  CLI default) Faust's worker installs a terminal-spinner handler
-                  and sets the root logger to DEBUG, so every ``log.debug`` in
-                  Faust, mode and aiokafka builds a LogRecord that nobody prints.
-``linger=S``      Faust ``producer_linger`` (seconds): batch changelog and change
-                  messages into fewer produce requests (default 0: about one
-                  request per message under this load).
+``linger=S``      Faust ``producer_linger`` (seconds); the worker's own is
+                  ``streams.app.PRODUCER_LINGER_SECONDS``, Faust's default 0.
 ``maxpoll=N``     Faust ``broker_max_poll_records``.
-``uvloop``        run the worker on uvloop.
-``nomonitor``     do not register Faust's Monitor sensor.
-``fastdrain``     Faust's consumer hands each message to the conductor through
-                  ``Service.wait_first(callback(message), suspend_flow.wait())``:
-                  four tasks and an ``asyncio.wait`` per message. This awaits the
-                  callback directly unless flow is suspended (a rebalance); what it
-                  gives up is cancelling a callback blocked on a full buffer when a
-                  rebalance starts.
-``fetchwait=MS``  the worker consumer's ``fetch_max_wait_ms`` (Faust hard-codes 1500).
-                  Tansu holds a fetch for most of that wait even when records
-                  arrive, so it sets the latency floor on the embedded broker.
-``gc=N|off``      the worker's young-generation threshold (``cli.main``; CPython's
+``uvloop``        run on uvloop (not a dependency: install it first).
+``gc=N|off``      worker only: its young-generation threshold (``cli.main``; CPython's
                   default is 700) or ``gc.disable()``.
-``gcfreeze``      ``gc.freeze()`` after every batch: long-lived objects (the table's
-                  states) leave the collector's generations, so collections stop
-                  re-scanning them (refcounting still frees them; they hold no cycles).
-``ebb=N``         Faust's producer buffer size above which the conductor stops delivering
-                  until it drained (class attribute, 100).
-``cprofile=PATH`` profile the whole worker with cProfile (CPU-time timer), dump at exit.
+``gcfreeze``      worker only: ``gc.freeze()`` after every batch, so long-lived objects
+                  (the table's states) leave the collector's generations and
+                  collections stop re-scanning them (refcounting still frees them).
+``cprofile=PATH`` worker only: profile it with cProfile (CPU-time timer), dump at exit
+                  (``bench.naive_agent`` has ``--cprofile``).
+
+Built into the worker since they were measured here (``bench/PROFILE.md``), so for
+the bare agent (``bench.naive_agent``) only:
+
+``quietlog``      Faust's terminal spinner leaves the root logger at DEBUG, so every
+                  ``log.debug`` in Faust, mode and aiokafka builds a LogRecord nobody
+                  prints; this drops the spinner (the worker: ``cli.main._worker``).
+``nomonitor``     no Faust Monitor sensor (the worker: ``QuietMonitor`` in
+                  ``streams.faust_compat``).
+``fastdrain``     Faust's consumer hands each message to the conductor through
+                  ``Service.wait_first(callback(message), suspend_flow.wait())``: four
+                  tasks and an ``asyncio.wait`` per message. This awaits the callback
+                  directly unless flow is suspended (a rebalance), patching Faust's
+                  source (the worker's ``Consumer`` has its own loop). What it gives
+                  up: cancelling a callback blocked on a full buffer when a rebalance
+                  starts.
+
+Gone, as no-ops on today's worker: ``fetchwait`` (the ``fetch_max_wait_ms`` setting
+replaced it, and the worker's consumer overrides what it patched) and ``ebb`` (segment
+changes and state writes no longer pass through Faust's producer buffer).
 """
 
 from __future__ import annotations
@@ -43,102 +48,49 @@ import os
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
+
+Process = Literal["worker", "agent"]
+BOTH = frozenset({"linger", "maxpoll", "uvloop"})
+WORKER_ONLY = frozenset({"gc", "gcfreeze", "cprofile"})
+AGENT_ONLY = {
+    "quietlog": "cli.main._worker drops Faust's spinner",
+    "nomonitor": "streams.faust_compat.QuietMonitor",
+    "fastdrain": "streams.faust_compat.Consumer has its own loop",
+}
 
 
-def variants_from_env() -> dict[str, str]:
+class VariantError(RuntimeError):
+    """A variant that is unknown, does not apply, or no longer finds what it patches."""
+
+
+def parse(text: str) -> dict[str, str]:
+    """``"gc=700,gcfreeze"`` -> ``{"gc": "700", "gcfreeze": ""}``."""
     out = {}
-    for item in filter(None, os.environ.get("BENCH_VARIANTS", "").split(",")):
+    for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
         out[name.strip()] = value.strip()
     return out
 
 
-def _faust_settings(extra: dict[str, Any]) -> None:
-    import faust
-
-    original = faust.App
-
-    class App(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.update(extra)
-            super().__init__(*args, **kwargs)
-
-    faust.App = App  # streams.app looks faust.App up when it builds the app
+def variants_from_env() -> dict[str, str]:
+    return parse(os.environ.get("BENCH_VARIANTS", ""))
 
 
-def _quiet_logging() -> None:
-    import faust.worker
-
-    def _no_spinner(self: Any, logger: logging.Logger, level: int) -> None:
-        self.spinner = None
-
-    faust.worker.Worker._setup_spinner_handler = _no_spinner  # type: ignore[method-assign]
-
-
-def _no_monitor() -> None:
-    import faust.sensors.base as sensors
-    from faust.sensors.monitor import Monitor
-
-    original = sensors.SensorDelegate.add
-
-    def add(self: Any, sensor: Any) -> None:
-        if not isinstance(sensor, Monitor):
-            original(self, sensor)
-
-    sensors.SensorDelegate.add = add  # type: ignore[method-assign]
+def check(variants: dict[str, str], process: Process) -> None:
+    """Raise :class:`VariantError` unless every variant applies to ``process``."""
+    for name in variants:
+        if name in AGENT_ONLY and process == "worker":
+            raise VariantError(f"{name}: built into the worker ({AGENT_ONLY[name]})")
+        if name in WORKER_ONLY and process == "agent":
+            raise VariantError(f"{name}: for the worker only")
+        if name not in BOTH | WORKER_ONLY | AGENT_ONLY.keys():
+            raise VariantError(f"{name}: no such variant (see bench/worker_variants.py)")
 
 
-def _fast_drain() -> None:
-    import inspect
-    import textwrap
-
-    import faust.transport.consumer as consumer
-
-    source = textwrap.dedent(inspect.getsource(consumer.Consumer._drain_messages))
-    slow = re.compile(
-        r"^( *)await self\.wait_first\(\s*callback\(message\), self\.suspend_flow\.wait\(\)\s*\)",
-        re.MULTILINE,
-    )
-    fast = r"\1if not self.suspend_flow.is_set():\n\1    await callback(message)"
-    patched, count = slow.subn(fast, source)
-    if count != 1:
-        raise RuntimeError("Faust's _drain_messages changed; cannot patch it")
-    namespace: dict[str, Any] = {}
-    exec(patched, vars(consumer), namespace)
-    consumer.Consumer._drain_messages = namespace["_drain_messages"]  # type: ignore[method-assign]
-
-
-def _fetch_wait(ms: int) -> None:
-    import aiokafka
-
-    original = aiokafka.AIOKafkaConsumer
-
-    class Consumer(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            if kwargs.get("fetch_max_wait_ms") == 1500:  # Faust's worker consumer
-                kwargs["fetch_max_wait_ms"] = ms
-            super().__init__(*args, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = Consumer  # type: ignore[misc]
-
-
-def _gc_freeze() -> None:
-    import gc
-
-    import streams.pipeline as pipeline
-
-    original = pipeline.Pipeline.handle
-
-    async def handle(self: Any, batch: Any) -> None:
-        await original(self, batch)
-        gc.freeze()
-
-    pipeline.Pipeline.handle = handle  # type: ignore[method-assign]
-
-
-def apply(variants: dict[str, str]) -> None:
-    """Patch this process with ``variants`` (all but ``cprofile``)."""
+def apply(variants: dict[str, str], process: Process) -> None:
+    """Patch this process with ``variants`` (all but ``cprofile``, which :func:`main` runs)."""
+    check(variants, process)
     settings: dict[str, Any] = {}
     if "linger" in variants:
         settings["producer_linger"] = float(variants["linger"])
@@ -156,28 +108,110 @@ def apply(variants: dict[str, str]) -> None:
         uvloop.install()
     if "fastdrain" in variants:
         _fast_drain()
-    if "fetchwait" in variants:
-        _fetch_wait(int(variants["fetchwait"]))
     if "gc" in variants:
-        import gc
-
-        import cli.main
-
-        if variants["gc"] == "off":
-            gc.disable()
-        else:  # the worker sets its own threshold when it starts
-            cli.main.YOUNG_COLLECTION_THRESHOLD = int(variants["gc"])
+        _gc_threshold(variants["gc"])
     if "gcfreeze" in variants:
         _gc_freeze()
-    if "ebb" in variants:
-        from faust.transport.producer import ProducerBuffer
 
-        ProducerBuffer.max_messages = int(variants["ebb"])
+
+def _require(owner: Any, name: str) -> Any:
+    if not hasattr(owner, name):
+        raise VariantError(f"{getattr(owner, '__name__', owner)}.{name} is gone: cannot patch it")
+    return getattr(owner, name)
+
+
+def _faust_settings(extra: dict[str, Any]) -> None:
+    # In place, so it reaches subclasses (streams' app) whenever they were defined.
+    import faust
+
+    original = _require(faust.App, "__init__")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(extra)
+        original(self, *args, **kwargs)
+        for key, value in extra.items():
+            if getattr(self.conf, key) != value:
+                raise VariantError(f"Faust setting {key} did not take {value!r}")
+
+    faust.App.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _quiet_logging() -> None:
+    import faust.worker
+
+    _require(faust.worker.Worker, "_setup_spinner_handler")
+
+    def _no_spinner(self: Any, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+    faust.worker.Worker._setup_spinner_handler = _no_spinner  # type: ignore[method-assign]
+
+
+def _no_monitor() -> None:
+    import faust.sensors.base as sensors
+    from faust.sensors.monitor import Monitor
+
+    original = _require(sensors.SensorDelegate, "add")
+
+    def add(self: Any, sensor: Any) -> None:
+        if not isinstance(sensor, Monitor):
+            original(self, sensor)
+
+    sensors.SensorDelegate.add = add  # type: ignore[method-assign]
+
+
+def _fast_drain() -> None:
+    import inspect
+    import textwrap
+
+    import faust.transport.consumer as consumer
+    from faust.transport.drivers import aiokafka as driver
+
+    if "_drain_messages" in vars(driver.Consumer):
+        raise VariantError("Faust's aiokafka Consumer has its own _drain_messages now")
+    source = textwrap.dedent(inspect.getsource(_require(consumer.Consumer, "_drain_messages")))
+    slow = re.compile(
+        r"^( *)await self\.wait_first\(\s*callback\(message\), self\.suspend_flow\.wait\(\)\s*\)",
+        re.MULTILINE,
+    )
+    fast = r"\1if not self.suspend_flow.is_set():\n\1    await callback(message)"
+    patched, count = slow.subn(fast, source)
+    if count != 1:
+        raise VariantError(f"Faust's _drain_messages changed ({count} matches): cannot patch it")
+    namespace: dict[str, Any] = {}
+    exec(patched, vars(consumer), namespace)
+    consumer.Consumer._drain_messages = namespace["_drain_messages"]  # type: ignore[method-assign]
+
+
+def _gc_threshold(value: str) -> None:
+    import gc
+
+    import cli.main
+
+    _require(cli.main, "YOUNG_COLLECTION_THRESHOLD")
+    if value == "off":
+        gc.disable()
+    else:  # the worker sets its own threshold when it starts
+        cli.main.YOUNG_COLLECTION_THRESHOLD = int(value)
+
+
+def _gc_freeze() -> None:
+    import gc
+
+    import streams.pipeline as pipeline
+
+    original = _require(pipeline.Pipeline, "handle")
+
+    async def handle(self: Any, *args: Any, **kwargs: Any) -> None:
+        await original(self, *args, **kwargs)
+        gc.freeze()
+
+    pipeline.Pipeline.handle = handle  # type: ignore[method-assign]
 
 
 def main() -> None:
     variants = variants_from_env()
-    apply(variants)
+    apply(variants, "worker")
     from cli.main import main as cli_main
 
     profiler = None

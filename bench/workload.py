@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 CACHE_DIR = Path(os.environ.get("SEGMENT_ENGINE_BENCH_CACHE", "/tmp/segment-engine-bench"))
 EVENTS_PER_CUSTOMER_DAY = 7.0  # the default personas give about 7.1
@@ -117,7 +118,7 @@ async def prefill(
             for topic in (behaviour_topic, profile_topic)
         }
         pending: list[asyncio.Future[object]] = []
-        batches: dict[tuple[str, int], object] = {}
+        batches: dict[tuple[str, int], Any] = {}  # aiokafka's BatchBuilder, untyped
         for record in records:
             topic = topic_of(record.role, behaviour_topic, profile_topic)
             all_partitions = partitions[topic]
@@ -125,16 +126,16 @@ async def prefill(
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[(topic, partition)] = producer.create_batch()
-            if batch.append(key=record.key, value=record.value, timestamp=None) is None:  # type: ignore[attr-defined]
-                pending.append(await producer.send_batch(batch, topic, partition=partition))  # type: ignore[arg-type]
+            if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = batches[(topic, partition)] = producer.create_batch()
-                batch.append(key=record.key, value=record.value, timestamp=None)  # type: ignore[attr-defined]
+                batch.append(key=record.key, value=record.value, timestamp=None)
             if len(pending) >= 64:
                 await asyncio.gather(*pending)
                 pending.clear()
         for (topic, partition), batch in batches.items():
-            if batch.record_count():  # type: ignore[attr-defined]
-                pending.append(await producer.send_batch(batch, topic, partition=partition))  # type: ignore[arg-type]
+            if batch.record_count():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

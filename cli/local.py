@@ -43,27 +43,43 @@ def settings_env(values: Mapping[str, Any], prefix: str = "SEGMENT_ENGINE_") -> 
 
 @dataclass
 class WorkerProcess:
-    """``segment-engine worker`` as a child process, configured through its environment."""
+    """``segment-engine worker`` as a child process, configured through its environment.
+
+    ``module`` is run with ``python -m`` and the worker's command line (the
+    benchmarks pass one that patches the worker first); ``env`` is the environment
+    the settings are added to (default: this process's), either way without its
+    ``SEGMENT_ENGINE_*`` variables; ``cwd`` is the child's working directory.
+    """
 
     overrides: Mapping[str, Any]
     log_path: Path
+    module: str = "cli.main"
+    loglevel: str = "info"
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENT_ENGINE_")}
+        base = os.environ if self.env is None else self.env
+        env = {k: v for k, v in base.items() if not k.startswith("SEGMENT_ENGINE_")}
         env.update(settings_env(self.overrides))
+        command = [sys.executable, "-m", self.module, "worker", "--loglevel", self.loglevel]
         with self.log_path.open("w") as log:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker", "--loglevel", "info"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                command, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
             )
         return self
 
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (for its CPU time and memory); it must have started."""
+        if self._proc is None:
+            raise RuntimeError("the worker is not started")
+        return self._proc.pid
 
     def stop(self, timeout: float = 20.0) -> int | None:
         if self._proc is None:
@@ -73,7 +89,7 @@ class WorkerProcess:
         return code
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> int:
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
     """SIGTERM (Faust shuts down cleanly), then SIGKILL if it hangs; the exit code."""
     if proc.poll() is None:
         proc.terminate()
@@ -102,6 +118,15 @@ def total(
     """Sum of ``name`` over the samples whose labels include ``labels``."""
     wanted = set(labels.items())
     return sum(v for (n, lab), v in samples.items() if n == name and wanted <= set(lab))
+
+
+def total_at(url: str, name: str, timeout: float = 10.0, **labels: str) -> float | None:
+    """:func:`total` of ``name`` at a ``/metrics`` URL; None when it does not answer
+    (not up yet, or busy with a batch)."""
+    try:
+        return total(scrape(url, timeout=timeout), name, **labels)
+    except OSError:  # URLError, a refused or reset connection, a timeout
+        return None
 
 
 def wait_for_count(url: str, expected: float, timeout: float = 120,
