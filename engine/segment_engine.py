@@ -18,21 +18,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.changes import Change, lifetime
-from engine.drift import DriftMonitor, DriftReading
+from engine.drift import DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
+from engine.parts import make_drift, make_segmenter
 from engine.profiles import ProfileBuilder, SegmentProfile
 from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo, learned_sizes
-from engine.rules import Rule, compile_rule
-from engine.segmenter import Decision, LearnedSegmenter
+from engine.rule_segments import RuleSegments, number
+from engine.segmenter import Decision
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
-from schemas.changes import ChangeReason, SegmentRef
+from schemas.changes import ChangeReason
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from schemas.features import feature_kinds
 
-GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
 Features = dict[str, float | str | None]
 
 
@@ -66,45 +66,13 @@ class SegmentEngine:
             config.windows_days, config.recency_cap_days, config.affinity_slots
         )
         learned = config.learned
-        self.segmenter = LearnedSegmenter(
-            learned.features,
-            model=learned.model,
-            n_segments=learned.n_segments,
-            seed=learned.seed,
-            warmup_updates=learned.warmup_updates,
-            publish_every=learned.publish_every,
-            hysteresis_margin=learned.hysteresis_margin,
-            hysteresis_evaluations=learned.hysteresis_evaluations,
-            hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
-            match_overlap=learned.match_overlap,
-            names=learned.names,
-            model_options=learned.model_options(),
-        )
-        kinds = feature_kinds(config.windows_days)
-        self.rules: dict[str, tuple[Rule, SegmentRef]] = {
-            rule.id: (
-                compile_rule(rule.id, rule.expression, kinds),
-                SegmentRef(id=rule.id, name=rule.name, kind="rule"),
-            )
-            for rule in config.rules
-        }
-        drift = config.drift
-        # Tenure and recency grow for everyone by construction: growth, not drift.
-        self.drift_features = drift.features or tuple(
-            f for f in learned.features if f not in GROWING_FEATURES
-        )
-        # Windowed sums are ~86% full after twice their window; before that they ramp up.
-        delay_s = drift.reference_delay_seconds
-        if delay_s is None:
-            delay_s = 2 * max(config.windows_days) * 86400
-        delay_ms = int(delay_s * 1000)
-        self.drift = DriftMonitor(self.drift_features, drift, delay_ms) if drift.enabled else None
+        self.segmenter = make_segmenter(learned)
+        self.rules = RuleSegments(config.rules, feature_kinds(config.windows_days))
+        self.drift_features, self.drift = make_drift(config)
         self.health = ModelHealth()
         # Customers per segment (learned and rule), kept from the changes this engine makes.
         self.sizes: dict[str, int] = {}
-        self._wanted = frozenset(learned.features).union(
-            self.drift_features, *(rule.fields for rule, _ in self.rules.values())
-        )
+        self._wanted = frozenset(learned.features).union(self.drift_features, self.rules.fields)
         self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
         self.watermark_ms: int | None = None  # latest event time seen
         self._sweep_ms = int(config.sweep_interval_seconds * 1000)
@@ -144,7 +112,7 @@ class SegmentEngine:
         learned = [SegmentInfo(ref.id, ref.name, "learned", sizes.get(ref.id, 0), ref.id in live)
                    for ref in seg.segments.values()]  # fmt: skip
         rules = [SegmentInfo(ref.id, ref.name, "rule", sizes.get(ref.id, 0), True)
-                 for _, ref in self.rules.values()]  # fmt: skip
+                 for ref in self.rules.refs.values()]  # fmt: skip
         return EngineStatus(
             model_version=seg.model_version,
             watermark_ms=self.watermark_ms,
@@ -210,7 +178,7 @@ class SegmentEngine:
     def profile_builder(self, now_ms: int) -> ProfileBuilder:
         """:meth:`profiles`, fed one customer at a time."""
         segments = dict(self.segmenter.segments)
-        segments.update({rid: ref for rid, (_, ref) in self.rules.items()})
+        segments.update(self.rules.refs)
         return ProfileBuilder(segments, self.features, now_ms, self.config.lapsed_after_days)
 
     def _maybe_sweep(self, ts: int, store: StateStore, result: BatchResult) -> None:
@@ -311,7 +279,7 @@ class SegmentEngine:
             self._learn(x, state.customer_id, now_ms, drift)
             state.last_learned_ms = now_ms
         self._learned(state, x, now_ms, trigger, out)
-        self._rules(state, x, now_ms, trigger, out)
+        self.rules.evaluate(state, x, now_ms, trigger, self.segmenter.model_version, out)
 
     def _learn(
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
@@ -331,7 +299,8 @@ class SegmentEngine:
     def _evaluate_rules(self, state: CustomerState, ts: int, out: list[Change]) -> None:
         if self.rules and state.last_seen_ms is not None:
             now = max(ts, state.last_seen_ms)
-            self._rules(state, self.features.features(state, now, self._wanted), now, None, out)
+            x = self.features.features(state, now, self._wanted)
+            self.rules.evaluate(state, x, now, None, self.segmenter.model_version, out)
 
     def _learned(
         self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
@@ -346,32 +315,11 @@ class SegmentEngine:
         if decision.segment_id != state.segment_id and decision.segment_id is not None:
             previous = seg.segments.get(state.segment_id) if state.segment_id else None
             reason: ChangeReason = "assigned" if previous is None else "reassigned"
-            snapshot = {name: _number(x[name]) for name in seg.features}
+            snapshot = {name: number(x[name]) for name in seg.features}
             out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
                               now_ms, seg.model_version, reason, trigger, snapshot,
                               lifetime(state)))  # fmt: skip
             state.segment_id = decision.segment_id
-
-    def _rules(
-        self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
-        out: list[Change],
-    ) -> None:  # fmt: skip
-        if not self.rules:
-            return
-        member = [rid for rid, (rule, _) in self.rules.items() if rule.matches(x)]
-        before = set(state.rule_segments)
-        for rid, (rule, ref) in self.rules.items():
-            entered, left = rid in member and rid not in before, rid in before and rid not in member
-            if not (entered or left):
-                continue
-            snapshot = {name: _number(x[name]) for name in sorted(rule.fields)
-                        if isinstance(x.get(name), int | float)}  # fmt: skip
-            reason: ChangeReason = "entered_rule" if entered else "left_rule"
-            previous, segment = (None, ref) if entered else (ref, None)
-            version = self.segmenter.model_version
-            out.append(Change(state.customer_id, previous, segment, now_ms, version, reason,
-                              trigger, snapshot, lifetime(state)))  # fmt: skip
-        state.rule_segments = member
 
     def _erase(
         self, event: ErasureRequest, ts: int, store: StateStore, out: list[Change]
@@ -379,7 +327,7 @@ class SegmentEngine:
         state = store.get(event.customer_id)
         if state is not None:
             segments = [self.segmenter.segments.get(state.segment_id or "")] + [
-                self.rules[rid][1] for rid in state.rule_segments if rid in self.rules
+                self.rules.refs[rid] for rid in state.rule_segments if rid in self.rules.refs
             ]
             for ref in segments:
                 if ref is not None:
@@ -400,7 +348,3 @@ def _log_scaled(value: float | str | None) -> float | None:
     if isinstance(value, int | float) and math.isfinite(value):
         return math.log1p(max(0.0, value))
     return None
-
-
-def _number(value: float | str | None) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0

@@ -1,0 +1,44 @@
+"""The engine's stateful parts, built from its config: the learned segmenter and the
+drift monitor (with the features it watches)."""
+
+from __future__ import annotations
+
+from engine.drift import DriftMonitor
+from engine.segmenter import LearnedSegmenter
+from schemas.config import EngineConfig, LearnedSegmentsConfig
+
+__all__ = ["GROWING_FEATURES", "make_drift", "make_segmenter"]
+
+GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
+
+
+def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
+    return LearnedSegmenter(
+        learned.features,
+        model=learned.model,
+        n_segments=learned.n_segments,
+        seed=learned.seed,
+        warmup_updates=learned.warmup_updates,
+        publish_every=learned.publish_every,
+        hysteresis_margin=learned.hysteresis_margin,
+        hysteresis_evaluations=learned.hysteresis_evaluations,
+        hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
+        match_overlap=learned.match_overlap,
+        names=learned.names,
+        model_options=learned.model_options(),
+    )
+
+
+def make_drift(config: EngineConfig) -> tuple[tuple[str, ...], DriftMonitor | None]:
+    """The features drift is watched on, and the monitor (None when drift is off)."""
+    drift = config.drift
+    # Tenure and recency grow for everyone by construction: growth, not drift.
+    features = drift.features or tuple(
+        f for f in config.learned.features if f not in GROWING_FEATURES
+    )
+    # Windowed sums are ~86% full after twice their window; before that they ramp up.
+    delay_s = drift.reference_delay_seconds
+    if delay_s is None:
+        delay_s = 2 * max(config.windows_days) * 86400
+    monitor = DriftMonitor(features, drift, int(delay_s * 1000)) if drift.enabled else None
+    return tuple(features), monitor
