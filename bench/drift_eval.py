@@ -71,8 +71,7 @@ def stream_run(args: argparse.Namespace, shifted: bool) -> Run:
             )
         result = engine.process(chunk, store)
         out.events += len(chunk)
-        assert engine.drift is not None
-        if out.ready_events is None and engine.drift.reference_ready:
+        if out.ready_events is None and engine.status().drift_reference_ready:
             out.ready_events, out.ready_ms = out.events, engine.status().watermark_ms
         sweeps = set(result.sweeps)
         for reading in result.drift:

@@ -47,7 +47,7 @@ def final_matrix(
     ids, rows = [], []
     for state in store.states.values():
         if state.segment_id and state.last_seen_ms is not None:
-            raw = engine.segmenter.raw(engine.features.features(state, now_ms))
+            raw = engine.model_view(state, now_ms)
             rows.append(snap.z(np.array([raw[n] for n in features])))
             ids.append(state.segment_id)
     return np.array(rows), ids
@@ -90,7 +90,7 @@ class Tracker:
         # but changes its id has been renamed without moving.
         engine = self.engine
         features = engine.status().learned_features
-        raws = [engine.segmenter.raw(engine.features.features(s, now_ms))
+        raws = [engine.model_view(s, now_ms)
                 for s in self.store.states.values() if s.last_seen_ms is not None]  # fmt: skip
         x = np.array([[r[n] for n in features] for r in raws])
         if not len(x):

@@ -66,6 +66,7 @@ class EngineStatus:
     published: PublishedModel | None
     silhouette: float | None  # smoothed simplified silhouette of assignments
     near_boundary: float | None  # smoothed share of assignments near a boundary
+    drift_reference_ready: bool | None  # None: drift watch off
 
     @property
     def sizes(self) -> dict[str, int]:

@@ -123,6 +123,7 @@ class SegmentEngine:
             published=seg.published_model,
             silhouette=self.health.silhouette,
             near_boundary=self.health.near_boundary,
+            drift_reference_ready=None if self.drift is None else self.drift.reference_ready,
         )
 
     def learned_features(self, state: CustomerState, now_ms: int) -> Features:
@@ -130,6 +131,12 @@ class SegmentEngine:
         latest event)."""
         now = now_ms if state.last_seen_ms is None else max(now_ms, state.last_seen_ms)
         return self.features.features(state, now, set(self.segmenter.features))
+
+    def model_view(self, state: CustomerState, now_ms: int) -> dict[str, float]:
+        """The learned features of ``state`` at ``now_ms`` as the model sees them
+        (log-scaled; a missing value at the standardisation's mean)."""
+        wanted = frozenset(self.segmenter.features)
+        return self.segmenter.raw(self.features.features(state, now_ms, wanted))
 
     def snapshot(self) -> dict[str, Any]:
         """The engine's runtime state, detached (see :mod:`engine.snapshots`): the model,
