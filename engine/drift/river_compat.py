@@ -4,7 +4,7 @@ Written for River 0.26.1 (pinned in ``pyproject.toml``). River's ``PageHinkley``
 keeps its cumulative sums private (``_sum_increase`` with its running minimum
 ``_min_increase``, ``_sum_decrease`` with its running maximum ``_max_decrease``), yet
 they are its statistic and they date a change. ADWIN needs nothing private: its
-``width``, ``variance`` and ``estimation`` are public. ``tests/engine/test_drift.py``
+``width``, ``variance`` and ``estimation`` are public. ``tests/engine/test_drift_registry.py``
 checks the installed version and what these fields mean, so an upgrade fails there
 before it can change a detection silently.
 """

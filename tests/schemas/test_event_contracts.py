@@ -1,4 +1,5 @@
-"""The contracts: committed JSON Schemas, valid and invalid inputs, round trips."""
+"""The input event contracts: event time, behaviour events, profile updates and erasure
+requests, valid and invalid."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from schemas.changes import SegmentChange, SegmentRef
-from schemas.config import EngineConfig, LearnedSegmentsConfig
 from schemas.events import (
     EVENT_TYPES,
     BehaviourEvent,
@@ -20,8 +19,6 @@ from schemas.events import (
     ProfileUpdate,
     allowed_types_context,
 )
-from schemas.export import CONTRACTS, JSON_DIR, render
-from schemas.features import DEFAULT_LEARNED_FEATURES, feature_kinds
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -56,22 +53,6 @@ MODELS = list(BASES)
 
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**base, **changes}
-
-
-# --- committed JSON Schemas ---------------------------------------------------------------
-
-
-def test_committed_schema_files_are_exactly_the_contracts() -> None:
-    committed = {path.name for path in JSON_DIR.glob("*.json")}
-    assert committed == {f"{name}.schema.json" for name in CONTRACTS}
-
-
-@pytest.mark.parametrize("name", sorted(CONTRACTS))
-def test_committed_schema_equals_the_model(name: str) -> None:
-    committed = (JSON_DIR / f"{name}.schema.json").read_text()
-    assert committed == render(CONTRACTS[name]), (
-        f"schemas/json/{name}.schema.json is stale: run python -m schemas.export"
-    )
 
 
 # --- event time ---------------------------------------------------------------------------
@@ -257,183 +238,3 @@ def test_open_bags_reject_non_finite_numbers(value: float) -> None:
         ProfileUpdate.model_validate(with_(PROFILE, attributes={"score": value}))
     with pytest.raises(ValidationError):
         BehaviourEvent.model_validate(with_(BEHAVIOUR, properties={"score": value}))
-
-
-# --- segment changes ----------------------------------------------------------------------
-
-REF = st.builds(
-    SegmentRef,
-    id=st.text(min_size=1, max_size=20),
-    name=st.text(max_size=20),
-    kind=st.sampled_from(["learned", "rule"]),
-)
-MOMENT = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-)
-
-
-@settings(max_examples=60)
-@given(
-    change=st.builds(
-        SegmentChange,
-        change_id=st.text(min_size=1, max_size=40),
-        customer_id=st.text(min_size=1, max_size=40),
-        previous_segment=st.none() | REF,
-        segment=st.none() | REF,
-        changed_at=MOMENT,
-        emitted_at=MOMENT,
-        model_version=st.integers(0, 2**31),
-        reason=st.sampled_from(["assigned", "reassigned", "entered_rule", "left_rule", "erased"]),
-        trigger_event_id=st.none() | st.text(max_size=40),
-        features=st.dictionaries(
-            st.sampled_from(DEFAULT_LEARNED_FEATURES),
-            st.floats(allow_nan=False, allow_infinity=False),
-        ),
-    )
-)
-def test_segment_change_round_trips_through_json(change: SegmentChange) -> None:
-    assert SegmentChange.model_validate_json(change.model_dump_json()) == change
-
-
-def test_segment_change_rejects_extra_keys_and_negative_versions() -> None:
-    good = {
-        "change_id": "x",
-        "customer_id": "c1",
-        "previous_segment": None,
-        "segment": {"id": "learned-0", "name": "Zero", "kind": "learned"},
-        "changed_at": "2026-01-01T00:00:00+00:00",
-        "emitted_at": "2026-01-01T00:00:01+00:00",
-        "model_version": 1,
-        "reason": "assigned",
-        "features": {"frequency": 1.0},
-    }
-    assert SegmentChange.model_validate(good).schema_version == 1
-    for bad in ({"extra": 1}, {"model_version": -1}, {"reason": "moved"}, {"schema_version": 2}):
-        with pytest.raises(ValidationError):
-            SegmentChange.model_validate({**good, **bad})
-
-
-# --- engine config ------------------------------------------------------------------------
-
-
-def test_engine_config_defaults_are_valid() -> None:
-    config = EngineConfig()
-    assert config.learned.features == DEFAULT_LEARNED_FEATURES
-    assert set(DEFAULT_LEARNED_FEATURES) <= set(feature_kinds(config.windows_days))
-    assert EngineConfig.model_validate(config.model_dump()) == config
-
-
-@pytest.mark.parametrize(
-    ("features", "named"),
-    [
-        pytest.param(("frequency_90d", "shoe_size"), "shoe_size", id="one-unknown"),
-        pytest.param(("shoe_size",), "shoe_size", id="only-unknown"),
-        pytest.param(("frequency_14d",), "frequency_14d", id="window-not-configured"),
-        pytest.param(("recency_days", "country"), "country", id="text-feature"),
-    ],
-)
-def test_engine_config_rejects_unknown_or_text_features(
-    features: tuple[str, ...], named: str
-) -> None:
-    with pytest.raises(ValidationError) as info:
-        EngineConfig.model_validate({"learned": {"features": features}})
-    [error] = info.value.errors()
-    assert "learned.features" in error["msg"] and named in error["msg"]
-
-
-def test_engine_config_rejects_no_features() -> None:
-    with pytest.raises(ValidationError) as info:
-        EngineConfig.model_validate({"learned": {"features": ()}})
-    assert info.value.errors()[0]["loc"] == ("learned", "features")
-
-
-def test_engine_config_accepts_a_subset_of_features_and_configured_windows() -> None:
-    config = EngineConfig(learned=LearnedSegmentsConfig(features=("frequency_90d", "tenure_days")))
-    assert config.learned.features == ("frequency_90d", "tenure_days")
-    custom = EngineConfig.model_validate(
-        {"windows_days": [14], "learned": {"features": ["frequency_14d"]}}
-    )
-    assert custom.learned.features == ("frequency_14d",)
-
-
-@pytest.mark.parametrize("clash", [("purchase",), ("wishlist", "refund"), tuple(EVENT_TYPES)])
-def test_engine_config_rejects_extra_types_already_in_the_vocabulary(
-    clash: tuple[str, ...],
-) -> None:
-    with pytest.raises(ValidationError) as info:
-        EngineConfig(extra_event_types=clash)
-    assert info.value.errors()[0]["loc"] == ("extra_event_types",)
-
-
-def test_engine_config_accepts_new_extra_types_and_forbids_unknown_keys() -> None:
-    assert EngineConfig(extra_event_types=("wishlist",)).extra_event_types == ("wishlist",)
-    with pytest.raises(ValidationError):
-        EngineConfig.model_validate({"lateness": 3})
-    with pytest.raises(ValidationError):
-        EngineConfig.model_validate({"learned": {"n_segments": 1}})
-
-
-# --- the clustering models' own options ----------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        ("kmeans", {"halflife": 0.02}),
-        ("streamkmeans", {"chunk_size": 200}),
-        (
-            "dbstream",
-            {
-                "clustering_threshold": 1.5,
-                "fading_factor": 0.001,
-                "cleanup_interval": 2.0,
-                "intersection_factor": 0.3,
-                "minimum_weight": 1.0,
-            },
-        ),
-        (
-            "denstream",
-            {
-                "decaying_factor": 0.01,
-                "beta": 0.5,
-                "mu": 2.5,
-                "epsilon": 0.5,
-                "n_samples_init": 500,
-                "stream_speed": 100,
-            },
-        ),
-    ],
-)
-def test_each_model_gets_its_own_options_with_the_former_defaults(
-    model: str, expected: dict[str, Any]
-) -> None:
-    assert LearnedSegmentsConfig.model_validate({"model": model}).model_options() == expected
-
-
-def test_set_options_reach_the_model_and_are_written_out_only_when_set() -> None:
-    learned = LearnedSegmentsConfig.model_validate(
-        {"model": "dbstream", "dbstream": {"fading_factor": 0.01}}
-    )
-    assert learned.model_options()["fading_factor"] == 0.01
-    dumped = learned.model_dump(mode="json")
-    assert "dbstream" in dumped and "denstream" not in dumped and "streamkmeans" not in dumped
-    assert LearnedSegmentsConfig.model_validate(dumped) == learned
-    assert "dbstream" not in LearnedSegmentsConfig().model_dump()
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"dbstream": {"clustering_threshold": math.inf}},
-        {"dbstream": {"fading_factor": math.nan}},
-        {"dbstream": {"fading_factor": 0}},
-        {"dbstream": {"radius": 1.0}},
-        {"denstream": {"epsilon": math.inf}},
-        {"denstream": {"beta": 0.2, "mu": 5}},  # beta * mu must be above 1
-        {"denstream": {"n_samples_init": 0}},
-        {"streamkmeans": {"chunk_size": 0}},
-    ],
-)
-def test_model_options_must_be_finite_known_and_in_range(options: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        LearnedSegmentsConfig.model_validate(options)

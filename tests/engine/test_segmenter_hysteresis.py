@@ -1,0 +1,156 @@
+"""``LearnedSegmenter.decide``: a customer moves only to a challenger nearer by more than
+the margin, seen on enough evaluations spaced apart. No broker.
+
+Blob centres are in the model's log space (see ``segmenter_helpers``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.segmenter import Decision, LearnedSegmenter
+from tests.engine.segmenter_helpers import NO_PENDING, point
+
+
+def feed(
+    seg: LearnedSegmenter,
+    rng: random.Random,
+    centres: Sequence[Sequence[float]],
+    lessons: int,
+    prefix: str,
+    customers_per_blob: int = 200,
+) -> None:
+    """``lessons`` lessons, round-robin over the blobs; a customer stays in one blob."""
+    for i in range(lessons):
+        k = i % len(centres)
+        customer = f"{prefix}{k}-{(i // len(centres)) % customers_per_blob}"
+        seg.learn(point(rng, centres[k], seg.features), customer)
+
+
+# --- hysteresis ---------------------------------------------------------------------------
+
+LINE = [(1.0,), (3.0,), (5.0,)]  # three groups on one feature: low, middle, high
+
+
+def published(**kwargs: Any) -> LearnedSegmenter:
+    """A segmenter on one feature with a published snapshot of three segments."""
+    seg = LearnedSegmenter(
+        ("a",), n_segments=3, seed=5, warmup_updates=300, publish_every=10**9, **kwargs
+    )
+    feed(seg, random.Random(5), LINE, 300, "c")
+    assert seg.model_version == 1
+    return seg
+
+
+def by_position(seg: LearnedSegmenter) -> list[str]:
+    """Live ids from the lowest centroid to the highest."""
+    snap = seg.published_model
+    assert snap is not None
+    return [snap.ids[i] for i in np.argsort(snap.centroids[:, 0])]
+
+
+def between(seg: LearnedSegmenter, low: str, high: str, t: float) -> dict[str, float]:
+    """The raw vector a fraction ``t`` of the way from centroid ``low`` to ``high``."""
+    snap = seg.published_model
+    assert snap is not None
+    a, b = snap.centroids[snap.ids.index(low)], snap.centroids[snap.ids.index(high)]
+    z = a + t * (b - a)
+    return {"a": math.expm1(float(z[0] * snap.scales[0] + snap.means[0]))}
+
+
+def carry(decision: Decision) -> Decision:
+    """What the engine hands back at the next evaluation: the waiting challenger."""
+    return Decision(decision.pending_id, None, decision.pending_count, decision.pending_at_ms)
+
+
+def test_a_point_exactly_between_two_centroids_moves_nobody() -> None:
+    seg = published(hysteresis_evaluations=1)
+    low, mid, _ = by_position(seg)
+    x = between(seg, low, mid, 0.5)
+    d = seg.distances(x)
+    assert d is not None
+    snap = seg.published_model
+    assert snap is not None
+    assert d[snap.ids.index(low)] == pytest.approx(d[snap.ids.index(mid)], rel=1e-9)
+    for current in (low, mid):
+        assert seg.decide(x, 0, current, NO_PENDING) == Decision(current, None, 0, None)
+
+
+# (fraction of the way to the challenger, margin, challenger counts?) A challenger at
+# fraction t is nearer by the factor (1 - t) / t; it counts when that is below 1 - margin.
+MARGINS = [
+    (0.60, 0.5, False),
+    (2 / 3 - 0.01, 0.5, False),
+    (2 / 3 + 0.01, 0.5, True),
+    (0.9, 0.5, True),
+    (0.52, 0.0, True),
+    (0.52, 0.1, False),
+    (0.6, 0.1, True),
+]
+
+
+@pytest.mark.parametrize(("t", "margin", "counts"), MARGINS)
+def test_a_challenger_must_be_closer_by_more_than_the_margin(
+    t: float, margin: float, counts: bool
+) -> None:
+    seg = published(hysteresis_margin=margin, hysteresis_evaluations=1)
+    low, mid, _ = by_position(seg)
+    decision = seg.decide(between(seg, low, mid, t), 0, low, NO_PENDING)
+    assert decision == (Decision(mid, None, 0, None) if counts else Decision(low, None, 0, None))
+
+
+def test_a_move_needs_enough_evaluations_spaced_apart() -> None:
+    seg = published(hysteresis_evaluations=3, hysteresis_spacing_ms=1000)
+    low, _, high = by_position(seg)
+    x = between(seg, low, high, 1.0)  # right on the challenger
+    steps = [
+        (0, Decision(low, high, 1, 0)),
+        (500, Decision(low, high, 1, 0)),  # too soon: the same piece of evidence
+        (999, Decision(low, high, 1, 0)),
+        (1000, Decision(low, high, 2, 1000)),
+        (1999, Decision(low, high, 2, 1000)),
+        (2000, Decision(high, None, 0, None)),
+    ]
+    pending = NO_PENDING
+    for now, expected in steps:
+        decision = seg.decide(x, now, low, pending)
+        assert decision == expected, now
+        pending = carry(decision)
+
+
+def test_preferring_the_current_segment_resets_the_count() -> None:
+    seg = published(hysteresis_evaluations=2, hysteresis_spacing_ms=1000)
+    low, _, high = by_position(seg)
+    there, home = between(seg, low, high, 1.0), between(seg, low, high, 0.0)
+    first = seg.decide(there, 0, low, NO_PENDING)
+    assert first == Decision(low, high, 1, 0)
+    back = seg.decide(home, 1000, low, carry(first))
+    assert back == Decision(low, None, 0, None)
+    again = seg.decide(there, 2000, low, carry(back))
+    assert again == Decision(low, high, 1, 2000)  # counting starts over
+    assert seg.decide(there, 3000, low, carry(again)) == Decision(high, None, 0, None)
+
+
+def test_a_different_challenger_starts_its_own_count() -> None:
+    seg = published(hysteresis_evaluations=2, hysteresis_spacing_ms=1000)
+    low, mid, high = by_position(seg)
+    first = seg.decide(between(seg, low, high, 1.0), 0, low, NO_PENDING)
+    assert first == Decision(low, high, 1, 0)
+    other = seg.decide(between(seg, low, mid, 1.0), 5000, low, carry(first))
+    assert other == Decision(low, mid, 1, 5000)
+
+
+@pytest.mark.parametrize("current", [None, "seg-99"], ids=["unassigned", "not-live"])
+def test_an_unassigned_or_retired_customer_moves_at_once(current: str | None) -> None:
+    seg = published(hysteresis_evaluations=5, hysteresis_spacing_ms=10**9)
+    low, mid, high = by_position(seg)
+    x = between(seg, low, mid, 0.5)  # even a point with no clear preference
+    nearest = seg.nearest(x)
+    assert nearest in (low, mid)
+    assert seg.decide(x, 0, current, Decision(high, None, 3, 0)) == Decision(nearest, None, 0, None)
