@@ -23,6 +23,7 @@ from settings import Settings, load_settings
 
 def replay_command(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    args.partitions = args.partitions or settings.topic_partitions
     ordered = _read(args, settings, settings.engine.extra_event_types)
     replay = _run(_name(args.config), settings.engine, ordered, args)
     write_all(replay, ordered.rejects, args.out)
@@ -36,6 +37,7 @@ def replay_command(args: argparse.Namespace) -> int:
 
 def backtest_command(args: argparse.Namespace) -> int:
     configs = [(path, load_settings(path)) for path in args.config]
+    args.partitions = args.partitions or configs[0][1].topic_partitions
     extra = sorted({t for _, s in configs for t in s.engine.extra_event_types})
     ordered = _read(args, configs[0][1], tuple(extra))
     outcomes: list[ReplayOutcome] = []
@@ -69,7 +71,7 @@ def comparison_row(replay: Replay) -> dict[str, Any]:
 
 def _run(name: str, config: EngineConfig, ordered: Ordered, args: argparse.Namespace) -> Replay:
     with _progress(len(ordered.events), f"replay {name}", args.no_progress) as bar:
-        replay = run(name, config, ordered.events, on_progress=bar.update)
+        replay = run(name, config, ordered.events, bar.update, args.partitions)
     if args.labels is not None:
         assigned = {s.customer_id: s.segment_id for s in replay.store.states.values()
                     if s.segment_id is not None}  # fmt: skip
@@ -93,9 +95,13 @@ def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) ->
         if args.input is None:
             raise SourceError("give an input file (JSON Lines, CSV or Parquet) or --topic")
         mapping = sources.ColumnMap.parse(args.map, args.type_map, args.map_file)
-        items = sources.read_log(args.input, mapping.columns, mapping.types, tuple(extra))
+        floor = settings.engine.input_bounds.timestamp_floor
+        items = sources.read_log(
+            args.input, mapping.columns, mapping.types, tuple(extra), timestamp_floor=floor
+        )
     with _progress(None, "read", args.no_progress) as bar:
-        return order(_counting(items, bar))
+        jump_ms = int(settings.engine.input_bounds.max_replay_jump_seconds * 1000)
+        return order(_counting(items, bar), args.partitions, jump_ms)
 
 
 def _counting(items: Iterable[Record | Reject], bar: Any) -> Iterator[Record | Reject]:

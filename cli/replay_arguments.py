@@ -27,4 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser, backtest: bool) -> None:
     if not backtest:
         parser.add_argument("--shadow", metavar="TOPIC",
                             help="also write the replay's changes to this Kafka topic")  # fmt: skip
+    parser.add_argument("--partitions", type=_at_least_one, metavar="N",
+                        help="partitions to route customers to, as Kafka's default partitioner"
+                        " would (default: the settings' topic_partitions)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -44,6 +44,7 @@ class RuleSegments:
             for rule in configs
         }
         self.refs: dict[str, SegmentRef] = {rid: ref for rid, (_, ref) in self._rules.items()}
+        self.compiled: tuple[Rule, ...] = tuple(rule for rule, _ in self._rules.values())
         self.fields: frozenset[str] = frozenset().union(
             *(rule.fields for rule, _ in self._rules.values())
         )

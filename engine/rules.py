@@ -72,6 +72,8 @@ class Rule:
     ...                     {"monetary_90d": "number", "recency_days": "number"})
     >>> sorted(rule.fields)
     ['monetary_90d', 'recency_days']
+    >>> rule.thresholds
+    (('monetary_90d', 500.0), ('recency_days', 30.0))
     >>> rule.matches({"monetary_90d": 620.0, "recency_days": 3})
     True
     >>> rule.matches({"monetary_90d": 620.0})  # no recency: ``not (... >= 30)`` holds
@@ -81,6 +83,9 @@ class Rule:
     name: str
     expression: str
     fields: frozenset[str]
+    # Every number the rule compares a field with: where its truth may flip as a
+    # growing field (tenure, recency) passes it, so the engine can wake the customer then.
+    thresholds: tuple[tuple[str, float], ...] = field(repr=False)
     _kinds: tuple[tuple[str, FieldKind], ...] = field(repr=False, compare=False)
     _predicate: Predicate = field(repr=False, compare=False)
 
@@ -123,7 +128,8 @@ def compile_rule(name: str, expression: str, known_fields: Mapping[str, FieldKin
     parser = _Parser(name, expression, known_fields)
     predicate = parser.parse()
     kinds = tuple(sorted(parser.fields.items()))
-    return Rule(name, expression, frozenset(parser.fields), kinds, predicate)
+    thresholds = tuple(sorted(parser.thresholds))
+    return Rule(name, expression, frozenset(parser.fields), thresholds, kinds, predicate)
 
 
 class _Token(NamedTuple):
@@ -165,6 +171,7 @@ class _Parser:
         self.tokens = _tokenize(name, expression)
         self.pos = self.depth = 0
         self.fields: dict[str, FieldKind] = {}
+        self.thresholds: set[tuple[str, float]] = set()
 
     def error(self, problem: str, token: _Token) -> RuleError:
         return RuleError(self.name, problem, token.column)
@@ -282,6 +289,8 @@ class _Parser:
         if isinstance(value, str) != (kind == "text"):
             other = "text" if isinstance(value, str) else "number"
             raise self.error(f"{kind} field {name!r} compared with {other} {token.text}", token)
+        if not isinstance(value, str):
+            self.thresholds.add((name, float(value)))
         return value
 
     def comparison(self, name: str, kind: FieldKind, op: _Token) -> Predicate:

@@ -2,18 +2,20 @@
 
 The live worker and replay both call :meth:`SegmentEngine.process`; one event is a
 batch of one. Time is the events' own: the engine reads no clock. Customers who
-fall silent are still re-evaluated: whenever event time crosses a sweep boundary
-(every ``sweep_interval_seconds``), every customer the store lists is refreshed as
-of that boundary, so recency-driven segments (lapsed, rules on ``recency_days``)
-stay true. Sweeps happen at the same event times live and in replay, visit customers in
-the same (hashed, so mixed) order, and are where drift is scored against its reference.
+fall silent are still re-evaluated, by event-time timers (:mod:`engine.timers`):
+each evaluation sets when the customer's segments could next change if they stay
+silent, and the timer fires once the watermark of the customer's partition passes
+it, so recency-driven segments (lapsed, rules on ``recency_days``) stay true at a
+cost that grows with the customers due, not with customers x days. Every
+``sweep_interval_seconds`` of event time (a tick) drift is scored against its
+reference and idle partitions are moved on; ticks fall at the same event times live
+and in replay.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +30,7 @@ from engine.rule_segments import RuleSegments, number
 from engine.segmenter import Decision
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
+from engine.timers import Rechecks, TimerIndex
 from schemas.changes import ChangeReason
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
@@ -74,27 +77,43 @@ class SegmentEngine:
         self.sizes: dict[str, int] = {}
         self._wanted = frozenset(learned.features).union(self.drift_features, self.rules.fields)
         self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
-        self.watermark_ms: int | None = None  # latest event time seen
-        self._sweep_ms = int(config.sweep_interval_seconds * 1000)
-        self._next_sweep_ms: int | None = None
+        self.timers = TimerIndex()
+        self.rechecks = Rechecks(
+            config.recheck_first_days, config.recheck_growth, config.recheck_max_days,
+            int(learned.hysteresis_spacing_seconds * 1000),
+            [t for rule in self.rules.compiled for t in rule.thresholds], config.recency_cap_days,
+        )  # fmt: skip
+        self._tick_ms = int(config.sweep_interval_seconds * 1000)
+        self._idle_ms = int(config.idle_partition_seconds * 1000)
+        self._next_tick_ms: int | None = None
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
 
     def process(
-        self, events: Sequence[InputEvent], store: StateStore, times: Sequence[int] | None = None
+        self,
+        events: Sequence[InputEvent],
+        store: StateStore,
+        times: Sequence[int] | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> BatchResult:
         """Process ``events`` in order; ``times`` are their :func:`epoch_ms`, when the
-        caller has them already (replay orders by them)."""
+        caller has them already (replay orders by them), and ``partitions`` the
+        partitions they came from (all 0 when not given)."""
         result = BatchResult()
         changes = result.changes
         for index, event in enumerate(events):
             ts = epoch_ms(event) if times is None else times[index]
-            if self._next_sweep_ms is None or ts >= self._next_sweep_ms:
-                self._maybe_sweep(ts, store, result)  # counts its own changes
+            partition = 0 if partitions is None else partitions[index]
+            if self._next_tick_ms is None or ts >= self._next_tick_ms:
+                self._maybe_tick(ts, store, result)  # counts its own changes
+            if not self.timers.indexed(partition):
+                self.timers.index(partition, _stored(store, partition, result.sweep_errors))
+            if self.timers.advance(partition, ts):
+                self._fire(partition, store, result)
             counted = len(changes)
             try:
-                outcome = self._one(event, ts, store, changes, result.drift)
+                outcome = self._one(event, ts, partition, store, changes, result.drift)
             except Exception as exc:  # a bug, not bad input: report it, keep going
                 outcome = "failed"
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
@@ -115,7 +134,7 @@ class SegmentEngine:
                  for ref in self.rules.refs.values()]  # fmt: skip
         return EngineStatus(
             model_version=seg.model_version,
-            watermark_ms=self.watermark_ms,
+            watermark_ms=max(self.timers.watermarks.values(), default=None),
             lessons=seg.updates,
             learned_features=seg.features,
             segments=(*learned, *rules),
@@ -149,8 +168,8 @@ class SegmentEngine:
             "drift": None if self.drift is None else self.drift.snapshot(),
             "health": self.health.snapshot(),
             "sizes": dict(self.sizes),
-            "watermark_ms": self.watermark_ms,
-            "next_sweep_ms": self._next_sweep_ms,
+            "timers": self.timers.snapshot(),
+            "next_tick_ms": self._next_tick_ms,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -163,8 +182,8 @@ class SegmentEngine:
             self.drift.restore(state["drift"])
         self.health.restore(state["health"])
         self.sizes = dict(state["sizes"])
-        self.watermark_ms = state["watermark_ms"]
-        self._next_sweep_ms = state["next_sweep_ms"]
+        self.timers.restore(state["timers"])
+        self._next_tick_ms = state["next_tick_ms"]
 
     def _count(self, changes: list[Change], start: int) -> None:
         sizes = self.sizes
@@ -188,29 +207,43 @@ class SegmentEngine:
         segments.update(self.rules.refs)
         return ProfileBuilder(segments, self.features, now_ms, self.config.lapsed_after_days)
 
-    def _maybe_sweep(self, ts: int, store: StateStore, result: BatchResult) -> None:
-        if not self._sweep_ms:
+    def _maybe_tick(self, ts: int, store: StateStore, result: BatchResult) -> None:
+        if not self._tick_ms:
             return
-        if self._next_sweep_ms is None:
-            self._next_sweep_ms = (ts // self._sweep_ms + 1) * self._sweep_ms
-        elif ts >= self._next_sweep_ms:
-            # Boundaries are fixed multiples of the interval, so live and replay agree.
-            boundary = ts // self._sweep_ms * self._sweep_ms
-            # Hashed order: a sorted sweep would feed the drift detectors and the model
-            # customers in id order, which may follow sign-up channel or cohort.
-            customers = sorted(store.customer_ids(), key=_sweep_order)
-            counted = len(result.changes)
-            result.changes.extend(
-                self.refresh(boundary, store, customers, result.sweep_errors, result.drift)
-            )
+        if self._next_tick_ms is None:
+            self._next_tick_ms = (ts // self._tick_ms + 1) * self._tick_ms
+            return
+        # Boundaries are fixed multiples of the interval, so live and replay agree.
+        boundary = ts // self._tick_ms * self._tick_ms
+        # A partition without events for longer than the idle allowance is moved on,
+        # so its silent customers' timers still fire (the rule is in event time only).
+        for partition, mark in sorted(self.timers.watermarks.items()):
+            if mark < boundary - self._idle_ms and self.timers.advance(
+                partition, boundary - self._idle_ms
+            ):
+                self._fire(partition, store, result)
+        result.sweeps.append(boundary)
+        result.sweep_sizes.append(dict(sorted(self.sizes.items())))
+        if self.drift is not None:
+            learned = learned_sizes(self.sizes, self.segmenter.segments)
+            version = self.segmenter.model_version
+            result.drift.extend(self.drift.evaluate(boundary, learned, version))
+        self._next_tick_ms = boundary + self._tick_ms
+
+    def _fire(self, partition: int, store: StateStore, result: BatchResult) -> None:
+        """Evaluate the customers of ``partition`` whose timers its watermark passed."""
+        counted = len(result.changes)
+        for due, customer_id in self.timers.due(partition):
+            try:
+                state = store.get(customer_id)
+                if state is None or state.timer_ms != due:
+                    continue  # moved since it was indexed
+                self._evaluate(state, due, None, result.changes, result.drift)
+                store.put(state)
+            except Exception as exc:  # a bug: keep firing the others
+                result.sweep_errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+        if len(result.changes) > counted:
             self._count(result.changes, counted)
-            result.sweeps.append(boundary)
-            result.sweep_sizes.append(dict(sorted(self.sizes.items())))
-            if self.drift is not None:
-                learned = learned_sizes(self.sizes, self.segmenter.segments)
-                version = self.segmenter.model_version
-                result.drift.extend(self.drift.evaluate(boundary, learned, version))
-            self._next_sweep_ms = boundary + self._sweep_ms
 
     def refresh(
         self,
@@ -240,6 +273,7 @@ class SegmentEngine:
         self,
         event: InputEvent,
         ts: int,
+        partition: int,
         store: StateStore,
         out: list[Change],
         drift: list[DriftReading],
@@ -247,6 +281,7 @@ class SegmentEngine:
         if isinstance(event, ErasureRequest):
             return self._erase(event, ts, store, out)
         state = store.get(event.customer_id) or CustomerState(event.customer_id)
+        state.partition = partition
         if state.erased_until_ms is not None and ts <= state.erased_until_ms:
             return "erased"
         if isinstance(event, BehaviourEvent):
@@ -264,7 +299,6 @@ class SegmentEngine:
                 self._evaluate_rules(state, ts, out)
                 store.put(state)
                 return "accepted"
-        self.watermark_ms = ts if self.watermark_ms is None else max(self.watermark_ms, ts)
         if state.last_seen_ms is not None:  # a profile alone is no behaviour to segment
             self._evaluate(state, max(ts, state.last_seen_ms), trigger, out, drift)
         store.put(state)
@@ -285,8 +319,13 @@ class SegmentEngine:
         ):
             self._learn(x, state.customer_id, now_ms, drift)
             state.last_learned_ms = now_ms
-        self._learned(state, x, now_ms, trigger, out)
+        pending = self._learned(state, x, now_ms, trigger, out)
         self.rules.evaluate(state, x, now_ms, trigger, self.segmenter.model_version, out)
+        if not self._tick_ms:  # time passing is off: no ticks, no timers
+            return
+        state.timer_ms = due = self.rechecks.next(state, now_ms, pending)
+        if due is not None:
+            self.timers.add(state.partition, due, state.customer_id)
 
     def _learn(
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
@@ -312,7 +351,8 @@ class SegmentEngine:
     def _learned(
         self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
         out: list[Change],
-    ) -> None:  # fmt: skip
+    ) -> bool:  # fmt: skip
+        """Decide the learned segment; whether a challenger waits out hysteresis."""
         seg = self.segmenter
         waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
         decision = seg.decide(x, now_ms, state.segment_id, waiting)
@@ -327,6 +367,7 @@ class SegmentEngine:
                               now_ms, seg.model_version, reason, trigger, snapshot,
                               lifetime(state)))  # fmt: skip
             state.segment_id = decision.segment_id
+        return decision.pending_id is not None
 
     def _erase(
         self, event: ErasureRequest, ts: int, store: StateStore, out: list[Change]
@@ -347,8 +388,16 @@ class SegmentEngine:
         return "erased"
 
 
-def _sweep_order(customer_id: str) -> tuple[int, str]:
-    return zlib.crc32(customer_id.encode()), customer_id
+def _stored(store: StateStore, partition: int, errors: list[str]) -> Iterator[CustomerState]:
+    """The states ``store`` holds for ``partition``; one it cannot read is reported."""
+    for customer_id in store.partition_customers(partition):
+        try:
+            state = store.get(customer_id)
+        except Exception as exc:  # a corrupt entry: its timer is lost, the rest are not
+            errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+            continue
+        if state is not None:
+            yield state
 
 
 def _log_scaled(value: float | str | None) -> float | None:

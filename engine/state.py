@@ -47,6 +47,10 @@ class CustomerState:
     pending_at_ms: int | None = None
     rule_segments: list[str] = field(default_factory=list)
     last_learned_ms: int | None = None
+    # Event time: the partition the customer's events arrive on, and when the engine
+    # should next look at them if they stay silent (engine.timers).
+    partition: int = 0
+    timer_ms: int | None = None
     # After an erasure only this record is kept: events up to this time are dropped,
     # so a late or reordered event cannot bring the erased customer back.
     erased_until_ms: int | None = None
@@ -111,8 +115,9 @@ class StateStore(Protocol):
 
     def delete(self, customer_id: str) -> None: ...
 
-    def customer_ids(self) -> Iterable[str]:
-        """The customers a periodic re-evaluation should visit."""
+    def partition_customers(self, partition: int) -> Iterable[str]:
+        """The customers the store holds for ``partition`` (read once per partition,
+        to index the timers their states hold)."""
         ...
 
 
@@ -131,8 +136,8 @@ class MemoryStore:
     def delete(self, customer_id: str) -> None:
         self.states.pop(customer_id, None)
 
-    def customer_ids(self) -> Iterable[str]:
-        return list(self.states)
+    def partition_customers(self, partition: int) -> Iterable[str]:
+        return sorted(cid for cid, state in self.states.items() if state.partition == partition)
 
     def snapshot(self) -> dict[str, Any]:
         """Every customer's state, detached (see :mod:`engine.snapshots`)."""

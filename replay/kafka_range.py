@@ -122,7 +122,8 @@ def _read(
     role: str,
     extra_event_types: tuple[str, ...],
 ) -> Iterator[Record | Reject]:
-    context = allowed_types_context(extra_event_types)
+    floor = settings.engine.input_bounds.timestamp_floor
+    context = allowed_types_context(extra_event_types, floor)
     position = 0
     with _consumer(settings) as consumer:
         for tp in partitions:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 
 from engine.changes import Change
+from engine.partitioning import kafka_partition
 from engine.results import EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from engine.state import MemoryStore
@@ -37,9 +39,16 @@ class Ordered:
     was_sorted: bool  # the input already came in event-time order
 
 
-def order(items: Iterable[Record | Reject]) -> Ordered:
-    """Sort by (event time, position). Holds the log in memory: about 1 KB per event."""
-    keyed: list[tuple[int, int, InputEvent]] = []
+def order(
+    items: Iterable[Record | Reject], partitions: int = 1, max_jump_ms: int | None = None
+) -> Ordered:
+    """Sort by (event time, position). Holds the log in memory: about 1 KB per event.
+
+    With ``max_jump_ms``, an event more than that ahead of the latest event time of
+    its partition (of ``partitions``, as Kafka would route it) is rejected as
+    ``out_of_range``: one mistyped far-future date must not carry event time away.
+    """
+    keyed: list[tuple[int, int, Record]] = []
     rejects: list[Reject] = []
     was_sorted, last = True, (-(2**63), -1)
     try:
@@ -50,7 +59,7 @@ def order(items: Iterable[Record | Reject]) -> Ordered:
             key = (epoch_ms(item.event), item.position)
             was_sorted = was_sorted and key >= last
             last = key
-            keyed.append((*key, item.event))
+            keyed.append((*key, item))
             if len(keyed) % FREEZE_EVERY == 0:
                 # Every event read stays alive: out of the collector's generations, they
                 # are not re-scanned by each full collection (~9 us per event at 1M).
@@ -59,7 +68,46 @@ def order(items: Iterable[Record | Reject]) -> Ordered:
         gc.unfreeze()
     if not was_sorted:
         keyed.sort(key=lambda k: (k[0], k[1]))
-    return Ordered([event for _, _, event in keyed], rejects, was_sorted)
+    if max_jump_ms is not None:
+        keyed = _without_jumps(keyed, partitions, max_jump_ms, rejects)
+    return Ordered([record.event for _, _, record in keyed], rejects, was_sorted)
+
+
+def _without_jumps(
+    keyed: list[tuple[int, int, Record]], partitions: int, max_jump_ms: int, rejects: list[Reject]
+) -> list[tuple[int, int, Record]]:
+    kept, marks = [], Partitions(partitions)
+    for ts, position, record in keyed:
+        partition = marks.of(record.event.customer_id)
+        mark = marks.watermarks.get(partition)
+        if mark is not None and ts - mark > max_jump_ms:
+            error = (f"event time {_iso(ts)} is more than {max_jump_ms / DAY_MS:g} days ahead "
+                     f"of partition {partition}'s latest, {_iso(mark)}")  # fmt: skip
+            raw = record.event.model_dump_json()
+            rejects.append(Reject(position, record.origin, "out_of_range", error, raw))
+            continue
+        marks.watermarks[partition] = ts
+        kept.append((ts, position, record))
+    return kept
+
+
+class Partitions:
+    """Customers routed to ``count`` partitions as Kafka's default partitioner does."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.watermarks: dict[int, int] = {}
+        self._of: dict[str, int] = {}
+
+    def of(self, customer_id: str) -> int:
+        partition = self._of.get(customer_id)
+        if partition is None:
+            partition = self._of[customer_id] = kafka_partition(customer_id, self.count)
+        return partition
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -87,16 +135,21 @@ def run(
     config: EngineConfig,
     events: list[InputEvent],
     on_progress: Callable[[int], None] | None = None,
+    partitions: int = 1,
 ) -> Replay:
-    """Process ``events`` (already in order) and gather the outcome."""
+    """Process ``events`` (already in order) and gather the outcome. Customers are
+    routed to ``partitions`` as Kafka's default partitioner would: a worker reading a
+    topic of that many partitions decides the same."""
     engine, store = SegmentEngine(config), MemoryStore()
+    route = Partitions(partitions)
     outcome = ReplayOutcome(name=name)
     changes: list[Change] = []
     counts = {"accepted": 0, "duplicate": 0, "late": 0, "erased": 0, "failed": 0}
     since_changes = since_events = 0
     try:
         for batch, times in _batches(events, int(config.sweep_interval_seconds * 1000)):
-            result = engine.process(batch, store, times)
+            parts = [route.of(event.customer_id) for event in batch]
+            result = engine.process(batch, store, times, parts)
             for outcome_name in result.outcomes:
                 counts[outcome_name] += 1
             # A batch holds at most one sweep, at its start: the counts so far are the

@@ -1,14 +1,20 @@
-"""Field types shared by the event contracts: event time, ids, open property bags."""
+"""Field types shared by the event contracts: event time, ids, numbers, open property bags."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-# Epoch values below this are almost surely seconds sent where milliseconds were meant.
-_EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+TIMESTAMP_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
+"""Default earliest event time; a deployment sets its own (``engine.input_bounds``)."""
+FLOOR_CONTEXT_KEY = "timestamp_floor"  # validation context key of a deployment's floor
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FLOOR_MS = (TIMESTAMP_FLOOR - _EPOCH) // timedelta(milliseconds=1)
+# Epoch seconds of 2001-2286 read as milliseconds land in 1970 before this.
+_SECONDS_AS_MS = _EPOCH + timedelta(milliseconds=10**10)
 
 
 def parse_event_time(value: Any) -> datetime:
@@ -16,18 +22,16 @@ def parse_event_time(value: Any) -> datetime:
     try:
         return _parse_event_time(value)
     except (OverflowError, OSError):  # far outside what a datetime can hold
-        raise ValueError("timestamp is out of range") from None
+        raise PydanticCustomError("out_of_range", "timestamp is out of range") from None
 
 
 def _parse_event_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
-    elif isinstance(value, bool):
+    elif isinstance(value, bool):  # before int: a bool is an int to Python
         raise ValueError("timestamp must be an ISO-8601 string or epoch milliseconds")
     elif isinstance(value, int):
-        if value < _EARLIEST_MS:
-            raise ValueError("epoch timestamp is before 2000-01-01: send milliseconds, not seconds")
-        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        moment = _EPOCH + timedelta(milliseconds=value)  # exact: value / 1000 rounds
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)
@@ -40,23 +44,57 @@ def _parse_event_time(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
+def not_before_floor(moment: datetime, info: ValidationInfo) -> datetime:
+    """Refuse event time before the floor: the context's, else :data:`TIMESTAMP_FLOOR`.
+
+    One floor for every form (ISO-8601 and epoch milliseconds alike), so epoch seconds
+    sent where milliseconds were meant (1970) fall below it too.
+    """
+    floor = TIMESTAMP_FLOOR
+    if isinstance(info.context, dict):
+        floor = info.context.get(FLOOR_CONTEXT_KEY, TIMESTAMP_FLOOR)
+    if moment >= floor:
+        return moment
+    hint = " (epoch seconds? send milliseconds)" if _EPOCH <= moment < _SECONDS_AS_MS else ""
+    raise PydanticCustomError(
+        "out_of_range",
+        "timestamp {timestamp} is before the floor {floor}{hint}",
+        {"timestamp": moment.isoformat(), "floor": floor.isoformat(), "hint": hint},
+    )
+
+
 EventTime = Annotated[
     datetime,
     BeforeValidator(parse_event_time),
+    AfterValidator(not_before_floor),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "string", "format": "date-time"},
-                {"type": "integer", "minimum": _EARLIEST_MS},
+                {"type": "integer", "minimum": _FLOOR_MS},
             ],
-            "description": "Event time: ISO-8601 with a UTC offset, or epoch milliseconds.",
+            "description": "Event time: ISO-8601 with a UTC offset, or epoch milliseconds; "
+            f"not before {TIMESTAMP_FLOOR:%Y-%m-%dT%H:%M:%SZ} unless the deployment sets "
+            "engine.input_bounds.timestamp_floor.",
         }
     ),
 ]
 
+
+def no_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number is expected (pydantic reads them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
 Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+# Numbers of the contracts are never booleans: ``Annotated[float, Field(...), NOT_BOOL]``.
+# Last in the metadata, after the constraints, so they stay in the JSON Schema.
+NOT_BOOL = BeforeValidator(no_bool)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False), NOT_BOOL]
 
 # Values allowed in the open parts of a contract (extra properties and attributes):
-# scalars only, so state stays flat and serialisable.
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# scalars only, so state stays flat and serialisable. Here a boolean is its own scalar,
+# kept as a boolean: the union picks the exact type first.
 Scalar = str | int | FiniteFloat | bool | None

@@ -5,9 +5,11 @@ It is validated once at start; the engine itself only receives the plain values.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas._types import TIMESTAMP_FLOOR, FiniteFloat
 from schemas.events import EVENT_TYPES
 from schemas.features import DEFAULT_LEARNED_FEATURES, DEFAULT_WINDOWS_DAYS, feature_kinds
 
@@ -187,6 +190,31 @@ class DriftConfig(BaseModel):
         return self
 
 
+class InputBoundsConfig(BaseModel):
+    """How far from plausible event time an input may be: older than the floor is refused
+    everywhere; ahead of the wall clock by more than the skew is refused live; replay,
+    which has no wall clock, refuses a jump in event time instead."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    timestamp_floor: AwareDatetime = Field(
+        TIMESTAMP_FLOOR, description="Event time before this is out of range (every input topic)."
+    )
+    max_clock_skew_seconds: FiniteFloat = Field(
+        3600.0,
+        ge=0,
+        description="Live: event time this far ahead of the wall clock is out of range.",
+    )
+    max_replay_jump_seconds: FiniteFloat = Field(
+        30 * 86400.0, gt=0, description="Replay: event time this far ahead of the rest is refused."
+    )
+
+    @field_validator("timestamp_floor")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
 class EngineConfig(BaseModel):
     """Everything that decides segments. Same config and input give the same output."""
 
@@ -205,12 +233,31 @@ class EngineConfig(BaseModel):
     )
     lapsed_after_days: float = Field(60, gt=0, description="Inactive this long counts as lapsed.")
     sweep_interval_seconds: float = Field(
-        86400, ge=0, description="Event time between re-evaluations of every customer; 0: never."
+        86400,
+        ge=0,
+        description="Event time between ticks (drift readings, idle partitions moved on);"
+        " 0: none, and silent customers are never re-evaluated.",
+    )
+    recheck_first_days: float = Field(
+        1, gt=0, allow_inf_nan=False, description="First re-check of a silent customer."
+    )
+    recheck_growth: float = Field(
+        4, ge=1, allow_inf_nan=False, description="Each later re-check gap, times the last."
+    )
+    recheck_max_days: float = Field(
+        128, gt=0, allow_inf_nan=False, description="Longest gap between re-checks."
+    )
+    idle_partition_seconds: float = Field(
+        86400,
+        ge=0,
+        allow_inf_nan=False,
+        description="A partition this far behind the latest tick is moved on to it.",
     )
     affinity_slots: int = Field(8, ge=1, le=64, description="Affinities kept per customer.")
     learned: LearnedSegmentsConfig = LearnedSegmentsConfig()
     rules: tuple[RuleSegmentConfig, ...] = ()
     drift: DriftConfig = DriftConfig()
+    input_bounds: InputBoundsConfig = InputBoundsConfig()
 
     @field_validator("extra_event_types")
     @classmethod

@@ -12,6 +12,7 @@ DeadLetterReason = Literal[
     "undecodable",  # not UTF-8 JSON
     "invalid",  # JSON that breaks the contract
     "unknown_event_type",
+    "out_of_range",  # event time before the floor, or (live) too far ahead of the clock
     "late",  # older than the allowed lateness
     "processing_error",  # the engine raised: a bug, kept for replay
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
@@ -42,15 +43,27 @@ def decode(
 
 
 def rejection(exc: ValidationError) -> Rejected:
-    """The typed rejection of a failed validation: the first error, and how many more."""
+    """The typed rejection of a failed validation: the deciding error, and how many more.
+
+    Unreadable input is ``undecodable``; else an unknown event type, then event time out
+    of range, decide the reason over any other error; the rest is ``invalid``.
+    """
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
-    where = ".".join(str(part) for part in first["loc"])
-    detail = f"{where}: {first['msg']}" if where else first["msg"]
-    if len(errors) > 1:
-        detail += f" (and {len(errors) - 1} more)"
     if first["type"] in ("json_invalid", "json_type", "model_type"):
-        return Rejected("undecodable", detail)
-    if any(error["type"] == "unknown_event_type" for error in errors):
-        return Rejected("unknown_event_type", detail)
-    return Rejected("invalid", detail)
+        return Rejected("undecodable", _detail(first, len(errors)))
+    for reason in _DECIDING:
+        deciding = next((error for error in errors if error["type"] == reason), None)
+        if deciding is not None:
+            return Rejected(reason, _detail(deciding, len(errors)))
+    return Rejected("invalid", _detail(first, len(errors)))
+
+
+# Error types (raised as ``PydanticCustomError``) that are a reason of their own.
+_DECIDING: tuple[DeadLetterReason, ...] = ("unknown_event_type", "out_of_range")
+
+
+def _detail(error: ErrorDetails, count: int) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    detail = f"{where}: {error['msg']}" if where else error["msg"]
+    return detail + (f" (and {count - 1} more)" if count > 1 else "")

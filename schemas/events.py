@@ -1,19 +1,28 @@
 """Input contracts: behavioural events, profile updates and erasure requests.
 
 All three arrive as JSON values keyed by ``customer_id``. Unknown behavioural event
-types are rejected unless the deployment lists them in ``extra_event_types``; pass
-that set as validation context (see :func:`allowed_types_context`).
+types are rejected unless the deployment lists them in ``extra_event_types``, and event
+time before the deployment's floor is out of range; pass both as validation context
+(see :func:`allowed_types_context`). A boolean is never read as a number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, get_args
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from schemas._types import EventTime, Identifier, Scalar
+from schemas._types import (
+    FLOOR_CONTEXT_KEY,
+    NOT_BOOL,
+    TIMESTAMP_FLOOR,
+    EventTime,
+    Identifier,
+    Scalar,
+)
 
 EventType = Literal[
     "page_view",
@@ -35,9 +44,23 @@ IncomeBand = Literal["low", "lower_middle", "middle", "upper_middle", "high"]
 CompanySize = Literal["1-9", "10-49", "50-249", "250-999", "1000+"]
 
 
-def allowed_types_context(extra_event_types: Iterable[str] = ()) -> dict[str, frozenset[str]]:
-    """Validation context that admits ``extra_event_types`` beside the vocabulary."""
-    return {"event_types": EVENT_TYPES | frozenset(extra_event_types)}
+def allowed_types_context(
+    extra_event_types: Iterable[str] = (), timestamp_floor: datetime = TIMESTAMP_FLOOR
+) -> dict[str, Any]:
+    """Validation context that admits ``extra_event_types`` beside the vocabulary and
+    refuses event time before ``timestamp_floor`` (aware) as out of range.
+
+    >>> from datetime import UTC
+    >>> context = allowed_types_context(["wishlist"], datetime(2020, 1, 1, tzinfo=UTC))
+    >>> sorted(context)
+    ['event_types', 'timestamp_floor']
+    """
+    if timestamp_floor.tzinfo is None:
+        raise ValueError("timestamp_floor needs a UTC offset")
+    return {
+        "event_types": EVENT_TYPES | frozenset(extra_event_types),
+        FLOOR_CONTEXT_KEY: timestamp_floor,
+    }
 
 
 class EventProperties(BaseModel):
@@ -69,7 +92,7 @@ class BehaviourEvent(BaseModel):
         description="Event type; deployments may admit more through extra_event_types.",
     )
     timestamp: EventTime
-    amount: float | None = Field(None, ge=0, allow_inf_nan=False)
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False), NOT_BOOL] | None = None
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
     properties: EventProperties | None = None
 
@@ -92,7 +115,7 @@ class ProfileAttributes(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, Scalar]
 
-    age: int | None = Field(None, ge=0, le=130)
+    age: Annotated[int, Field(ge=0, le=130), NOT_BOOL] | None = None
     gender: str | None = Field(None, max_length=32)
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
     region: str | None = Field(None, max_length=128)

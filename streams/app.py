@@ -88,8 +88,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.agent(inputs, name="segment")
     async def segment(stream: StreamT[bytes]) -> None:
         # Each event is a RecordBatch (up to RUN_MAX records of one partition); the
-        # batches of one fetch go to the engine together, so a sweep sees every
-        # partition they come from.
+        # batches of one fetch go to the engine together, their partitions taking turns.
         batches = stream.take_events(BATCHES_MAX, within=BATCH_WITHIN_SECONDS)  # type: ignore[attr-defined]
         async for events in batches:
             await pipeline.handle(input_records(events))

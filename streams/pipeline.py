@@ -3,6 +3,11 @@
 Nothing raised here may escape: Faust acks a message whether or not its handler
 succeeded, so every failure must end on the dead-letter topic instead.
 
+The wall clock is read here and nowhere in the engine: an event dated further ahead of
+it than ``engine.input_bounds.max_clock_skew_seconds`` is dead-lettered as
+``out_of_range`` before the engine sees it, so one bad producer clock cannot carry
+event time (lateness, windows, sweeps) into the future.
+
 The pipeline knows no Kafka client: records come in as :class:`~streams.ports.InputRecord`,
 messages go out through a :class:`~streams.ports.Publisher`, and state lives in the
 stores its factory hands out, one per batch (``streams.ports``).
@@ -25,7 +30,13 @@ from schemas import dead_letters as dl
 from schemas.changes import SegmentChange
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
-from schemas.events import EVENT_TYPES, BehaviourEvent, ErasureRequest, InputEvent
+from schemas.events import (
+    EVENT_TYPES,
+    BehaviourEvent,
+    ErasureRequest,
+    InputEvent,
+    allowed_types_context,
+)
 from settings import TopicNames
 from streams.metrics import Metrics
 from streams.ports import InputRecord, Publisher, StoreFactory
@@ -53,6 +64,7 @@ class Pipeline:
         metrics: Metrics,
         type_labels: frozenset[str] = EVENT_TYPES,
         highwater: Callable[[str, int], int | None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -61,8 +73,11 @@ class Pipeline:
         self.publisher = publisher
         self.metrics = metrics
         self.type_labels = type_labels
-        self.context = {"event_types": type_labels}
+        bounds = engine.config.input_bounds
+        self.context = allowed_types_context(type_labels, bounds.timestamp_floor)
+        self.max_clock_skew_seconds = bounds.max_clock_skew_seconds
         self.highwater = highwater  # a partition's high watermark, for consumer lag
+        self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
         self._received = 0.0
         self._model_version: int | None = None
         self._sized: dict[SegmentLabels, int] = {}  # segment_size series
@@ -84,21 +99,31 @@ class Pipeline:
 
     async def _handle(self, owned: Sequence[InputRecord]) -> None:
         accepted: list[Accepted] = []
+        latest_ms = (self.clock() + self.max_clock_skew_seconds) * 1000
         for record in owned:
             source = self.sources[record.topic]
             decoded = decode(source, record.key, record.value, self.context)
             if isinstance(decoded, Rejected):
                 await self.dead_letter(record, source, "unknown", decoded.reason, decoded.error)
+            elif epoch_ms(decoded) > latest_ms:
+                label, error = self._type_label(decoded), self._ahead(decoded)
+                await self.dead_letter(record, source, label, "out_of_range", error)
             else:
                 accepted.append((record, decoded))
         if accepted:
             await self._decide(accepted)
 
+    def _ahead(self, event: InputEvent) -> str:
+        skew = self.max_clock_skew_seconds
+        return f"timestamp {event.timestamp.isoformat()} is more than {skew:g} s ahead of the clock"
+
     async def _decide(self, accepted: list[Accepted]) -> None:
         # Each customer's record says which partition, and so which changelog
         # partition, its state belongs to.
         store = self.stores([(decoded.customer_id, record) for record, decoded in accepted])
-        result = self.engine.process([decoded for _, decoded in accepted], store)
+        events = [decoded for _, decoded in accepted]
+        partitions = [record.partition for record, _ in accepted]
+        result = self.engine.process(events, store, partitions=partitions)
         await store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
@@ -126,7 +151,7 @@ class Pipeline:
                 counted[source, label, outcome] += 1
         for labels, count in counted.items():
             self.metrics.events.labels(*labels).inc(count)
-        now, observe = time.time(), self.metrics.event_time_lag.observe
+        now, observe = self.clock(), self.metrics.event_time_lag.observe
         for _, decoded in accepted:
             observe(max(0.0, now - epoch_ms(decoded) / 1000))
 
@@ -217,7 +242,7 @@ class Pipeline:
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, high - position))
 
     async def dead_letter(
-        self, record: InputRecord, source: str, label: str, reason: str, error: str
+        self, record: InputRecord, source: str, label: str, reason: dl.DeadLetterReason, error: str
     ) -> None:
         """Forward the original message untouched, with headers saying why and from where."""
         headers = (

@@ -10,7 +10,7 @@ customer after a rebalance.
 A RocksDB store outlives the worker: on start Faust recovers only the changelog
 written after the store's last offset, so the customers already on disk never pass
 through ``on_changelog_event``. The index learns those from the store itself, once
-per partition, before the first sweep that needs them.
+per partition, when the engine first indexes that partition's timers.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class PartitionIndex:
     """Which input partition each known customer lives in.
 
     Filled as events arrive and, after a restart, from the table's changelog while
-    Faust recovers it; the engine's sweeps visit the customers of the partitions
-    in the batch at hand.
+    Faust recovers it; the engine reads a partition's customers once, to index the
+    timers their states hold.
     """
 
     def __init__(self) -> None:
@@ -47,7 +47,7 @@ class PartitionIndex:
     def add(self, customer_id: str, partition: int) -> None:
         previous = self.partition_of.get(customer_id)
         if previous != partition:
-            if previous is not None:  # moved (topics repartitioned): sweep it from one place
+            if previous is not None:  # moved (topics repartitioned): index it in one place
                 self.customers[previous].discard(customer_id)
             self.partition_of[customer_id] = partition
             self.customers.setdefault(partition, set()).add(customer_id)
@@ -78,7 +78,7 @@ class ChangelogWriter:
     machinery in between: the store is set, and the changelog record (the bytes
     Faust's JSON codec would write) goes straight to the app's producer, whose flush
     Faust awaits before it commits the input offsets. A Faust table write cost
-    ~217 µs (``bench/PROFILE.md``, section 8), and a sweep makes thousands.
+    ~217 µs (``bench/PROFILE.md``, section 8), and due timers can make thousands.
 
     What is given up: the table sensors' counts of keys set.
     """
@@ -129,10 +129,11 @@ class TableStore:
         self._index = index
         self._writer = writer
         # A customer's own record routes its table access to that record's
-        # partition; a customer the batch holds no record of (a sweep reaches it),
-        # to the first record of its partition in the batch.
+        # partition; a customer the batch holds no record of (a timer reaches it),
+        # to the first record of its partition in the batch, or of none (idle).
         self._owners: dict[str, Position] = {}
         self._by_partition: dict[int, Position] = {}
+        self._topic = ""  # an input topic: routes partitions the batch holds no record of
         self._cache: dict[str, CustomerState | None] = {}
         self._dirty: set[str] = set()
         for customer_id, record in batch:
@@ -140,11 +141,14 @@ class TableStore:
             index.add(customer_id, record.partition)
             self._owners[customer_id] = position
             self._by_partition.setdefault(record.partition, position)
+            self._topic = self._topic or record.topic
 
     def _owner(self, customer_id: str) -> Position:
         owner = self._owners.get(customer_id)
         if owner is None:
-            owner = self._by_partition[self._index.partition_of[customer_id]]
+            # A timer's customer: an idle partition's fire with no record of it here.
+            partition = self._index.partition_of[customer_id]
+            owner = self._by_partition.get(partition, (self._topic, partition))
         return owner
 
     def get(self, customer_id: str) -> CustomerState | None:
@@ -175,15 +179,11 @@ class TableStore:
                     await self._writer.set(customer_id, state.to_dict(), partition)
         self._dirty.clear()
 
-    def customer_ids(self) -> list[str]:
-        """Customers of the partitions this batch holds events of, in a fixed order."""
-        for partition in self._by_partition:
-            self._index.scan(self._table, partition)
-        return sorted(
-            customer
-            for partition in self._by_partition
-            for customer in self._index.customers.get(partition, ())
-        )
+    def partition_customers(self, partition: int) -> list[str]:
+        """Customers the table holds for ``partition``, in a fixed order (the engine reads
+        them once per partition, to index their timers)."""
+        self._index.scan(self._table, partition)
+        return sorted(self._index.customers.get(partition, ()))
 
 
 class TableStores:

@@ -96,9 +96,9 @@ class MemoryBatchStore:
     def delete(self, customer_id: str) -> None:
         self._pending[customer_id] = None
 
-    def customer_ids(self) -> list[str]:
-        gone = {c for c, state in self._pending.items() if state is None}
-        return sorted((set(self._states) | set(self._pending)) - gone)
+    def partition_customers(self, partition: int) -> list[str]:
+        merged = {**self._states, **self._pending}
+        return sorted(c for c, s in merged.items() if s is not None and s.partition == partition)
 
     async def flush(self) -> None:
         for customer_id, state in self._pending.items():

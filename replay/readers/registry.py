@@ -7,6 +7,7 @@ Adding a format is one module with a ``read`` function (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -14,7 +15,8 @@ from replay.errors import SourceError
 from replay.mapping import ERASURE_TYPE, PROFILE_TYPE
 from replay.readers import csv_file, json_lines, parquet_file
 from replay.readers.base import LogFormat, Record, Reject
-from schemas.events import EVENT_TYPES
+from schemas._types import TIMESTAMP_FLOOR
+from schemas.events import allowed_types_context
 
 __all__ = ["FORMATS", "format_of", "log_format", "read_log"]
 
@@ -37,19 +39,22 @@ def read_log(
     columns: Mapping[str, str] = _EMPTY,
     types: Mapping[str, str] = _EMPTY,
     extra_event_types: Iterable[str] = (),
+    timestamp_floor: datetime = TIMESTAMP_FLOOR,
 ) -> Iterator[Record | Reject]:
     """Records and rejects of a log, in file order; the format follows the extension.
 
     ``.jsonl``/``.ndjson``/``.json`` (JSON Lines), ``.csv`` (both also ``.gz``) and
-    ``.parquet``. Checks the file and the mapping before returning.
+    ``.parquet``. Checks the file and the mapping before returning. Rows dated before
+    ``timestamp_floor`` (``engine.input_bounds.timestamp_floor``) are ``out_of_range``.
     """
     path = Path(path)
     log = format_of(path)
-    allowed = EVENT_TYPES | frozenset(extra_event_types)
+    context = allowed_types_context(extra_event_types, timestamp_floor)
+    allowed = context["event_types"]
     for written, meant in types.items():
         if meant not in allowed | {PROFILE_TYPE, ERASURE_TYPE}:
             raise SourceError(f"type map {written}={meant}: {meant!r} is not a known event type")
-    return log.read(path, columns, types, {"event_types": allowed})
+    return log.read(path, columns, types, context)
 
 
 def format_of(path: Path) -> LogFormat:

@@ -93,6 +93,7 @@ def test_a_failing_sweep_does_not_take_the_batch_down() -> None:
     result = engine.process(events, HalfBrokenStore())
     assert len(result.outcomes) == 3
     assert result.outcomes[2] == "accepted"
+    assert [e.split(":")[0] for e in result.sweep_errors] == ["boom"]
 
 
 @settings(max_examples=30, deadline=None)

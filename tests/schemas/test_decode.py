@@ -97,7 +97,7 @@ def test_no_value_is_undecodable(source: str) -> None:
         pytest.param(encode({**VALID["behaviour"], "x": 1}), "invalid", id="extra-key"),
         pytest.param(
             encode({**VALID["behaviour"], "timestamp": 1_767_225_600}),
-            "invalid",
+            "out_of_range",  # as milliseconds: 1970, before the floor
             id="epoch-seconds",
         ),
     ],
@@ -132,7 +132,7 @@ def test_a_non_ascii_customer_id_matches_its_utf8_key() -> None:
 def test_out_of_range_timestamps_are_rejected_not_raised(timestamp: object) -> None:
     value = json.dumps({**VALID["behaviour"], "timestamp": timestamp}).encode()
     result = decode("behaviour", b"c1", value, CONTEXT)
-    assert isinstance(result, Rejected) and result.reason == "invalid"
+    assert isinstance(result, Rejected) and result.reason == "out_of_range"
 
 
 # --- properties ---------------------------------------------------------------------------

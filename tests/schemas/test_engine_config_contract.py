@@ -4,12 +4,13 @@ clustering model's own options."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from schemas.config import EngineConfig, LearnedSegmentsConfig
+from schemas.config import EngineConfig, InputBoundsConfig, LearnedSegmentsConfig
 from schemas.events import EVENT_TYPES
 from schemas.features import DEFAULT_LEARNED_FEATURES, feature_kinds
 
@@ -137,3 +138,39 @@ def test_set_options_reach_the_model_and_are_written_out_only_when_set() -> None
 def test_model_options_must_be_finite_known_and_in_range(options: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         LearnedSegmentsConfig.model_validate(options)
+
+
+# --- input bounds --------------------------------------------------------------------------
+
+
+def test_input_bounds_defaults() -> None:
+    bounds = EngineConfig().input_bounds
+    assert bounds == InputBoundsConfig(
+        timestamp_floor=datetime(1990, 1, 1, tzinfo=UTC),
+        max_clock_skew_seconds=3600,
+        max_replay_jump_seconds=30 * 86400,
+    )
+    config = EngineConfig.model_validate(
+        {"input_bounds": {"timestamp_floor": "2000-01-01T01:00:00+01:00"}}
+    )
+    assert config.input_bounds.timestamp_floor == datetime(2000, 1, 1, tzinfo=UTC)
+    assert config.input_bounds.timestamp_floor.utcoffset() is not None
+    assert EngineConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"timestamp_floor": "2000-01-01T00:00:00"},  # naive: ambiguous
+        {"max_clock_skew_seconds": -1},
+        {"max_clock_skew_seconds": math.inf},
+        {"max_clock_skew_seconds": True},  # a boolean is not a number
+        {"max_replay_jump_seconds": 0},
+        {"max_replay_jump_seconds": math.nan},
+        {"max_skew": 1},
+    ],
+)
+def test_input_bounds_must_be_aware_finite_numbers_and_known(bounds: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        EngineConfig.model_validate({"input_bounds": bounds})
+    assert info.value.errors()[0]["loc"][0] == "input_bounds"

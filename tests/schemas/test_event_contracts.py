@@ -66,6 +66,10 @@ TIMESTAMPS_OK = [
     (T0_MS, T0),
     (T0_MS + 1, T0 + timedelta(milliseconds=1)),
     (946_684_800_000, datetime(2000, 1, 1, tzinfo=UTC)),
+    # One floor, 1990-01-01Z, for every form: epoch ms before 2000 are no longer refused.
+    (631_152_000_000, datetime(1990, 1, 1, tzinfo=UTC)),
+    ("1990-01-01T01:00:00+01:00", datetime(1990, 1, 1, tzinfo=UTC)),
+    ("9999-12-31T23:59:59Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),  # live: skew
 ]
 TIMESTAMPS_BAD = [
     pytest.param("2026-01-01T00:00:00", id="naive-iso"),
@@ -73,7 +77,9 @@ TIMESTAMPS_BAD = [
     pytest.param("yesterday", id="not-iso"),
     pytest.param("", id="empty"),
     pytest.param(1_767_225_600, id="epoch-seconds"),
-    pytest.param(946_684_799_999, id="just-before-2000"),
+    pytest.param(631_151_999_999, id="just-before-1990"),
+    pytest.param("1989-12-31T23:59:59.999Z", id="iso-just-before-1990"),
+    pytest.param("1969-12-31T23:59:59Z", id="iso-1969"),
     pytest.param(0, id="zero"),
     pytest.param(-1, id="negative"),
     pytest.param(True, id="bool-true"),
@@ -103,7 +109,7 @@ def test_rejected_timestamps(model: type[BaseModel], timestamp: Any) -> None:
 
 
 @settings(max_examples=200)
-@given(ms=st.integers(946_684_800_000, 4_102_444_800_000 - 1))
+@given(ms=st.integers(631_152_000_000, 4_102_444_800_000 - 1))
 def test_any_epoch_ms_parses_to_the_same_instant(ms: int) -> None:
     event = BehaviourEvent.model_validate(with_(BEHAVIOUR, timestamp=ms))
     assert event.timestamp == EPOCH + timedelta(milliseconds=ms)
@@ -127,6 +133,8 @@ BEHAVIOUR_BAD = [
     pytest.param({"amount": math.nan}, "amount", id="nan-amount"),
     pytest.param({"amount": math.inf}, "amount", id="inf-amount"),
     pytest.param({"amount": -math.inf}, "amount", id="minus-inf-amount"),
+    pytest.param({"amount": True}, "amount", id="true-amount"),  # not 1.0
+    pytest.param({"amount": False}, "amount", id="false-amount"),
     pytest.param({"currency": "eur"}, "currency", id="lowercase-currency"),
     pytest.param({"currency": "EURO"}, "currency", id="long-currency"),
     pytest.param({"type": "wishlist"}, "type", id="unknown-type"),
@@ -184,6 +192,7 @@ PROFILE_OK = [
 PROFILE_BAD = [
     pytest.param({"attributes": {"age": -1}}, "attributes", id="negative-age"),
     pytest.param({"attributes": {"age": 131}}, "attributes", id="age-over-130"),
+    pytest.param({"attributes": {"age": True}}, "attributes", id="true-age"),  # not 1
     pytest.param({"attributes": {"country": "Germany"}}, "attributes", id="country-not-iso"),
     pytest.param({"attributes": {"income_band": "rich"}}, "attributes", id="income-band"),
     pytest.param({"attributes": {"company_size": "big"}}, "attributes", id="company-size"),

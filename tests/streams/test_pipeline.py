@@ -3,14 +3,15 @@ store, metrics read from the registry. No broker, no Faust."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.drift import DriftReading
 from engine.results import BatchResult, EngineStatus
@@ -18,77 +19,24 @@ from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState, StateStore
 from schemas import SegmentChange
 from schemas import dead_letters as dl
-from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
+from schemas.config import InputBoundsConfig
 from schemas.drift import DriftDetected
 from schemas.events import InputEvent
-from settings import TopicNames
-from streams.metrics import Metrics
-from streams.pipeline import Pipeline, drift_message
+from streams.pipeline import drift_message
 from streams.ports import InputRecord
-from streams.testing import Feed, MemoryBatchStore, MemoryStores, RecordingPublisher, Sent
-
-T = TopicNames()
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-DAY = 86400
-RECENT = RuleSegmentConfig(id="recent", name="Recent", expression="recency_days < 7")
-CONFIG = EngineConfig(
-    allowed_lateness_seconds=3600,
-    sweep_interval_seconds=0,  # no sweeps: only the batch's own customers change
-    learned=LearnedSegmentsConfig(warmup_updates=10**9),  # no model: only the rule decides
-    rules=(RECENT,),
+from streams.testing import MemoryBatchStore, MemoryStores
+from tests.streams.pipeline_helpers import (
+    BODIES_BY_ROLE,
+    CONFIG,
+    DAY,
+    NOW,
+    T0,
+    T,
+    erasure,
+    event,
+    headers_of,
+    worker,
 )
-
-
-@dataclass
-class Worker:
-    """A pipeline with everything it talks to in reach."""
-
-    pipeline: Pipeline
-    publisher: RecordingPublisher
-    stores: MemoryStores
-    metrics: Metrics
-    feed: Feed = field(default_factory=Feed)
-
-    def run(self, *records: InputRecord) -> None:
-        asyncio.run(self.pipeline.handle(records))
-
-    def sample(self, name: str, **labels: str) -> float | None:
-        return self.metrics.registry.get_sample_value(name, labels)
-
-    def behaviour(self, key: bytes | None, value: bytes | None, **kw: Any) -> InputRecord:
-        return self.feed.record(T.behaviour, key, value, **kw)
-
-
-def worker(engine: SegmentEngine | None = None, stores: MemoryStores | None = None) -> Worker:
-    publisher, metrics, stores = RecordingPublisher(), Metrics(), stores or MemoryStores()
-    engine = engine or SegmentEngine(CONFIG)
-    pipeline = Pipeline(engine, T, stores, publisher, metrics, highwater=lambda t, p: 10)
-    return Worker(pipeline, publisher, stores, metrics)
-
-
-def event(customer: str, event_id: str, type: str = "purchase", day: float = 0, **kw: Any) -> bytes:
-    timestamp = (T0 + timedelta(days=day)).isoformat()
-    body: dict[str, Any] = {
-        "event_id": event_id,
-        "customer_id": customer,
-        "type": type,
-        "timestamp": timestamp,
-    }
-    if type == "purchase":
-        body |= {"amount": 20.0, "currency": "EUR"}
-    return json.dumps(body | kw).encode()
-
-
-def erasure(customer: str, day: float) -> bytes:
-    timestamp = (T0 + timedelta(days=day)).isoformat()
-    body = {"customer_id": customer, "timestamp": timestamp, "request_id": "r-1"}
-    return json.dumps(body).encode()
-
-
-def headers_of(letter: Sent) -> dict[str, bytes]:
-    assert letter.headers is not None
-    return dict(letter.headers)
-
 
 # --- dead letters -------------------------------------------------------------------
 
@@ -173,6 +121,87 @@ def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on() -> None:
     assert set(w.stores.states) == {"c1"}
     labels = {"source": "behaviour", "reason": "processing_error"}
     assert w.sample("segment_engine_dead_letters_total", **labels) == 1
+
+
+# --- input bounds: out of range or a boolean for a number, and nothing changes -----------
+
+FAR_FUTURE = "9999-12-31T23:59:59Z"
+TIME_CASES = [  # (timestamp, reason) on every input topic; skew 1 h, floor 1990-01-01Z
+    ("far-future", FAR_FUTURE, "out_of_range"),
+    ("just-beyond-skew", (NOW + timedelta(hours=1, milliseconds=1)).isoformat(), "out_of_range"),
+    ("pre-floor-iso", "1989-12-31T23:59:59.999+00:00", "out_of_range"),
+    ("pre-floor-ms", 631_151_999_999, "out_of_range"),
+    ("epoch-seconds", 1_767_225_600, "out_of_range"),
+    ("bool-timestamp", True, "invalid"),
+]
+BOUNDS_CASES = [
+    *(
+        pytest.param(role, {"timestamp": at}, reason, id=f"{role}-{name}")
+        for role in BODIES_BY_ROLE
+        for name, at, reason in TIME_CASES
+    ),
+    pytest.param("behaviour", {"amount": True}, "invalid", id="behaviour-bool-amount"),
+    pytest.param("profiles", {"attributes": {"age": False}}, "invalid", id="profiles-bool-age"),
+]
+
+
+@pytest.mark.parametrize(("role", "fields", "reason"), BOUNDS_CASES)
+def test_out_of_range_and_boolean_inputs_are_dead_lettered_and_change_nothing(
+    role: str, fields: dict[str, Any], reason: str
+) -> None:
+    w = worker()
+    topic = getattr(T, role)
+    value = json.dumps({**BODIES_BY_ROLE[role], "timestamp": T0.isoformat(), **fields}).encode()
+    w.run(w.feed.record(topic, b"c1", value))
+
+    (letter,) = w.publisher.sent
+    assert (letter.topic, letter.value) == (T.dead_letters, value)
+    assert headers_of(letter)[dl.HEADER_REASON] == reason.encode()
+    assert w.sample("segment_engine_dead_letters_total", source=role, reason=reason) == 1
+    assert (w.stores.batches, w.stores.states) == ([], {})  # no store opened, no state
+    assert w.pipeline.engine.status().watermark_ms is None  # event time did not move
+
+
+def test_a_far_future_event_does_not_carry_event_time_for_the_rest_of_its_batch() -> None:
+    w = worker()
+    w.run(
+        w.behaviour(b"c1", event("c1", "e1", timestamp=FAR_FUTURE)),
+        w.behaviour(b"c2", event("c2", "e2", day=1)),
+    )
+    (letter,) = w.publisher.on(T.dead_letters)
+    assert headers_of(letter)[dl.HEADER_REASON] == b"out_of_range"
+    assert b"ahead of the clock" in headers_of(letter)[dl.HEADER_ERROR]
+    labels = {"source": "behaviour", "type": "purchase", "outcome": "dead_lettered"}
+    assert w.sample("segment_engine_events_total", **labels) == 1
+    assert set(w.stores.states) == {"c2"}
+    day_one = int((T0 + timedelta(days=1)).timestamp() * 1000)
+    assert w.pipeline.engine.status().watermark_ms == day_one
+
+
+@settings(max_examples=40, deadline=None)
+@given(ahead_ms=st.integers(-DAY * 1000, 2 * 3600 * 1000), skew=st.sampled_from([0.0, 3600.0]))
+def test_event_time_ahead_of_the_clock_is_accepted_up_to_its_skew(
+    ahead_ms: int, skew: float
+) -> None:
+    bounds = InputBoundsConfig(max_clock_skew_seconds=skew)
+    w = worker(SegmentEngine(CONFIG.model_copy(update={"input_bounds": bounds})))
+    at = NOW + timedelta(milliseconds=ahead_ms)
+    w.run(w.behaviour(b"c1", event("c1", "e1", timestamp=at.isoformat())))
+    rejected = [headers_of(m)[dl.HEADER_REASON] for m in w.publisher.on(T.dead_letters)]
+    assert rejected == ([b"out_of_range"] if ahead_ms > skew * 1000 else [])
+    assert ("c1" in w.stores.states) == (ahead_ms <= skew * 1000)
+
+
+def test_the_floor_is_the_engine_configs() -> None:
+    bounds = InputBoundsConfig(timestamp_floor=T0)
+    w = worker(SegmentEngine(CONFIG.model_copy(update={"input_bounds": bounds})))
+    w.run(
+        w.behaviour(b"c1", event("c1", "e1", day=-0.001)),
+        w.behaviour(b"c2", event("c2", "e2", day=0)),
+    )
+    (letter,) = w.publisher.on(T.dead_letters)
+    assert letter.key == b"c1" and headers_of(letter)[dl.HEADER_REASON] == b"out_of_range"
+    assert set(w.stores.states) == {"c2"}
 
 
 # --- changes, state, order ----------------------------------------------------------

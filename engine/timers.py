@@ -1,0 +1,141 @@
+"""Event-time timers per customer, fired by their partition's watermark.
+
+Time passing re-evaluates only the customers it can change, when it can change them
+(the anchor is Flink's keyed event-time timers): after each evaluation the engine
+asks :class:`Rechecks` when this customer's segments could next change if they stay
+silent, stores that time on the customer's state, and indexes it here by partition.
+Each partition keeps its own watermark (the latest event time seen on it); a timer
+fires once its partition's watermark passes it, so the cost of time passing grows
+with the customers whose timers are due, not with customers x days.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from engine.snapshots import check_snapshot
+from engine.state import CustomerState
+
+__all__ = ["DAY_MS", "GROWING_ANCHORS", "Rechecks", "TimerIndex"]
+
+DAY_MS = 86_400_000
+# Features that grow while a customer is silent, and the state time each counts from.
+GROWING_ANCHORS = {
+    "recency_days": "last_purchase_ms",
+    "days_since_last_seen": "last_seen_ms",
+    "tenure_days": "first_seen_ms",
+}
+
+
+class Rechecks:
+    """When a silent customer should next be evaluated.
+
+    Two kinds of moments: a rule's threshold on a growing feature (``recency_days <
+    7`` flips 7 days after the last purchase, to the millisecond), and a re-check
+    of everything that decays (windowed counts, the learned segment) at geometrically
+    growing gaps after the customer's last event: ``first_days``, then each gap
+    ``growth`` times the last, at most ``max_days`` apart. A decision waiting out
+    hysteresis is re-checked after ``pending_ms``.
+
+    >>> checks = Rechecks(first_days=1, growth=2, max_days=8, pending_ms=0,
+    ...                   thresholds=[("recency_days", 7.0)], recency_cap_days=365)
+    >>> state = CustomerState("c1", last_seen_ms=0, last_purchase_ms=0, first_seen_ms=0)
+    >>> [checks.next(state, t * DAY_MS, False) for t in (0, 1, 3, 7, 15, 23)]
+    [86400000, 259200000, 604800000, 604800001, 1987200000, 2678400000]
+    """
+
+    def __init__(
+        self, first_days: float, growth: float, max_days: float, pending_ms: int,
+        thresholds: Iterable[tuple[str, float]], recency_cap_days: float,
+    ) -> None:  # fmt: skip
+        self.first_ms = int(first_days * DAY_MS)
+        self.growth = growth
+        self.max_ms = int(max_days * DAY_MS)
+        self.pending_ms = pending_ms
+        self.recency_cap_days = recency_cap_days
+        # (state field the feature counts from, ms after it that the feature crosses).
+        self.crossings = sorted(
+            {
+                (GROWING_ANCHORS[name], int(days * DAY_MS) + 1)
+                for name, days in thresholds
+                if name in GROWING_ANCHORS
+                and days >= 0
+                and (name == "tenure_days" or days < recency_cap_days)
+            }
+        )
+
+    def next(self, state: CustomerState, now_ms: int, pending: bool) -> int | None:
+        """The first moment after ``now_ms`` worth an evaluation, or None."""
+        last = state.last_seen_ms
+        if last is None:
+            return None
+        due = last + self._gap_after(now_ms - last)
+        if pending and self.pending_ms:
+            due = min(due, now_ms + self.pending_ms)
+        for anchor, after in self.crossings:
+            start = getattr(state, anchor)
+            if start is not None and now_ms < start + after < due:
+                due = start + after
+        return due
+
+    def _gap_after(self, silent_ms: int) -> int:
+        """The first re-check offset (from the last event) beyond ``silent_ms``."""
+        gap, offset = self.first_ms, self.first_ms
+        while offset <= silent_ms:
+            gap = min(self.max_ms, max(gap + 1, int(gap * self.growth)))
+            offset += gap
+        return offset
+
+
+class TimerIndex:
+    """Timers by partition, each partition with its watermark.
+
+    Entries are ``(due, customer_id)`` in a heap per partition. A state's timer may
+    move after it was indexed, so an entry counts only while it still equals the
+    state's ``timer_ms`` (checked by the caller, who reads the state anyway).
+    """
+
+    def __init__(self) -> None:
+        self.watermarks: dict[int, int] = {}
+        self._heaps: dict[int, list[tuple[int, str]]] = {}
+
+    def indexed(self, partition: int) -> bool:
+        return partition in self._heaps
+
+    def index(self, partition: int, states: Iterable[CustomerState]) -> None:
+        """Start indexing ``partition``, with the timers its stored states hold."""
+        heap = self._heaps.setdefault(partition, [])
+        for state in states:
+            if state.timer_ms is not None:
+                heap.append((state.timer_ms, state.customer_id))
+        heapq.heapify(heap)
+
+    def add(self, partition: int, due: int, customer_id: str) -> None:
+        heapq.heappush(self._heaps.setdefault(partition, []), (due, customer_id))
+
+    def advance(self, partition: int, to_ms: int) -> bool:
+        """Move ``partition``'s watermark forward to ``to_ms``; whether it moved."""
+        current = self.watermarks.get(partition)
+        if current is not None and to_ms <= current:
+            return False
+        self.watermarks[partition] = to_ms
+        return True
+
+    def due(self, partition: int) -> Iterator[tuple[int, str]]:
+        """Pop the entries of ``partition`` its watermark has passed, earliest first
+        (ties by customer id). Entries added while iterating are seen too."""
+        heap, until = self._heaps.get(partition), self.watermarks.get(partition)
+        while heap and until is not None and heap[0][0] <= until:
+            yield heapq.heappop(heap)
+
+    def snapshot(self) -> dict[str, Any]:
+        heaps = {p: sorted(heap) for p, heap in sorted(self._heaps.items())}
+        return {"kind": "timer_index", "version": 1,
+                "watermarks": dict(sorted(self.watermarks.items())), "heaps": heaps}  # fmt: skip
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        check_snapshot(state, "timer_index", 1)
+        self.watermarks = {int(p): int(w) for p, w in state["watermarks"].items()}
+        self._heaps = {int(p): [(int(d), str(c)) for d, c in h] for p, h in state["heaps"].items()}

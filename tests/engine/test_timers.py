@@ -1,0 +1,118 @@
+"""Event-time timers: silent customers are re-evaluated when their partition's time
+passes the moment their segments can change, and only then."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.state import CustomerState, MemoryStore
+from engine.timers import DAY_MS, Rechecks, TimerIndex
+from schemas.config import RuleSegmentConfig
+from tests.engine.engine_helpers import T0_MS, act, buy, make
+
+DAY = 86400
+RECENT = RuleSegmentConfig(id="recent", name="Recent", expression="recency_days < 7")
+
+
+def left_recent(changes: list) -> list[int]:  # type: ignore[type-arg]
+    return [c.changed_at_ms for c in changes if c.reason == "left_rule" and c.customer_id == "a"]
+
+
+def test_a_silent_customer_leaves_a_recency_rule_at_the_threshold() -> None:
+    engine, store = make(sweep_every=DAY, rules=[RECENT]), MemoryStore()
+    engine.process([buy("e0", 0, customer="a")], store, partitions=[0])
+    assert store.states["a"].rule_segments == ["recent"]
+    # Partition 0 has traffic every day, one batch at a time, from someone else.
+    changes = []
+    for day in range(1, 12):
+        result = engine.process([act(f"b{day}", day * DAY, customer="b")], store, partitions=[0])
+        changes += result.changes
+    assert left_recent(changes) == [T0_MS + 7 * DAY_MS + 1]
+    assert store.states["a"].rule_segments == []
+
+
+def test_a_partition_without_traffic_is_moved_on_by_the_others() -> None:
+    # Customer a is alone on partition 0; all later traffic is on partition 1.
+    engine, store = make(sweep_every=DAY, rules=[RECENT]), MemoryStore()
+    engine.process([buy("e0", 0, customer="a")], store, partitions=[0])
+    changes = []
+    for day in range(1, 12):
+        result = engine.process([act(f"b{day}", day * DAY, customer="b")], store, partitions=[1])
+        changes += result.changes
+    # Idle for more than a day behind a tick: partition 0 follows, a's timer fires.
+    assert left_recent(changes) == [T0_MS + 7 * DAY_MS + 1]
+
+
+def test_a_partition_within_the_idle_allowance_keeps_its_own_time() -> None:
+    engine, store = make(sweep_every=DAY, rules=[RECENT]), MemoryStore()
+    engine.process(
+        [buy("e0", 0, customer="a"), act("c", DAY, customer="c")], store, partitions=[0, 0]
+    )
+    # Partition 1 runs most of a day ahead: within the idle allowance, 0 keeps its time.
+    engine.process([act("b1", 2 * DAY - 60, customer="b")], store, partitions=[1])
+    assert engine.timers.watermarks == {0: T0_MS + DAY_MS, 1: T0_MS + (2 * DAY - 60) * 1000}
+
+
+def test_time_passing_costs_only_the_customers_due() -> None:
+    engine, store = make(sweep_every=DAY, learn_every=DAY), MemoryStore()
+    events = [act(f"e{i}", 0, customer=f"c{i}") for i in range(200)]
+    engine.process(events, store, partitions=[0] * 200)
+    evaluated_before = engine.segmenter.updates
+    # Half a day later nobody is due: no customer is evaluated on the way.
+    engine.process([act("x", DAY // 2, customer="c0")], store, partitions=[0])
+    assert engine.segmenter.updates - evaluated_before <= 1
+    # Past the first re-check everyone is due once, and then not again for days.
+    engine.process([act("y", DAY + 60, customer="c1")], store, partitions=[0])
+    after_first = engine.segmenter.updates
+    engine.process([act("z", DAY + 120, customer="c2")], store, partitions=[0])
+    assert engine.segmenter.updates - after_first <= 1
+    assert after_first - evaluated_before >= 199
+
+
+def test_no_ticks_means_no_timers() -> None:
+    engine, store = make(sweep_every=0, rules=[RECENT]), MemoryStore()
+    engine.process([buy("e0", 0, customer="a")], store)
+    result = engine.process([act("b", 30 * DAY, customer="b")], store)
+    assert left_recent(result.changes) == [] and store.states["a"].timer_ms is None
+
+
+def test_timers_survive_in_the_state_and_are_found_again() -> None:
+    """A new engine over a store that holds timers (a restarted worker) fires them."""
+    first, store = make(sweep_every=DAY, rules=[RECENT]), MemoryStore()
+    first.process([buy("e0", 0, customer="a")], store, partitions=[2])
+    assert store.states["a"].timer_ms is not None and store.states["a"].partition == 2
+    second = make(sweep_every=DAY, rules=[RECENT])
+    result = second.process([act("b", 9 * DAY, customer="b")], store, partitions=[2])
+    assert left_recent(result.changes) == [T0_MS + 7 * DAY_MS + 1]
+
+
+def test_the_index_fires_in_time_order_and_skips_nothing_due() -> None:
+    index = TimerIndex()
+    index.index(0, [CustomerState("a", timer_ms=30), CustomerState("b", timer_ms=10)])
+    index.add(0, 20, "c")
+    index.add(0, 40, "d")
+    index.advance(0, 30)
+    assert list(index.due(0)) == [(10, "b"), (20, "c"), (30, "a")]
+    assert list(index.due(0)) == []
+    assert not index.advance(0, 25) and index.watermarks[0] == 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    last=st.integers(0, 10**12),
+    silent=st.integers(0, 2000 * DAY_MS),
+    growth=st.floats(1, 8),
+    first=st.floats(0.01, 10),
+    longest=st.floats(0.01, 200),
+    pending=st.booleans(),
+)
+def test_the_next_check_is_after_now_and_never_further_than_the_longest_gap(
+    last: int, silent: int, growth: float, first: float, longest: float, pending: bool
+) -> None:
+    checks = Rechecks(first, growth, longest, 6 * 3600 * 1000, [("recency_days", 7.0)], 365)
+    state = CustomerState("c", last_seen_ms=last, last_purchase_ms=last, first_seen_ms=last)
+    now = last + silent
+    due = checks.next(state, now, pending)
+    assert due is not None and now < due
+    assert due - now <= max(int(first * DAY_MS), int(longest * DAY_MS)) + 1
