@@ -1,6 +1,7 @@
 """The cost of time passing: a sparse log beside a dense one of the same event count.
 
     .venv/bin/python -m bench.event_time [--events 60000] [--days 545] [--src DIR]
+    .venv/bin/python -m bench.event_time --worst-batch 100000 [--src DIR]
 
 Sparse: many customers, at most 4 events each, spread over ``--days`` (like a real
 purchase log: most customers buy once or twice in 18 months). Dense: the same number
@@ -8,7 +9,9 @@ of events from few customers. Both replayed in-process through the engine with t
 default config, 4 partitions where the code under test takes them; prints events/s
 of each and their ratio (the engine's cost of time passing shows as a sparse/dense
 ratio far below 1: before per-customer timers every customer was re-evaluated every
-day). ``--src DIR`` measures another checkout's engine with this script.
+day). ``--worst-batch N``: instead, the longest ``process`` call while N customers,
+all active on day 0, cross 30 days of traffic (the stall a live worker's batch sees
+when time passes). ``--src DIR`` measures another checkout's engine with this script.
 """
 
 from __future__ import annotations
@@ -75,6 +78,34 @@ def replay_rate(events: list[Any], partitions: int) -> dict[str, float]:
     return {"events_per_s": len(events) / wall, "cpu_us": 1e6 * cpu / len(events)}
 
 
+def worst_batch(customers: int, days: int, per_day: int, batch: int) -> dict[str, float]:
+    """Every customer active on day 0, then ``per_day`` events a day from random ones:
+    the longest and the mean ``process`` call over the following ``days`` (one partition,
+    as a worker holding one partition sees it)."""
+    from engine.segment_engine import SegmentEngine, epoch_ms
+    from engine.state import MemoryStore
+    from schemas.config import EngineConfig
+    from schemas.events import BehaviourEvent
+
+    rng = random.Random(11)
+    onboarding = [(rng.randrange(86400), c) for c in range(customers)]
+    later = [(86400 * (1 + d) + rng.randrange(86400), rng.randrange(customers))
+             for d in range(days) for _ in range(per_day)]  # fmt: skip
+    stream = sorted(onboarding) + sorted(later)
+    engine, store = SegmentEngine(EngineConfig()), MemoryStore()
+    durations = []
+    for start in range(0, len(stream), batch):
+        events = [BehaviourEvent(event_id=f"e{start + i}", customer_id=f"c{c:06d}",
+                                 type="page_view", timestamp=START + timedelta(seconds=t))
+                  for i, (t, c) in enumerate(stream[start : start + batch])]  # fmt: skip
+        times = [epoch_ms(e) for e in events]
+        began = time.perf_counter()
+        engine.process(events, store, times)
+        if start >= customers:  # after onboarding: the days that pass
+            durations.append(time.perf_counter() - began)
+    return {"worst_ms": 1000 * max(durations), "mean_ms": 1000 * sum(durations) / len(durations)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=60_000)
@@ -83,9 +114,20 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--src", type=Path, default=None, help="checkout to measure")
+    parser.add_argument(
+        "--worst-batch", type=int, metavar="CUSTOMERS", default=0,
+        help="instead: the longest batch while CUSTOMERS cross 30 days",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.src is not None:
         use(args.src)
+    if args.worst_batch:
+        f = worst_batch(args.worst_batch, 30, 10_000, 500)
+        print(
+            f"{args.worst_batch:,} customers, 30 days of 10,000 events a day, batches of 500:"
+            f" worst batch {f['worst_ms']:,.0f} ms, mean {f['mean_ms']:,.1f} ms (goal <= 100)"
+        )
+        return 0
     sparse_customers = args.events * 2 // 5  # 2.5 events each on average, at most 4
     runs = {
         "dense": log(args.dense_customers, args.events, args.days, args.seed, args.events),

@@ -15,6 +15,7 @@ import argparse
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -26,6 +27,7 @@ from engine.changes import Change
 from engine.features import DAY_MS
 from engine.segmenter import PublishedModel
 from schemas import EngineConfig
+from settings import load_settings
 from synthetic import DEFAULT_START_MS, Shift, generate, labels, with_timing
 
 
@@ -124,13 +126,16 @@ def main() -> int:
     parser.add_argument("--shift", default="bargain_hunters:high_value_loyal:0.6",
                         help="FROM:TO:SHARE")  # fmt: skip
     parser.add_argument("--features", help="comma-separated learned features (default: config)")
+    parser.add_argument("--config", type=Path, help="TOML settings file (its engine config)")
     parser.add_argument("--stationary", type=float, nargs=2, default=(0.42, 0.5))
     args = parser.parse_args()
     source, target, share = args.shift.split(":")
     shift = Shift(args.shift_at, source, target, float(share))
     personas = with_timing(args.new_from, args.lapsed_until)
-    learned = {"features": tuple(args.features.split(","))} if args.features else {}
-    config = EngineConfig.model_validate({"learned": learned})
+    base = load_settings(args.config).engine.model_dump() if args.config else {}
+    if args.features:
+        base.setdefault("learned", {})["features"] = tuple(args.features.split(","))
+    config = EngineConfig.model_validate(base)
     engine, store = SegmentEngine(config), MemoryStore()
     before = labels(args.customers, args.seed, personas, shift=shift, after_shift=False)
     after = labels(args.customers, args.seed, personas, shift=shift, after_shift=True)

@@ -13,9 +13,17 @@ from typing import Literal
 from engine.changes import Change
 from engine.drift import DriftReading
 from engine.segmenter import Lineage, PublishedModel
-from schemas.changes import SegmentKind
+from schemas.changes import SegmentKind, SegmentRef
 
-__all__ = ["BatchResult", "EngineStatus", "Outcome", "SegmentInfo", "learned_sizes"]
+__all__ = [
+    "BatchResult",
+    "EngineStatus",
+    "Outcome",
+    "SegmentInfo",
+    "count_changes",
+    "learned_sizes",
+    "segment_infos",
+]
 
 Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
 
@@ -91,6 +99,32 @@ def learned_sizes(sizes: Mapping[str, int], learned: Mapping[str, object]) -> di
     """The entries of ``sizes`` that are learned segments, in ``sizes``' own order (the
     drift monitor sums shares in this order, so it is part of the output)."""
     return {k: n for k, n in sizes.items() if k in learned}
+
+
+def count_changes(sizes: dict[str, int], changes: list[Change], start: int) -> None:
+    """Apply ``changes[start:]`` to the customers-per-segment counts ``sizes``."""
+    for change in changes[start:]:
+        if change.previous is not None:
+            left = sizes.get(change.previous.id, 0) - 1
+            if left > 0:
+                sizes[change.previous.id] = left
+            else:
+                sizes.pop(change.previous.id, None)
+        if change.segment is not None:
+            sizes[change.segment.id] = sizes.get(change.segment.id, 0) + 1
+
+
+def segment_infos(
+    learned: Mapping[str, SegmentRef], live_ids: tuple[str, ...],
+    rules: Mapping[str, SegmentRef], sizes: Mapping[str, int],
+) -> tuple[SegmentInfo, ...]:  # fmt: skip
+    """Every learned segment ever born (birth order), then the rule segments."""
+    live = set(live_ids)
+    return (
+        *(SegmentInfo(r.id, r.name, "learned", sizes.get(r.id, 0), r.id in live)
+          for r in learned.values()),
+        *(SegmentInfo(r.id, r.name, "rule", sizes.get(r.id, 0), True) for r in rules.values()),
+    )  # fmt: skip
 
 
 def _id(segment: SegmentInfo) -> str:

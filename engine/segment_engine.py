@@ -15,23 +15,29 @@ and in replay.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.changes import Change, lifetime
+from engine.changes import Change
+from engine.decisions import decide_learned, erasure_changes
 from engine.drift import DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.parts import make_drift, make_segmenter
 from engine.profiles import ProfileBuilder, SegmentProfile
-from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo, learned_sizes
-from engine.rule_segments import RuleSegments, number
-from engine.segmenter import Decision
+from engine.results import (
+    BatchResult,
+    EngineStatus,
+    Outcome,
+    count_changes,
+    learned_sizes,
+    segment_infos,
+)
+from engine.rule_segments import RuleSegments
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
-from engine.timers import Rechecks, TimerIndex
-from schemas.changes import ChangeReason
+from engine.timers import Rechecks, TimerIndex, stored_states
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from schemas.features import feature_kinds
@@ -78,14 +84,11 @@ class SegmentEngine:
         self._wanted = frozenset(learned.features).union(self.drift_features, self.rules.fields)
         self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
         self.timers = TimerIndex()
-        self.rechecks = Rechecks(
-            config.recheck_first_days, config.recheck_growth, config.recheck_max_days,
-            int(learned.hysteresis_spacing_seconds * 1000),
-            [t for rule in self.rules.compiled for t in rule.thresholds], config.recency_cap_days,
-        )  # fmt: skip
+        self.rechecks = Rechecks.from_config(config, self.rules.compiled)
         self._tick_ms = int(config.sweep_interval_seconds * 1000)
         self._idle_ms = int(config.idle_partition_seconds * 1000)
         self._next_tick_ms: int | None = None
+        self._store: StateStore | None = None
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
@@ -101,6 +104,7 @@ class SegmentEngine:
         caller has them already (replay orders by them), and ``partitions`` the
         partitions they came from (all 0 when not given)."""
         result = BatchResult()
+        self._store = store  # where a publication reads its sample's current vectors
         changes = result.changes
         for index, event in enumerate(events):
             ts = epoch_ms(event) if times is None else times[index]
@@ -108,7 +112,7 @@ class SegmentEngine:
             if self._next_tick_ms is None or ts >= self._next_tick_ms:
                 self._maybe_tick(ts, store, result)  # counts its own changes
             if not self.timers.indexed(partition):
-                self.timers.index(partition, _stored(store, partition, result.sweep_errors))
+                self.timers.index(partition, stored_states(store, partition, result.sweep_errors))
             if self.timers.advance(partition, ts):
                 self._fire(partition, store, result)
             counted = len(changes)
@@ -119,25 +123,20 @@ class SegmentEngine:
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
             result.outcomes.append(outcome)
             if len(changes) > counted:
-                self._count(changes, counted)
+                count_changes(self.sizes, changes, counted)
         result.distances = self.health.drain_distances()
         result.centroid_shifts = self.health.drain_shifts()
         return result
 
     def status(self) -> EngineStatus:
         """The engine as of its latest event: the read model every caller uses."""
-        seg, sizes = self.segmenter, self.sizes
-        live = set(seg.live_ids)
-        learned = [SegmentInfo(ref.id, ref.name, "learned", sizes.get(ref.id, 0), ref.id in live)
-                   for ref in seg.segments.values()]  # fmt: skip
-        rules = [SegmentInfo(ref.id, ref.name, "rule", sizes.get(ref.id, 0), True)
-                 for ref in self.rules.refs.values()]  # fmt: skip
+        seg = self.segmenter
         return EngineStatus(
             model_version=seg.model_version,
             watermark_ms=max(self.timers.watermarks.values(), default=None),
             lessons=seg.updates,
             learned_features=seg.features,
-            segments=(*learned, *rules),
+            segments=segment_infos(seg.segments, seg.live_ids, self.rules.refs, self.sizes),
             lineage=tuple(seg.lineage),
             published=seg.published_model,
             silhouette=self.health.silhouette,
@@ -185,18 +184,6 @@ class SegmentEngine:
         self.timers.restore(state["timers"])
         self._next_tick_ms = state["next_tick_ms"]
 
-    def _count(self, changes: list[Change], start: int) -> None:
-        sizes = self.sizes
-        for change in changes[start:]:
-            if change.previous is not None:
-                left = sizes.get(change.previous.id, 0) - 1
-                if left > 0:
-                    sizes[change.previous.id] = left
-                else:
-                    sizes.pop(change.previous.id, None)
-            if change.segment is not None:
-                sizes[change.segment.id] = sizes.get(change.segment.id, 0) + 1
-
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
         return self.profile_builder(now_ms).add_all(states).profiles()
@@ -243,7 +230,7 @@ class SegmentEngine:
             except Exception as exc:  # a bug: keep firing the others
                 result.sweep_errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
         if len(result.changes) > counted:
-            self._count(result.changes, counted)
+            count_changes(self.sizes, result.changes, counted)
 
     def refresh(
         self,
@@ -257,6 +244,7 @@ class SegmentEngine:
         their recency grows) and return the changes that causes. A customer that
         cannot be refreshed is skipped and reported in ``errors``."""
         changes: list[Change] = []
+        self._store = store
         for customer_id in customer_ids:
             try:
                 state = store.get(customer_id)
@@ -319,7 +307,7 @@ class SegmentEngine:
         ):
             self._learn(x, state.customer_id, now_ms, drift)
             state.last_learned_ms = now_ms
-        pending = self._learned(state, x, now_ms, trigger, out)
+        pending = decide_learned(self.segmenter, self.health, state, x, now_ms, trigger, out)
         self.rules.evaluate(state, x, now_ms, trigger, self.segmenter.model_version, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
             return
@@ -332,7 +320,7 @@ class SegmentEngine:
     ) -> None:
         seg = self.segmenter
         before = seg.published_model
-        seg.learn(x, customer_id)
+        seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
         if seg.published_model is not before and seg.published_model is not None:
             self.health.published(before, seg.published_model)
         if self.drift is not None:
@@ -342,62 +330,30 @@ class SegmentEngine:
             if drift is not None:
                 drift.extend(readings)
 
+    def _current(self, customer_id: str, now_ms: int) -> Features | None:
+        """A sampled customer's learned features as of ``now_ms``, for re-centring."""
+        state = None if self._store is None else self._store.get(customer_id)
+        if state is None or state.last_seen_ms is None:
+            return None
+        return self.learned_features(state, now_ms)
+
     def _evaluate_rules(self, state: CustomerState, ts: int, out: list[Change]) -> None:
         if self.rules and state.last_seen_ms is not None:
             now = max(ts, state.last_seen_ms)
             x = self.features.features(state, now, self._wanted)
             self.rules.evaluate(state, x, now, None, self.segmenter.model_version, out)
 
-    def _learned(
-        self, state: CustomerState, x: Features, now_ms: int, trigger: str | None,
-        out: list[Change],
-    ) -> bool:  # fmt: skip
-        """Decide the learned segment; whether a challenger waits out hysteresis."""
-        seg = self.segmenter
-        waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
-        decision = seg.decide(x, now_ms, state.segment_id, waiting)
-        self.health.record(decision)
-        state.pending_segment_id = decision.pending_id
-        state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
-        if decision.segment_id != state.segment_id and decision.segment_id is not None:
-            previous = seg.segments.get(state.segment_id) if state.segment_id else None
-            reason: ChangeReason = "assigned" if previous is None else "reassigned"
-            snapshot = {name: number(x[name]) for name in seg.features}
-            out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
-                              now_ms, seg.model_version, reason, trigger, snapshot,
-                              lifetime(state)))  # fmt: skip
-            state.segment_id = decision.segment_id
-        return decision.pending_id is not None
-
     def _erase(
         self, event: ErasureRequest, ts: int, store: StateStore, out: list[Change]
     ) -> Outcome:
         state = store.get(event.customer_id)
-        if state is not None:
-            segments = [self.segmenter.segments.get(state.segment_id or "")] + [
-                self.rules.refs[rid] for rid in state.rule_segments if rid in self.rules.refs
-            ]
-            for ref in segments:
-                if ref is not None:
-                    out.append(Change(event.customer_id, ref, None, ts,
-                                      self.segmenter.model_version, "erased",
-                                      event.request_id, {}))  # fmt: skip
-        self.segmenter.forget(event.customer_id)
+        seg = self.segmenter
+        out += erasure_changes(state, seg.segments, self.rules.refs, ts, seg.model_version,
+                               event.request_id)  # fmt: skip
+        seg.forget(event.customer_id)
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"
-
-
-def _stored(store: StateStore, partition: int, errors: list[str]) -> Iterator[CustomerState]:
-    """The states ``store`` holds for ``partition``; one it cannot read is reported."""
-    for customer_id in store.partition_customers(partition):
-        try:
-            state = store.get(customer_id)
-        except Exception as exc:  # a corrupt entry: its timer is lost, the rest are not
-            errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
-            continue
-        if state is not None:
-            yield state
 
 
 def _log_scaled(value: float | str | None) -> float | None:

@@ -12,7 +12,7 @@ as it moves, never reach subscribers.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import dist, isfinite, log1p
 from typing import Any
@@ -185,8 +185,18 @@ class LearnedSegmenter:
         """The model's view of ``x``: log-scaled; a missing value sits at the mean."""
         return dict(zip(self.features, self._scaler.raw_row(x), strict=True))
 
-    def learn(self, x: Vector, customer_id: str | None = None) -> None:
-        """Learn from one customer's vector; publish a model when one is due."""
+    def learn(
+        self,
+        x: Vector,
+        customer_id: str | None = None,
+        current: Callable[[str], Vector | None] | None = None,
+    ) -> None:
+        """Learn from one customer's vector; publish a model when one is due.
+
+        ``current`` gives a sampled customer's vector as of now (None: keep the one
+        held): called for every customer of the sample just before a publication, so
+        the model re-centres on where customers are, not where they were when last
+        taught (a silent customer is taught rarely, and their windows decay)."""
         self._updates += 1
         key = customer_id if customer_id is not None else f"#{self._updates}"
         self._sample[key] = raw = self._scaler.raw_row(x)
@@ -196,6 +206,7 @@ class LearnedSegmenter:
         if not self._started:
             # k-means needs at least as many distinct customers as segments to start.
             if self._updates >= self.warmup_updates and len(self._sample) >= self.n_segments:
+                self._refresh_sample(current)
                 self._start()
                 self._started, self._started_at = True, self._updates
                 self._publish()
@@ -203,7 +214,16 @@ class LearnedSegmenter:
         z = self._scaler.z_row(raw)
         self._model.learn_one(dict(zip(self.features, z, strict=True)))
         if (self._updates - self._started_at) % self.publish_every == 0:
+            self._refresh_sample(current)
             self._publish()
+
+    def _refresh_sample(self, current: Callable[[str], Vector | None] | None) -> None:
+        if current is None:
+            return
+        for key in self._sample:
+            x = current(key)
+            if x is not None:
+                self._sample[key] = self._scaler.raw_row(x)
 
     def forget(self, customer_id: str) -> None:
         """Drop an erased customer's vector from the sample the model re-centres on."""

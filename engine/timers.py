@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from engine.rules import Rule
 from engine.snapshots import check_snapshot
 from engine.state import CustomerState
+from schemas.config import EngineConfig
 
-__all__ = ["DAY_MS", "GROWING_ANCHORS", "Rechecks", "TimerIndex"]
+__all__ = [
+    "DAY_MS",
+    "GROWING_ANCHORS",
+    "Rechecks",
+    "StoredStates",
+    "TimerIndex",
+    "stored_states",
+]
 
 DAY_MS = 86_400_000
 # Features that grow while a customer is silent, and the state time each counts from.
@@ -65,6 +74,15 @@ class Rechecks:
                 and (name == "tenure_days" or days < recency_cap_days)
             }
         )
+
+    @classmethod
+    def from_config(cls, config: EngineConfig, rules: Iterable[Rule]) -> Rechecks:
+        """The re-checks an engine of ``config`` makes, with its rules' thresholds."""
+        return cls(
+            config.recheck_first_days, config.recheck_growth, config.recheck_max_days,
+            int(config.learned.hysteresis_spacing_seconds * 1000),
+            [t for rule in rules for t in rule.thresholds], config.recency_cap_days,
+        )  # fmt: skip
 
     def next(self, state: CustomerState, now_ms: int, pending: bool) -> int | None:
         """The first moment after ``now_ms`` worth an evaluation, or None."""
@@ -139,3 +157,23 @@ class TimerIndex:
         check_snapshot(state, "timer_index", 1)
         self.watermarks = {int(p): int(w) for p, w in state["watermarks"].items()}
         self._heaps = {int(p): [(int(d), str(c)) for d, c in h] for p, h in state["heaps"].items()}
+
+
+class StoredStates(Protocol):
+    def partition_customers(self, partition: int) -> Iterable[str]: ...
+
+    def get(self, customer_id: str) -> CustomerState | None: ...
+
+
+def stored_states(
+    store: StoredStates, partition: int, errors: list[str]
+) -> Iterator[CustomerState]:
+    """The states ``store`` holds for ``partition``; one it cannot read is reported."""
+    for customer_id in store.partition_customers(partition):
+        try:
+            state = store.get(customer_id)
+        except Exception as exc:  # a corrupt entry: its timer is lost, the rest are not
+            errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+            continue
+        if state is not None:
+            yield state
