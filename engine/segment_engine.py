@@ -209,6 +209,7 @@ class SegmentEngine:
                 partition, boundary - self._idle_ms
             ):
                 self._fire(partition, store, result)
+        self._publish_early(boundary)
         result.sweeps.append(boundary)
         result.sweep_sizes.append(dict(sorted(self.sizes.items())))
         if self.drift is not None:
@@ -329,6 +330,13 @@ class SegmentEngine:
             readings = self.drift.observe(values, now_ms, seg.model_version)
             if drift is not None:
                 drift.extend(readings)
+
+    def _publish_early(self, at_ms: int) -> None:
+        seg, before = self.segmenter, self.segmenter.published_model
+        min_lessons = self.config.learned.tick_publish_lessons
+        published = seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
+        if published and seg.published_model is not None:
+            self.health.published(before, seg.published_model)
 
     def _current(self, customer_id: str, now_ms: int) -> Features | None:
         """A sampled customer's learned features as of ``now_ms``, for re-centring."""

@@ -144,7 +144,7 @@ class LearnedSegmenter:
         # from at the end of warm-up and k-means re-centres on at each publication.
         self._sample: OrderedDict[str, list[float]] = OrderedDict()
         self._started = False
-        self._started_at = 0  # lesson count at the first publication
+        self._started_at = 0  # lesson count at the latest publication
         self._updates = 0
         self._published: PublishedModel | None = None
         self._rows: Rows | None = None
@@ -213,9 +213,24 @@ class LearnedSegmenter:
             return
         z = self._scaler.z_row(raw)
         self._model.learn_one(dict(zip(self.features, z, strict=True)))
-        if (self._updates - self._started_at) % self.publish_every == 0:
+        if self._updates - self._started_at >= self.publish_every:
             self._refresh_sample(current)
             self._publish()
+            self._started_at = self._updates
+
+    def publish_early(
+        self, min_lessons: int, current: Callable[[str], Vector | None] | None = None
+    ) -> bool:
+        """Publish now if at least ``min_lessons`` were learned since the latest
+        publication; whether it did. The engine asks at each tick, so the model of a
+        small or quiet population still moves although ``publish_every`` lessons take
+        weeks to gather."""
+        if not self._started or self._updates - self._started_at < min_lessons:
+            return False
+        self._refresh_sample(current)
+        self._publish()
+        self._started_at = self._updates
+        return True
 
     def _refresh_sample(self, current: Callable[[str], Vector | None] | None) -> None:
         if current is None:

@@ -95,6 +95,11 @@ class LearnedSegmentsConfig(BaseModel):
     publish_every: int = Field(
         2000, ge=1, description="Model updates between published models (model versions)."
     )
+    tick_publish_lessons: int = Field(
+        500,
+        ge=1,
+        description="At a tick, publish if this many lessons came since the latest publication.",
+    )
     learn_interval_seconds: float = Field(
         86400, ge=0, description="Event time between two lessons from the same customer."
     )

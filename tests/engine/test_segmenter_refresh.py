@@ -39,3 +39,18 @@ def test_current_vectors_move_the_published_centres() -> None:
     assert stale != refreshed
     # Everyone refreshed to x = 3: both centres sit near log1p(3), none near log1p(100).
     assert max(refreshed) < 2.0 < max(stale)
+
+
+def test_a_tick_publishes_early_once_enough_lessons_came() -> None:
+    seg = LearnedSegmenter(["x"], n_segments=2, warmup_updates=20, publish_every=1000)
+    assert not seg.publish_early(5)  # not started: nothing to publish
+    for i in range(20):
+        seg.learn({"x": float(i % 2) * 100}, f"c{i}")
+    assert seg.model_version == 1
+    for i in range(4):
+        seg.learn({"x": 50.0}, f"d{i}")
+    assert not seg.publish_early(5) and seg.model_version == 1
+    seg.learn({"x": 50.0}, "d4")
+    assert seg.publish_early(5) and seg.model_version == 2
+    # The count starts again from the early publication.
+    assert not seg.publish_early(1)
