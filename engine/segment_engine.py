@@ -14,12 +14,11 @@ and in replay.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.changes import Change
+from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
 from engine.drift import DriftReading
 from engine.features import PROFILE_FEATURES, FeatureMaker
@@ -37,21 +36,13 @@ from engine.results import (
 from engine.rule_segments import RuleSegments
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
-from engine.timers import Rechecks, TimerIndex, stored_states
+from engine.timers import Rechecks, TimerIndex, epoch_ms, stored_states
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from schemas.features import feature_kinds
 
 Features = dict[str, float | str | None]
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def epoch_ms(event: InputEvent) -> int:
-    # Integer arithmetic: float seconds * 1000 loses a millisecond for some times.
-    return (event.timestamp - _EPOCH) // _MS
+__all__ = ["SegmentEngine", "epoch_ms"]
 
 
 class SegmentEngine:
@@ -326,7 +317,7 @@ class SegmentEngine:
             self.health.published(before, seg.published_model)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
-            values = {name: _log_scaled(x.get(name)) for name in self.drift_features}
+            values = {name: log_scaled(x.get(name)) for name in self.drift_features}
             readings = self.drift.observe(values, now_ms, seg.model_version)
             if drift is not None:
                 drift.extend(readings)
@@ -362,9 +353,3 @@ class SegmentEngine:
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"
-
-
-def _log_scaled(value: float | str | None) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(value):
-        return math.log1p(max(0.0, value))
-    return None

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from math import dist, isfinite, log1p
 from typing import Any
 
 import numpy as np
 
 from engine.clustering import make_model
+from engine.clustering.decision import Decision, fit
 from engine.clustering.identity import Lineage, SegmentBook, nearest_labels
 from engine.clustering.pickling import dumps, loads
 from engine.clustering.published import PublishedModel, Rows
@@ -33,27 +33,6 @@ SNAPSHOT_KIND, SNAPSHOT_VERSION = "learned_segmenter", 1
 # What a snapshot's runtime state holds.
 _RUNTIME = ("clustering", "scaler", "sample", "started", "started_at", "updates", "published",
             "segments", "lineage")  # fmt: skip
-
-
-@dataclass(slots=True)
-class Decision:
-    """Where a customer stands after one evaluation (hysteresis included); as input,
-    ``segment_id`` is the challenger waiting out the hysteresis.
-
-    Not frozen: two are made per event, and a frozen dataclass's ``__init__`` costs
-    about five times as much."""
-
-    segment_id: str | None
-    pending_id: str | None
-    pending_count: int
-    pending_at_ms: int | None
-    # How well the customer fits, when a model is published: distance to their
-    # segment's centroid, simplified silhouette ((b - a) / max(a, b), b the nearest
-    # other centroid) and whether the two nearest centroids are within the margin.
-    # Not part of the decision: equal decisions may come from different distances.
-    distance: float | None = field(default=None, compare=False)
-    silhouette: float | None = field(default=None, compare=False)
-    near_boundary: bool = field(default=False, compare=False)
 
 
 class LearnedSegmenter:
@@ -280,10 +259,10 @@ class LearnedSegmenter:
         ids = self._published.ids
         best = d.index(min(d))  # the first of equals, as ids are ordered
         if current not in ids:  # unassigned, or its segment was retired
-            return self._fit(d, best, None, 0, None)
+            return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
         own = ids.index(current)
         if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
-            return self._fit(d, own, None, 0, None)
+            return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
             count, at = 1, now_ms
         elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
@@ -291,24 +270,8 @@ class LearnedSegmenter:
         else:
             count, at = pending.pending_count, pending.pending_at_ms
         if count >= self.hysteresis_evaluations:
-            return self._fit(d, best, None, 0, None)
-        return self._fit(d, own, ids[best], count, at)
-
-    def _fit(
-        self, d: list[float], own: int, pending: str | None, count: int, at: int | None
-    ) -> Decision:
-        """The decision for segment number ``own``, with how well the customer fits it."""
-        assert self._published is not None
-        segment = self._published.ids[own]
-        a = d[own]
-        if len(d) < 2:
-            return Decision(segment, pending, count, at, a, None, False)
-        first, second = sorted(d)[:2]
-        b = second if a == first else first  # the nearest other centroid: distances are >= 0
-        near = first >= (1 - self.hysteresis_margin) * second
-        furthest = b if b > a else a  # max(a, b), without the call
-        silhouette = (b - a) / furthest if furthest > 0 else 0.0
-        return Decision(segment, pending, count, at, a, silhouette, near)
+            return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
+        return fit(ids, self.hysteresis_margin, d, own, ids[best], count, at)
 
     def _sample_raw(self) -> np.ndarray:
         """The sample as an array: made once per publication (4,096 rows take ~7 ms)."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from engine.rules import Rule
 from engine.snapshots import check_snapshot
 from engine.state import CustomerState
 from schemas.config import EngineConfig
+from schemas.events import InputEvent
 
 __all__ = [
     "DAY_MS",
@@ -26,10 +28,21 @@ __all__ = [
     "Rechecks",
     "StoredStates",
     "TimerIndex",
+    "epoch_ms",
     "stored_states",
 ]
 
 DAY_MS = 86_400_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def epoch_ms(event: InputEvent) -> int:
+    """An event's time in epoch milliseconds, exactly."""
+    # Integer arithmetic: float seconds * 1000 loses a millisecond for some times.
+    return (event.timestamp - _EPOCH) // _MS
+
+
 # Features that grow while a customer is silent, and the state time each counts from.
 GROWING_ANCHORS = {
     "recency_days": "last_purchase_ms",

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.clustering.pickling import plain_array
 
-__all__ = ["Scaler", "Vector", "log_or"]
+__all__ = ["Scaler", "Vector", "log_or", "log_scaled"]
 
 Vector = Mapping[str, float | str | None]
 
@@ -91,3 +91,10 @@ def log_or(value: float | str | None, fill: float) -> float:
     if (type(value) is float or isinstance(value, int | float)) and math.isfinite(value):
         return math.log1p(value if value > 0.0 else 0.0)
     return fill
+
+
+def log_scaled(value: float | str | None) -> float | None:
+    """A feature on the model's log scale, or None when it is missing or not finite."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return math.log1p(max(0.0, value))
+    return None
