@@ -73,6 +73,7 @@ class SegmentEngine:
         # Customers per segment (learned and rule), kept from the changes this engine makes.
         self.sizes: dict[str, int] = {}
         self._wanted = frozenset(learned.features).union(self.drift_features, self.rules.fields)
+        self._learned_wanted = frozenset(learned.features)  # frozen: the feature plan is cached
         self._learned_reads_profile = bool(set(learned.features) & set(PROFILE_FEATURES))
         self.timers = TimerIndex()
         self.rechecks = Rechecks.from_config(config, self.rules.compiled)
@@ -139,13 +140,12 @@ class SegmentEngine:
         """The learned model's features of ``state`` as of ``now_ms`` (not before its
         latest event)."""
         now = now_ms if state.last_seen_ms is None else max(now_ms, state.last_seen_ms)
-        return self.features.features(state, now, set(self.segmenter.features))
+        return self.features.features(state, now, self._learned_wanted)
 
     def model_view(self, state: CustomerState, now_ms: int) -> dict[str, float]:
         """The learned features of ``state`` at ``now_ms`` as the model sees them
         (log-scaled; a missing value at the standardisation's mean)."""
-        wanted = frozenset(self.segmenter.features)
-        return self.segmenter.raw(self.features.features(state, now_ms, wanted))
+        return self.segmenter.raw(self.features.features(state, now_ms, self._learned_wanted))
 
     def snapshot(self) -> dict[str, Any]:
         """The engine's runtime state, detached (see :mod:`engine.snapshots`): the model,
