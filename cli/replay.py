@@ -37,6 +37,9 @@ def replay_command(args: argparse.Namespace) -> int:
 
 def backtest_command(args: argparse.Namespace) -> int:
     configs = [(path, load_settings(path)) for path in args.config]
+    if len({s.engine.input_bounds for _, s in configs}) > 1:
+        # The log is read and ordered once, under one set of bounds.
+        raise SourceError("engine.input_bounds: the backtest's configs must agree")
     args.partitions = args.partitions or configs[0][1].topic_partitions
     extra = sorted({t for _, s in configs for t in s.engine.extra_event_types})
     ordered = _read(args, configs[0][1], tuple(extra))

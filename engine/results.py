@@ -91,9 +91,6 @@ class EngineStatus:
     def live_ids(self) -> tuple[str, ...]:
         return self.published.ids if self.published is not None else ()
 
-    def segment(self, segment_id: str) -> SegmentInfo | None:
-        return next((s for s in self.segments if s.id == segment_id), None)
-
 
 def learned_sizes(sizes: Mapping[str, int], learned: Mapping[str, object]) -> dict[str, int]:
     """The entries of ``sizes`` that are learned segments, in ``sizes``' own order (the

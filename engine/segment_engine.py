@@ -34,6 +34,7 @@ from engine.results import (
     segment_infos,
 )
 from engine.rule_segments import RuleSegments
+from engine.segmenter import PublishedModel
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
 from engine.timers import Rechecks, TimerIndex, epoch_ms, stored_states
@@ -101,11 +102,11 @@ class SegmentEngine:
         for index, event in enumerate(events):
             ts = epoch_ms(event) if times is None else times[index]
             partition = 0 if partitions is None else partitions[index]
-            if self._next_tick_ms is None or ts >= self._next_tick_ms:
+            if self._tick_ms and (self._next_tick_ms is None or ts >= self._next_tick_ms):
                 self._maybe_tick(ts, store, result)  # counts its own changes
             if not self.timers.indexed(partition):
                 self.timers.index(partition, stored_states(store, partition, result.sweep_errors))
-            if self.timers.advance(partition, ts):
+            if self.timers.advance(partition, ts) and self.timers.pending(partition):
                 self._fire(partition, store, result)
             counted = len(changes)
             try:
@@ -186,8 +187,6 @@ class SegmentEngine:
         return ProfileBuilder(segments, self.features, now_ms, self.config.lapsed_after_days)
 
     def _maybe_tick(self, ts: int, store: StateStore, result: BatchResult) -> None:
-        if not self._tick_ms:
-            return
         if self._next_tick_ms is None:
             self._next_tick_ms = (ts // self._tick_ms + 1) * self._tick_ms
             return
@@ -213,14 +212,8 @@ class SegmentEngine:
         """Evaluate the customers of ``partition`` whose timers its watermark passed."""
         counted = len(result.changes)
         for due, customer_id in self.timers.due(partition):
-            try:
-                state = store.get(customer_id)
-                if state is None or state.timer_ms != due:
-                    continue  # moved since it was indexed
-                self._evaluate(state, due, None, result.changes, result.drift)
-                store.put(state)
-            except Exception as exc:  # a bug: keep firing the others
-                result.sweep_errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+            self._reevaluate(store, customer_id, due, result.changes, result.drift,
+                             result.sweep_errors, timer=due)  # fmt: skip
         if len(result.changes) > counted:
             count_changes(self.sizes, result.changes, counted)
 
@@ -238,16 +231,26 @@ class SegmentEngine:
         changes: list[Change] = []
         self._store = store
         for customer_id in customer_ids:
-            try:
-                state = store.get(customer_id)
-                if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
-                    continue
-                self._evaluate(state, now_ms, None, changes, drift)
-                store.put(state)
-            except Exception as exc:  # a bug: keep sweeping the others
-                if errors is not None:
-                    errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
+            self._reevaluate(store, customer_id, now_ms, changes, drift, errors)
         return changes
+
+    def _reevaluate(
+        self, store: StateStore, customer_id: str, now_ms: int, out: list[Change],
+        drift: list[DriftReading] | None, errors: list[str] | None, timer: int | None = None,
+    ) -> None:  # fmt: skip
+        """Evaluate a customer as of ``now_ms`` (a timer's due time: skipped if the
+        timer moved since); a failure is reported in ``errors``, never raised."""
+        try:
+            state = store.get(customer_id)
+            if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
+                return
+            if timer is not None and state.timer_ms != timer:
+                return  # moved since it was indexed
+            self._evaluate(state, now_ms, None, out, drift)
+            store.put(state)
+        except Exception as exc:  # a bug: keep evaluating the others
+            if errors is not None:
+                errors.append(f"{customer_id}: {type(exc).__name__}: {exc}")
 
     def _one(
         self,
@@ -313,8 +316,7 @@ class SegmentEngine:
         seg = self.segmenter
         before = seg.published_model
         seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
-        if seg.published_model is not before and seg.published_model is not None:
-            self.health.published(before, seg.published_model)
+        self._published_since(before)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
             values = {name: log_scaled(x.get(name)) for name in self.drift_features}
@@ -325,9 +327,14 @@ class SegmentEngine:
     def _publish_early(self, at_ms: int) -> None:
         seg, before = self.segmenter, self.segmenter.published_model
         min_lessons = self.config.learned.tick_publish_lessons
-        published = seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
-        if published and seg.published_model is not None:
-            self.health.published(before, seg.published_model)
+        seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
+        self._published_since(before)
+
+    def _published_since(self, before: PublishedModel | None) -> None:
+        """Record a model published since ``before`` in model health."""
+        model = self.segmenter.published_model
+        if model is not before and model is not None:
+            self.health.published(before, model)
 
     def _current(self, customer_id: str, now_ms: int) -> Features | None:
         """A sampled customer's learned features as of ``now_ms``, for re-centring."""

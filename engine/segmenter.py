@@ -193,23 +193,27 @@ class LearnedSegmenter:
         z = self._scaler.z_row(raw)
         self._model.learn_one(dict(zip(self.features, z, strict=True)))
         if self._updates - self._started_at >= self.publish_every:
-            self._refresh_sample(current)
-            self._publish()
-            self._started_at = self._updates
+            self._republish(current)
 
     def publish_early(
         self, min_lessons: int, current: Callable[[str], Vector | None] | None = None
     ) -> bool:
         """Publish now if at least ``min_lessons`` were learned since the latest
-        publication; whether it did. The engine asks at each tick, so the model of a
+        publication; whether a new model came of it. The engine asks at each tick, so the model of a
         small or quiet population still moves although ``publish_every`` lessons take
         weeks to gather."""
         if not self._started or self._updates - self._started_at < min_lessons:
             return False
+        return self._republish(current)
+
+    def _republish(self, current: Callable[[str], Vector | None] | None) -> bool:
+        """Refresh the sample, publish; whether a new model came of it (a density
+        model may have no clusters yet)."""
+        before = self._published
         self._refresh_sample(current)
         self._publish()
         self._started_at = self._updates
-        return True
+        return self._published is not before
 
     def _refresh_sample(self, current: Callable[[str], Vector | None] | None) -> None:
         if current is None:
@@ -289,13 +293,14 @@ class LearnedSegmenter:
             before = scaler.means, scaler.scales
             scaler.fit(raw)
             self._model.rescale(before, (scaler.means, scaler.scales))
-        self._model.publish(scaler.z(raw), self._updates)
+        z = scaler.z(raw)
+        self._model.publish(z, self._updates)
         centers = self._model.centers()
         if len(centers) == 0:
             return
         old = self._published
         was = nearest_labels(old.z(raw), old.centroids) if old else np.array([])
-        now = nearest_labels(scaler.z(raw), centers)
+        now = nearest_labels(z, centers)
         ids = self._book.assign(self.model_version + 1, centers, self.live_ids, was, now)
         self._published = PublishedModel(
             self.model_version + 1, scaler.means.copy(), scaler.scales.copy(), ids, centers

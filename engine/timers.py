@@ -14,11 +14,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from engine.features import DAY_MS
 from engine.rules import Rule
 from engine.snapshots import check_snapshot
-from engine.state import CustomerState
+from engine.state import CustomerState, StateStore
 from schemas.config import EngineConfig
 from schemas.events import InputEvent
 
@@ -26,13 +27,11 @@ __all__ = [
     "DAY_MS",
     "GROWING_ANCHORS",
     "Rechecks",
-    "StoredStates",
     "TimerIndex",
     "epoch_ms",
     "stored_states",
 ]
 
-DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -123,14 +122,15 @@ class Rechecks:
 class TimerIndex:
     """Timers by partition, each partition with its watermark.
 
-    Entries are ``(due, customer_id)`` in a heap per partition. A state's timer may
-    move after it was indexed, so an entry counts only while it still equals the
-    state's ``timer_ms`` (checked by the caller, who reads the state anyway).
+    Entries are ``(due, customer_id)`` in a heap per partition. A customer's timer
+    moves at each evaluation; the entry it replaces stays in the heap but is dropped
+    when popped (``_queued`` holds each customer's latest), without a state read.
     """
 
     def __init__(self) -> None:
         self.watermarks: dict[int, int] = {}
         self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self._queued: dict[str, int] = {}  # customer -> the due time that counts
 
     def indexed(self, partition: int) -> bool:
         return partition in self._heaps
@@ -141,9 +141,11 @@ class TimerIndex:
         for state in states:
             if state.timer_ms is not None:
                 heap.append((state.timer_ms, state.customer_id))
+                self._queued[state.customer_id] = state.timer_ms
         heapq.heapify(heap)
 
     def add(self, partition: int, due: int, customer_id: str) -> None:
+        self._queued[customer_id] = due
         heapq.heappush(self._heaps.setdefault(partition, []), (due, customer_id))
 
     def advance(self, partition: int, to_ms: int) -> bool:
@@ -159,28 +161,29 @@ class TimerIndex:
         (ties by customer id). Entries added while iterating are seen too."""
         heap, until = self._heaps.get(partition), self.watermarks.get(partition)
         while heap and until is not None and heap[0][0] <= until:
-            yield heapq.heappop(heap)
+            due, customer_id = heapq.heappop(heap)
+            if self._queued.get(customer_id) == due:
+                del self._queued[customer_id]
+                yield due, customer_id
+
+    def pending(self, partition: int) -> bool:
+        """Whether an entry of ``partition`` is due (stale ones included: cheap)."""
+        heap, until = self._heaps.get(partition), self.watermarks.get(partition)
+        return heap is not None and len(heap) > 0 and until is not None and heap[0][0] <= until
 
     def snapshot(self) -> dict[str, Any]:
         heaps = {p: sorted(heap) for p, heap in sorted(self._heaps.items())}
-        return {"kind": "timer_index", "version": 1,
+        return {"kind": "timer_index", "version": 1, "queued": dict(sorted(self._queued.items())),
                 "watermarks": dict(sorted(self.watermarks.items())), "heaps": heaps}  # fmt: skip
 
     def restore(self, state: Mapping[str, Any]) -> None:
         check_snapshot(state, "timer_index", 1)
         self.watermarks = {int(p): int(w) for p, w in state["watermarks"].items()}
         self._heaps = {int(p): [(int(d), str(c)) for d, c in h] for p, h in state["heaps"].items()}
+        self._queued = {str(c): int(d) for c, d in state["queued"].items()}
 
 
-class StoredStates(Protocol):
-    def partition_customers(self, partition: int) -> Iterable[str]: ...
-
-    def get(self, customer_id: str) -> CustomerState | None: ...
-
-
-def stored_states(
-    store: StoredStates, partition: int, errors: list[str]
-) -> Iterator[CustomerState]:
+def stored_states(store: StateStore, partition: int, errors: list[str]) -> Iterator[CustomerState]:
     """The states ``store`` holds for ``partition``; one it cannot read is reported."""
     for customer_id in store.partition_customers(partition):
         try:

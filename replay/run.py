@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from engine.changes import Change
+from engine.features import DAY_MS
 from engine.partitioning import kafka_partition
 from engine.results import EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
@@ -24,7 +25,6 @@ from replay.sources import Record, Reject
 from schemas.config import EngineConfig
 from schemas.events import InputEvent
 
-DAY_MS = 86_400_000
 FLAP_WINDOW_MS = 7 * DAY_MS  # back to the segment just left within this long: a flap
 BATCH = 1000
 FREEZE_EVERY = 10_000  # events read between two gc.freeze() calls
@@ -44,8 +44,8 @@ def order(
 ) -> Ordered:
     """Sort by (event time, position). Holds the log in memory: about 1 KB per event.
 
-    With ``max_jump_ms``, an event more than that ahead of the latest event time of
-    its partition (of ``partitions``, as Kafka would route it) is rejected as
+    With ``max_jump_ms``, an event more than that ahead of the previous event of its
+    partition (of ``partitions``, as Kafka would route it) is rejected as
     ``out_of_range``: one mistyped far-future date must not carry event time away.
     """
     keyed: list[tuple[int, int, Record]] = []
@@ -76,17 +76,18 @@ def order(
 def _without_jumps(
     keyed: list[tuple[int, int, Record]], partitions: int, max_jump_ms: int, rejects: list[Reject]
 ) -> list[tuple[int, int, Record]]:
-    kept, marks = [], Partitions(partitions)
+    # Against the partition's previous event, kept or not: a gap (or an outlier at the
+    # start) costs the one event after it, never the rest of the partition.
+    kept, route, previous = [], Partitions(partitions), dict[int, int]()
     for ts, position, record in keyed:
-        partition = marks.of(record.event.customer_id)
-        mark = marks.watermarks.get(partition)
+        partition = route.of(record.event.customer_id)
+        mark, previous[partition] = previous.get(partition), ts
         if mark is not None and ts - mark > max_jump_ms:
             error = (f"event time {_iso(ts)} is more than {max_jump_ms / DAY_MS:g} days ahead "
-                     f"of partition {partition}'s latest, {_iso(mark)}")  # fmt: skip
+                     f"of partition {partition}'s previous event, {_iso(mark)}")  # fmt: skip
             raw = record.event.model_dump_json()
             rejects.append(Reject(position, record.origin, "out_of_range", error, raw))
             continue
-        marks.watermarks[partition] = ts
         kept.append((ts, position, record))
     return kept
 
@@ -96,7 +97,6 @@ class Partitions:
 
     def __init__(self, count: int) -> None:
         self.count = count
-        self.watermarks: dict[int, int] = {}
         self._of: dict[str, int] = {}
 
     def of(self, customer_id: str) -> int:

@@ -17,36 +17,17 @@ This module gathers the names callers use; the work is done by concern in
 from __future__ import annotations
 
 from replay.errors import SourceError
-from replay.mapping import (
-    ATTRIBUTE_FIELDS,
-    ERASURE_TYPE,
-    KNOWN_FIELDS,
-    PROFILE_TYPE,
-    PROPERTY_FIELDS,
-    REQUIRED,
-    TOP_FIELDS,
-    ColumnMap,
-    canonical_field,
-)
-from replay.readers import Record, Reject, log_format, read_log
+from replay.mapping import ColumnMap
+from replay.readers import Record, Reject, read_log
 from replay.readers.tabular import derived_event_id
 from replay.timeparse import parse_range_time, parse_time
 
 __all__ = [
-    "ATTRIBUTE_FIELDS",
-    "ERASURE_TYPE",
-    "KNOWN_FIELDS",
-    "PROFILE_TYPE",
-    "PROPERTY_FIELDS",
-    "REQUIRED",
-    "TOP_FIELDS",
     "ColumnMap",
     "Record",
     "Reject",
     "SourceError",
-    "canonical_field",
     "derived_event_id",
-    "log_format",
     "parse_range_time",
     "parse_time",
     "read_log",

@@ -23,7 +23,7 @@ def input_records(events: Sequence[EventT[Any]]) -> list[InputRecord]:
 
 
 def _record(message: Message) -> InputRecord:
-    headers = header_items(message.headers) if message.headers else ()
+    headers = header_items(message.headers)
     return InputRecord(
         message.topic, message.partition, message.offset, message.key, message.value, headers
     )

@@ -26,7 +26,6 @@ from engine.profiles import SegmentProfile
 # The *_created series double every counter's exposition and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-SOURCES = ("behaviour", "profiles", "erasures")
 # Seconds from an event's own time to the decision on it: replays and backfills
 # legitimately sit days behind, so the buckets reach a week.
 EVENT_TIME_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, 604800)

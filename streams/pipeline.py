@@ -99,42 +99,46 @@ class Pipeline:
 
     async def _handle(self, owned: Sequence[InputRecord]) -> None:
         accepted: list[Accepted] = []
+        times: list[int] = []  # each accepted event's epoch_ms, worked out once
         latest_ms = (self.clock() + self.max_clock_skew_seconds) * 1000
         for record in owned:
             source = self.sources[record.topic]
             decoded = decode(source, record.key, record.value, self.context)
             if isinstance(decoded, Rejected):
                 await self.dead_letter(record, source, "unknown", decoded.reason, decoded.error)
-            elif epoch_ms(decoded) > latest_ms:
+            elif (ts := epoch_ms(decoded)) > latest_ms:
                 label, error = self._type_label(decoded), self._ahead(decoded)
                 await self.dead_letter(record, source, label, "out_of_range", error)
             else:
                 accepted.append((record, decoded))
+                times.append(ts)
         if accepted:
-            await self._decide(accepted)
+            await self._decide(accepted, times)
 
     def _ahead(self, event: InputEvent) -> str:
         skew = self.max_clock_skew_seconds
         return f"timestamp {event.timestamp.isoformat()} is more than {skew:g} s ahead of the clock"
 
-    async def _decide(self, accepted: list[Accepted]) -> None:
+    async def _decide(self, accepted: list[Accepted], times: list[int]) -> None:
         # Each customer's record says which partition, and so which changelog
         # partition, its state belongs to.
         store = self.stores([(decoded.customer_id, record) for record, decoded in accepted])
         events = [decoded for _, decoded in accepted]
         partitions = [record.partition for record, _ in accepted]
-        result = self.engine.process(events, store, partitions=partitions)
+        result = self.engine.process(events, store, times, partitions)
         await store.flush()
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
-        await self._count_outcomes(accepted, result)
-        emitted_at = datetime.now(UTC)
+        await self._count_outcomes(accepted, result, times)
+        emitted_at = datetime.fromtimestamp(self.clock(), UTC)
         await self._publish_changes(result, emitted_at)
         await self._report_drift(result.drift, emitted_at)
         self._record_model(result)
 
-    async def _count_outcomes(self, accepted: list[Accepted], result: BatchResult) -> None:
+    async def _count_outcomes(
+        self, accepted: list[Accepted], result: BatchResult, times: list[int]
+    ) -> None:
         counted: Counter[tuple[str, str, str]] = Counter()  # one inc per label set and batch
         for index, ((record, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
@@ -152,8 +156,8 @@ class Pipeline:
         for labels, count in counted.items():
             self.metrics.events.labels(*labels).inc(count)
         now, observe = self.clock(), self.metrics.event_time_lag.observe
-        for _, decoded in accepted:
-            observe(max(0.0, now - epoch_ms(decoded) / 1000))
+        for ts in times:
+            observe(max(0.0, now - ts / 1000))
 
     async def _publish_changes(self, result: BatchResult, emitted_at: datetime) -> None:
         changes: Counter[tuple[str, str]] = Counter()  # (kind, reason)

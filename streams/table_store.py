@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -56,7 +56,9 @@ class PartitionIndex:
         """Add the customers ``table``'s store holds for ``partition``, once."""
         if partition not in self.scanned:
             self.scanned.add(partition)
-            for customer_id in stored_customers(table, partition):
+            # Keys of the partition's RocksDB database; none for memory://, which holds
+            # only what the changelog replayed (and so passed through the index already).
+            for customer_id in stored_keys(table.data, partition):
                 self.add(customer_id, partition)
 
     async def on_changelog_event(self, event: EventT[Any]) -> None:
@@ -65,12 +67,6 @@ class PartitionIndex:
             key = json.loads(key)
         if isinstance(key, str):
             self.add(key, event.message.partition)
-
-
-def stored_customers(table: Any, partition: int) -> Iterator[str]:
-    """Keys of ``partition``'s RocksDB database; none for ``memory://``, which holds
-    only what the changelog replayed (and so passed through the index already)."""
-    yield from stored_keys(table.data, partition)
 
 
 class ChangelogWriter:

@@ -58,3 +58,11 @@ def test_each_partition_keeps_its_own_time_for_the_jump() -> None:
     assert len(ordered.events) == 2 and ordered.rejects == []
     together = order(items, partitions=1, max_jump_ms=30 * 86_400_000)
     assert [r.position for r in together.rejects] == [1]
+
+
+def test_an_early_outlier_costs_one_event_not_the_rest_of_its_partition() -> None:
+    items = [record(0, "c1", datetime(1995, 5, 5, tzinfo=UTC))]
+    items += [record(i, "c1", START + timedelta(hours=i)) for i in range(1, 200)]
+    ordered = order(items, partitions=4, max_jump_ms=30 * 86_400_000)
+    assert [r.position for r in ordered.rejects] == [1]
+    assert len(ordered.events) == 199

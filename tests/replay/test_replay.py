@@ -159,3 +159,17 @@ def test_bad_arguments_get_one_line(
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and names in err
+
+
+def test_a_backtest_refuses_configs_whose_input_bounds_differ(
+    log: Path, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "bounds.toml"
+    other.write_text(CONFIG + "\n[engine.input_bounds]\nmax_replay_jump_seconds = 86400\n")
+    code = main(["backtest", str(log), "--config", str(config), "--config", str(other),
+                 "--out", str(tmp_path / "bt"), "--no-progress"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "segment-engine: engine.input_bounds: the backtest's configs must agree"
+    ]
+    assert not (tmp_path / "bt").exists()
