@@ -300,7 +300,7 @@ class SegmentEngine:
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
         ):
-            self._learn(x, state.customer_id, now_ms, drift if trigger is not None else None)
+            self._learn(x, state.customer_id, now_ms, drift)
             state.last_learned_ms = now_ms
         pending = decide_learned(self.segmenter, self.health, state, x, now_ms, trigger, out)
         self.rules.evaluate(state, x, now_ms, trigger, self.segmenter.model_version, out)
@@ -317,11 +317,12 @@ class SegmentEngine:
         before = seg.published_model
         seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
         self._published_since(before)
-        if self.drift is not None and drift is not None:
-            # The detectors watch the lessons events teach, on the model's log scale: a
-            # timer's lesson comes at a re-check offset, whose mix shifts as customers age.
+        if self.drift is not None:
+            # The detectors watch the lessons the model learns from, on its log scale.
             values = {name: log_scaled(x.get(name)) for name in self.drift_features}
-            drift.extend(self.drift.observe(values, now_ms, seg.model_version))
+            readings = self.drift.observe(values, now_ms, seg.model_version)
+            if drift is not None:
+                drift.extend(readings)
 
     def _publish_early(self, at_ms: int) -> None:
         seg, before = self.segmenter, self.segmenter.published_model
