@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from engine.changes import Change, lifetime
 from engine.health import ModelHealth
 from engine.rule_segments import number
-from engine.segmenter import Decision, LearnedSegmenter
+from engine.segmenter import Decision, LearnedSegmenter, PublishedModel
 from engine.state import CustomerState
 from schemas.changes import ChangeReason, SegmentRef
 
@@ -20,12 +20,12 @@ Features = Mapping[str, float | str | None]
 
 def decide_learned(
     seg: LearnedSegmenter, health: ModelHealth, state: CustomerState, x: Features,
-    now_ms: int, trigger: str | None, out: list[Change],
+    now_ms: int, trigger: str | None, out: list[Change], model: PublishedModel | None,
 ) -> bool:  # fmt: skip
-    """Decide ``state``'s learned segment, appending a change if it moves; whether a
-    challenger now waits out hysteresis."""
+    """Decide ``state``'s learned segment against ``model``, appending a change if it
+    moves; whether a challenger now waits out hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
-    decision = seg.decide(x, now_ms, state.segment_id, waiting)
+    decision = seg.decide(x, now_ms, state.segment_id, waiting, model)
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
@@ -34,7 +34,7 @@ def decide_learned(
         reason: ChangeReason = "assigned" if previous is None else "reassigned"
         snapshot = {name: number(x[name]) for name in seg.features}
         out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
-                          now_ms, seg.model_version, reason, trigger, snapshot,
+                          now_ms, model.version if model else 0, reason, trigger, snapshot,
                           lifetime(state)))  # fmt: skip
         state.segment_id = decision.segment_id
     return decision.pending_id is not None

@@ -25,7 +25,7 @@ __all__ = [
     "segment_infos",
 ]
 
-Outcome = Literal["accepted", "duplicate", "late", "erased", "failed"]
+Outcome = Literal["accepted", "duplicate", "late", "erased", "failed", "held"]
 
 
 @dataclass(slots=True)

@@ -6,7 +6,10 @@ fall silent are still re-evaluated, by event-time timers (:mod:`engine.timers`):
 each evaluation sets when the customer's segments could next change if they stay
 silent, and the timer fires once the watermark of the customer's partition passes
 it, so recency-driven segments (lapsed, rules on ``recency_days``) stay true at a
-cost that grows with the customers due, not with customers x days. Every
+cost that grows with the customers due, not with customers x days. With model
+epochs on (``learned.epoch_seconds``), lessons are learned epoch by epoch in
+partition order and events are assigned against the model of an earlier epoch
+(:mod:`engine.epochs`), so any interleaving of the partitions ends alike. Every
 ``sweep_interval_seconds`` of event time (a tick) drift is scored against its
 reference and idle partitions are moved on; ticks fall at the same event times live
 and in replay.
@@ -14,13 +17,14 @@ and in replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.changes import Change
 from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
 from engine.drift import DriftReading
+from engine.epochs import Lesson, ModelEpochs
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.parts import make_drift, make_segmenter
@@ -61,8 +65,11 @@ class SegmentEngine:
     1
     """
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, partitions: int = 1) -> None:
+        """``partitions``: how many the input is cut into (the topics' partition count);
+        with model epochs on, every one of them must pass an epoch before it is learned."""
         self.config = config
+        self.partitions = partitions
         self.features = FeatureMaker(
             config.windows_days, config.recency_cap_days, config.affinity_slots
         )
@@ -81,10 +88,19 @@ class SegmentEngine:
         self._tick_ms = int(config.sweep_interval_seconds * 1000)
         self._idle_ms = int(config.idle_partition_seconds * 1000)
         self._next_tick_ms: int | None = None
+        # Within process(): the current event's index, the caught-up partitions with
+        # the index of their last event in the batch, and the held partitions.
+        self._index, self._in_order = 0, False
+        self._caught_up: dict[int, int] = {}
+        self._held: set[int] = set()
         self._store: StateStore | None = None
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
+        epoch_ms = int(learned.epoch_seconds * 1000)
+        self.epochs = (
+            ModelEpochs(epoch_ms, learned.adopt_after_epochs, partitions) if epoch_ms else None
+        )
 
     def process(
         self,
@@ -92,16 +108,41 @@ class SegmentEngine:
         store: StateStore,
         times: Sequence[int] | None = None,
         partitions: Sequence[int] | None = None,
+        caught_up: Collection[int] = (),
+        in_order: bool = False,
     ) -> BatchResult:
         """Process ``events`` in order; ``times`` are their :func:`epoch_ms`, when the
         caller has them already (replay orders by them), and ``partitions`` the
-        partitions they came from (all 0 when not given)."""
+        partitions they came from (all 0 when not given).
+
+        With model epochs on, an event whose partition has run ahead of the epochs the
+        others have passed is ``held``, with every later event of its partition in the
+        batch: offer them again, first, once the others have moved on. ``caught_up``
+        are the partitions with nothing more to read after this batch (live, at the
+        end of its topics); once past its last event here, such a partition is taken
+        to have passed the epochs a held one needs, and ticks move it on when idle.
+        ``in_order``: this batch and all after it are in event-time order across
+        partitions (replay), so every partition is caught up at every event."""
         result = BatchResult()
         self._store = store  # where a publication reads its sample's current vectors
         changes = result.changes
+        held: set[int] = set()
+        self._in_order, self._held = in_order, held
+        if partitions is not None and caught_up and not in_order:
+            last = {p: i for i, p in enumerate(partitions)}
+            self._caught_up = {p: last.get(p, -1) for p in caught_up}
+        else:
+            self._caught_up = {p: -1 for p in caught_up}
         for index, event in enumerate(events):
             ts = epoch_ms(event) if times is None else times[index]
             partition = 0 if partitions is None else partitions[index]
+            self._index = index
+            if self.epochs is not None and (
+                partition in held or not self._adoptable(partition, ts, store, result)
+            ):
+                held.add(partition)
+                result.outcomes.append("held")
+                continue
             if self._tick_ms and (self._next_tick_ms is None or ts >= self._next_tick_ms):
                 self._maybe_tick(ts, store, result)  # counts its own changes
             if not self.timers.indexed(partition):
@@ -120,6 +161,44 @@ class SegmentEngine:
         result.distances = self.health.drain_distances()
         result.centroid_shifts = self.health.drain_shifts()
         return result
+
+    def _adoptable(self, partition: int, ts: int, store: StateStore, result: BatchResult) -> bool:
+        """Whether the model ``partition``'s event at ``ts`` is assigned against is
+        learned; the event moves the partition's epoch on either way (all its work from
+        now on counts in the event's epoch or later)."""
+        epochs = self.epochs
+        assert epochs is not None
+        mark = max(ts, self.timers.watermarks.get(partition, ts))
+        epochs.advance(partition, mark)
+        if not epochs.ready(partition, mark):
+            needed = epochs.needed(partition, mark)
+            for laggard in epochs.laggards(needed):
+                if self._is_caught_up(laggard):
+                    epochs.seal(laggard, needed)
+        self._learn_epochs(store, result)
+        return epochs.ready(partition, mark)
+
+    def _is_caught_up(self, partition: int) -> bool:
+        """Whether ``partition`` has nothing more to read before the current event."""
+        if self._in_order:
+            return True
+        last = self._caught_up.get(partition)
+        return last is not None and last < self._index and partition not in self._held
+
+    def _learn_epochs(self, store: StateStore, result: BatchResult) -> None:
+        """Learn every epoch all partitions have passed, in partition order; the model
+        at the end of each is the one later epochs are assigned against."""
+        epochs = self.epochs
+        assert epochs is not None
+        for epoch, lessons in epochs.learnable():
+            for lesson in lessons:
+                if lesson.features is None:
+                    self.segmenter.forget(lesson.customer_id)
+                else:
+                    self._learn(lesson.features, lesson.customer_id, lesson.at_ms, result.drift)
+            self._publish_early(None)
+            epochs.record(epoch, self.segmenter.published_model)
+        epochs.prune()
 
     def status(self) -> EngineStatus:
         """The engine as of its latest event: the read model every caller uses."""
@@ -154,20 +233,25 @@ class SegmentEngine:
         the store's, which is kept (and snapshotted) apart."""
         return {
             "kind": "segment_engine",
-            "version": 1,
+            "version": 2,
             "segmenter": self.segmenter.snapshot(),
             "drift": None if self.drift is None else self.drift.snapshot(),
             "health": self.health.snapshot(),
             "sizes": dict(self.sizes),
             "timers": self.timers.snapshot(),
             "next_tick_ms": self._next_tick_ms,
+            "epochs": None if self.epochs is None else self.epochs.snapshot(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continue from ``state`` (:meth:`snapshot` of an engine of the same config)."""
-        check_snapshot(state, "segment_engine", 1)
+        check_snapshot(state, "segment_engine", 2)
         if (state["drift"] is None) != (self.drift is None):
             raise SnapshotError("the snapshot's drift watch is on where this config's is off")
+        if (state["epochs"] is None) != (self.epochs is None):
+            raise SnapshotError("the snapshot's model epochs are on where this config's are off")
+        if self.epochs is not None:
+            self.epochs.restore(state["epochs"])
         self.segmenter.restore(state["segmenter"])
         if self.drift is not None:
             self.drift.restore(state["drift"])
@@ -194,12 +278,18 @@ class SegmentEngine:
         boundary = ts // self._tick_ms * self._tick_ms
         # A partition without events for longer than the idle allowance is moved on,
         # so its silent customers' timers still fire (the rule is in event time only).
+        epochs = self.epochs
         for partition, mark in sorted(self.timers.watermarks.items()):
+            if epochs is not None and not self._is_caught_up(partition):
+                continue  # it may have events on the way: moving it on would not replay
             if mark < boundary - self._idle_ms and self.timers.advance(
                 partition, boundary - self._idle_ms
             ):
+                if epochs is not None:
+                    epochs.advance(partition, boundary - self._idle_ms)
                 self._fire(partition, store, result)
-        self._publish_early(boundary)
+        if epochs is None:  # with epochs, a model is published at the end of each
+            self._publish_early(boundary)
         result.sweeps.append(boundary)
         result.sweep_sizes.append(dict(sorted(self.sizes.items())))
         if self.drift is not None:
@@ -262,7 +352,7 @@ class SegmentEngine:
         drift: list[DriftReading],
     ) -> Outcome:
         if isinstance(event, ErasureRequest):
-            return self._erase(event, ts, store, out)
+            return self._erase(event, ts, partition, store, out)
         state = store.get(event.customer_id) or CustomerState(event.customer_id)
         state.partition = partition
         if state.erased_until_ms is not None and ts <= state.erased_until_ms:
@@ -300,22 +390,42 @@ class SegmentEngine:
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
         ):
-            self._learn(x, state.customer_id, now_ms, drift)
+            if self.epochs is None:
+                self._learn(x, state.customer_id, now_ms, drift)
+            else:  # learned when every partition has passed the epoch
+                mark = self._watermark(state.partition, now_ms)
+                self.epochs.lesson(state.partition, mark, Lesson(state.customer_id, now_ms, x))
             state.last_learned_ms = now_ms
-        pending = decide_learned(self.segmenter, self.health, state, x, now_ms, trigger, out)
-        self.rules.evaluate(state, x, now_ms, trigger, self.segmenter.model_version, out)
+        model = self._model(state.partition, now_ms)
+        pending = model is not None and decide_learned(
+            self.segmenter, self.health, state, x, now_ms, trigger, out, model
+        )
+        self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
             return
         state.timer_ms = due = self.rechecks.next(state, now_ms, pending)
         if due is not None:
             self.timers.add(state.partition, due, state.customer_id)
 
+    def _watermark(self, partition: int, now_ms: int) -> int:
+        return self.timers.watermarks.get(partition, now_ms)
+
+    def _model(self, partition: int, now_ms: int) -> PublishedModel | None:
+        """The model ``partition``'s work is assigned against: the latest, or with
+        model epochs, the one of its epoch."""
+        if self.epochs is None:
+            return self.segmenter.published_model
+        return self.epochs.model(partition, self._watermark(partition, now_ms))
+
     def _learn(
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
     ) -> None:
         seg = self.segmenter
         before = seg.published_model
-        seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
+        # With model epochs the trainer cannot read the store (it is a function of the
+        # lessons alone): the sample keeps each customer's latest lesson.
+        current = None if self.epochs is not None else lambda cid: self._current(cid, now_ms)
+        seg.learn(x, customer_id, current)
         self._published_since(before)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
@@ -324,10 +434,13 @@ class SegmentEngine:
             if drift is not None:
                 drift.extend(readings)
 
-    def _publish_early(self, at_ms: int) -> None:
+    def _publish_early(self, at_ms: int | None) -> None:
+        """Publish if enough lessons came since the latest publication (re-centring the
+        sample on customers as of ``at_ms``, if given)."""
         seg, before = self.segmenter, self.segmenter.published_model
         min_lessons = self.config.learned.tick_publish_lessons
-        seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
+        current = None if at_ms is None else lambda cid: self._current(cid, at_ms)
+        seg.publish_early(min_lessons, current)
         self._published_since(before)
 
     def _published_since(self, before: PublishedModel | None) -> None:
@@ -347,16 +460,21 @@ class SegmentEngine:
         if self.rules and state.last_seen_ms is not None:
             now = max(ts, state.last_seen_ms)
             x = self.features.features(state, now, self._wanted)
-            self.rules.evaluate(state, x, now, None, self.segmenter.model_version, out)
+            model = self._model(state.partition, now)
+            self.rules.evaluate(state, x, now, None, model.version if model else 0, out)
 
     def _erase(
-        self, event: ErasureRequest, ts: int, store: StateStore, out: list[Change]
+        self, event: ErasureRequest, ts: int, partition: int, store: StateStore, out: list[Change]
     ) -> Outcome:
         state = store.get(event.customer_id)
         seg = self.segmenter
-        out += erasure_changes(state, seg.segments, self.rules.refs, ts, seg.model_version,
-                               event.request_id)  # fmt: skip
-        seg.forget(event.customer_id)
+        model = self._model(partition, ts)
+        out += erasure_changes(state, seg.segments, self.rules.refs, ts,
+                               model.version if model else 0, event.request_id)  # fmt: skip
+        if self.epochs is None:
+            seg.forget(event.customer_id)
+        else:  # its lessons not learned yet go now; the model forgets it in order
+            self.epochs.forget(partition, self._watermark(partition, ts), event.customer_id)
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"

@@ -22,7 +22,7 @@ from engine.clustering import make_model
 from engine.clustering.decision import Decision, fit
 from engine.clustering.identity import Lineage, SegmentBook, nearest_labels
 from engine.clustering.pickling import dumps, loads
-from engine.clustering.published import PublishedModel, Rows
+from engine.clustering.published import PublishedModel
 from engine.clustering.scaling import Scaler, Vector, log_or
 from engine.snapshots import SnapshotError, check_snapshot
 from schemas.changes import SegmentRef
@@ -126,7 +126,6 @@ class LearnedSegmenter:
         self._started_at = 0  # lesson count at the latest publication
         self._updates = 0
         self._published: PublishedModel | None = None
-        self._rows: Rows | None = None
         self._book = SegmentBook(self.features, match_overlap, self.names)
 
     @property
@@ -227,40 +226,43 @@ class LearnedSegmenter:
         """Drop an erased customer's vector from the sample the model re-centres on."""
         self._sample.pop(customer_id, None)
 
-    def distances(self, x: Vector) -> np.ndarray | None:
-        d = self._distances(x)
+    def distances(self, x: Vector, model: PublishedModel | None = None) -> np.ndarray | None:
+        d = self._distances(x, model or self._published)
         return None if d is None else np.array(d)
 
-    def _distances(self, x: Vector) -> list[float] | None:
-        """Distance to each published centroid. Plain Python: with a handful of
+    def _distances(self, x: Vector, model: PublishedModel | None) -> list[float] | None:
+        """Distance to each centroid of ``model``. Plain Python: with a handful of
         segments and features, numpy's per-call overhead is most of the cost."""
-        rows = self._rows
-        if rows is None:
+        if model is None:
             return None
-        means, scales, centroids = rows
-        fills = self._scaler.means_row
-        values = zip(map(x.get, self.features), fills, means, scales, strict=True)
+        means, scales, centroids = model.rows()
+        values = zip(map(x.get, self.features), means, scales, strict=True)
         # log_or inlined for the usual finite float (a call per feature is most of the
-        # cost); a tuple, as math.dist would otherwise copy a list into one per centroid.
+        # cost); a missing value sits at the mean; a tuple, as math.dist would
+        # otherwise copy a list into one per centroid.
         z = tuple([((log1p(v if v > 0.0 else 0.0) if type(v) is float and isfinite(v)
-                     else log_or(v, fill)) - m) / s for v, fill, m, s in values])  # fmt: skip
+                     else log_or(v, m)) - m) / s for v, m, s in values])  # fmt: skip
         return [dist(z, c) for c in centroids]
 
-    def nearest(self, x: Vector) -> str | None:
-        d = self._distances(x)
-        return (
-            None if d is None or self._published is None else self._published.ids[d.index(min(d))]
-        )
+    def nearest(self, x: Vector, model: PublishedModel | None = None) -> str | None:
+        model = model or self._published
+        d = self._distances(x, model)
+        return None if d is None or model is None else model.ids[d.index(min(d))]
 
-    def decide(self, x: Vector, now_ms: int, current: str | None, pending: Decision) -> Decision:
-        """Nearest segment, but a customer leaves their segment only for one that is
-        ``hysteresis_margin`` closer in ``hysteresis_evaluations`` evaluations in a row,
-        counted at most once per ``hysteresis_spacing_ms`` of event time: several
-        events of one session are one piece of evidence, not several."""
-        d = self._distances(x)
-        if d is None or self._published is None:
+    def decide(
+        self, x: Vector, now_ms: int, current: str | None, pending: Decision,
+        model: PublishedModel | None = None,
+    ) -> Decision:  # fmt: skip
+        """Nearest segment of ``model`` (the latest published when not given), but a
+        customer leaves their segment only for one that is ``hysteresis_margin`` closer
+        in ``hysteresis_evaluations`` evaluations in a row, counted at most once per
+        ``hysteresis_spacing_ms`` of event time: several events of one session are one
+        piece of evidence, not several."""
+        model = model or self._published
+        d = self._distances(x, model)
+        if d is None or model is None:
             return Decision(current, None, 0, None)
-        ids = self._published.ids
+        ids = model.ids
         best = d.index(min(d))  # the first of equals, as ids are ordered
         if current not in ids:  # unassigned, or its segment was retired
             return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
@@ -305,7 +307,6 @@ class LearnedSegmenter:
         self._published = PublishedModel(
             self.model_version + 1, scaler.means.copy(), scaler.scales.copy(), ids, centers
         )
-        self._rows = self._published.rows()
 
     def snapshot(self) -> dict[str, Any]:
         """The runtime state, detached and picklable (see :mod:`engine.snapshots`):
@@ -341,7 +342,6 @@ class LearnedSegmenter:
         self._started_at, self._updates = own["started_at"], own["updates"]
         plain = own["published"]
         self._published = None if plain is None else PublishedModel.from_plain(plain)
-        self._rows = None if self._published is None else self._published.rows()
         refs = (SegmentRef(id=i, name=name, kind=kind) for i, name, kind in own["segments"])
         self._book.segments = {ref.id: ref for ref in refs}
         self._book.lineage = own["lineage"]

@@ -140,7 +140,7 @@ def run(
     """Process ``events`` (already in order) and gather the outcome. Customers are
     routed to ``partitions`` as Kafka's default partitioner would: a worker reading a
     topic of that many partitions decides the same."""
-    engine, store = SegmentEngine(config), MemoryStore()
+    engine, store = SegmentEngine(config, partitions), MemoryStore()
     route = Partitions(partitions)
     outcome = ReplayOutcome(name=name)
     changes: list[Change] = []
@@ -149,7 +149,8 @@ def run(
     try:
         for batch, times in _batches(events, int(config.sweep_interval_seconds * 1000)):
             parts = [route.of(event.customer_id) for event in batch]
-            result = engine.process(batch, store, times, parts)
+            # In event-time order: no partition is ever held for another.
+            result = engine.process(batch, store, times, parts, in_order=True)
             for outcome_name in result.outcomes:
                 counts[outcome_name] += 1
             # A batch holds at most one sweep, at its start: the counts so far are the

@@ -103,6 +103,20 @@ class LearnedSegmentsConfig(BaseModel):
     learn_interval_seconds: float = Field(
         86400, ge=0, description="Event time between two lessons from the same customer."
     )
+    epoch_seconds: float = Field(
+        0,
+        ge=0,
+        description="Event time per model epoch: lessons are learned in partition order once"
+        " every partition has passed their epoch, so any interleaving of partitions (live,"
+        " several workers, replay) ends alike. 0: learn each lesson at once (one partition).",
+    )
+    adopt_after_epochs: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Events of epoch E are assigned against the model as it stood after epoch"
+        " E minus this many.",
+    )
     hysteresis_margin: float = Field(
         0.15, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
     )

@@ -76,7 +76,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
     )
     pipeline = Pipeline(
-        SegmentEngine(settings.engine),
+        SegmentEngine(settings.engine, settings.topic_partitions),
         topics,
         TableStores(table, index),
         FaustPublisher(app, [dead_letters, drift]),  # changes: straight to the producer

@@ -99,6 +99,11 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.held_events = Gauge(
+            "segment_engine_held_events",
+            "Events waiting for the slower partitions to pass their model epoch.",
+            registry=r,
+        )
         self.watermark = Gauge(
             "segment_engine_event_time_watermark_seconds",
             "Latest event time processed (Unix seconds).",

@@ -79,6 +79,11 @@ class Pipeline:
         self.highwater = highwater  # a partition's high watermark, for consumer lag
         self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
         self._received = 0.0
+        # With model epochs: accepted events the engine held (their partition ran ahead
+        # of the epochs the others passed), offered again first; and each input
+        # topic-partition's read position, to tell which partitions are caught up.
+        self._held: list[tuple[Accepted, int]] = []
+        self._positions: dict[tuple[str, int], int] = {}
         self._model_version: int | None = None
         self._sized: dict[SegmentLabels, int] = {}  # segment_size series
         self._moved: set[SegmentLabels] = set()  # segment entries/exits series
@@ -98,8 +103,12 @@ class Pipeline:
         self._record_lag(owned)
 
     async def _handle(self, owned: Sequence[InputRecord]) -> None:
-        accepted: list[Accepted] = []
-        times: list[int] = []  # each accepted event's epoch_ms, worked out once
+        accepted: list[Accepted] = [item for item, _ in self._held]
+        times: list[int] = [ts for _, ts in self._held]  # epoch_ms, worked out once
+        self._held = []
+        for record in owned:
+            tp = record.topic, record.partition
+            self._positions[tp] = max(self._positions.get(tp, 0), record.offset + 1)
         latest_ms = (self.clock() + self.max_clock_skew_seconds) * 1000
         for record in owned:
             source = self.sources[record.topic]
@@ -112,21 +121,34 @@ class Pipeline:
             else:
                 accepted.append((record, decoded))
                 times.append(ts)
-        if accepted:
-            await self._decide(accepted, times)
+        while accepted:
+            # Held events go round again while others make progress: the batch that
+            # brings the slowest partition past an epoch frees the ones waiting on it.
+            held = await self._decide(accepted, times)
+            if len(held) == len(accepted):
+                break
+            accepted, times = [item for item, _ in held], [ts for _, ts in held]
+        self.metrics.held_events.set(len(self._held))
 
     def _ahead(self, event: InputEvent) -> str:
         skew = self.max_clock_skew_seconds
         return f"timestamp {event.timestamp.isoformat()} is more than {skew:g} s ahead of the clock"
 
-    async def _decide(self, accepted: list[Accepted], times: list[int]) -> None:
+    async def _decide(
+        self, accepted: list[Accepted], times: list[int]
+    ) -> list[tuple[Accepted, int]]:
+        """Process ``accepted``; the events held, with their times (kept for the next
+        batch)."""
         # Each customer's record says which partition, and so which changelog
         # partition, its state belongs to.
         store = self.stores([(decoded.customer_id, record) for record, decoded in accepted])
         events = [decoded for _, decoded in accepted]
         partitions = [record.partition for record, _ in accepted]
-        result = self.engine.process(events, store, times, partitions)
+        result = self.engine.process(events, store, times, partitions, self._caught_up())
         await store.flush()
+        self._held = [(item, ts) for item, ts, outcome
+                      in zip(accepted, times, result.outcomes, strict=True)
+                      if outcome == "held"]  # fmt: skip
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
@@ -135,6 +157,7 @@ class Pipeline:
         await self._publish_changes(result, emitted_at)
         await self._report_drift(result.drift, emitted_at)
         self._record_model(result)
+        return self._held
 
     async def _count_outcomes(
         self, accepted: list[Accepted], result: BatchResult, times: list[int]
@@ -143,6 +166,8 @@ class Pipeline:
         for index, ((record, decoded), outcome) in enumerate(
             zip(accepted, result.outcomes, strict=True)
         ):
+            if outcome == "held":
+                continue  # counted when it is processed
             source = self.sources[record.topic]
             label = self._type_label(decoded)
             if outcome == "late":
@@ -156,8 +181,9 @@ class Pipeline:
         for labels, count in counted.items():
             self.metrics.events.labels(*labels).inc(count)
         now, observe = self.clock(), self.metrics.event_time_lag.observe
-        for ts in times:
-            observe(max(0.0, now - ts / 1000))
+        for ts, outcome in zip(times, result.outcomes, strict=True):
+            if outcome != "held":
+                observe(max(0.0, now - ts / 1000))
 
     async def _publish_changes(self, result: BatchResult, emitted_at: datetime) -> None:
         changes: Counter[tuple[str, str]] = Counter()  # (kind, reason)
@@ -232,6 +258,21 @@ class Pipeline:
             m.segment_entries.remove(*labels)
             m.segment_exits.remove(*labels)
         self._moved &= kept
+
+    def _caught_up(self) -> set[int]:
+        """The partitions with nothing more to read after this batch in any input
+        topic (as far as the consumer's latest fetch knows): only these may be taken
+        to have passed an epoch without an event saying so."""
+        if self.engine.epochs is None or self.highwater is None:
+            return set()
+        positions = self._positions
+        caught_up = set()
+        for partition in range(self.engine.partitions):
+            ends = [(self.highwater(topic, partition), positions.get((topic, partition), 0))
+                    for topic in self.sources]  # fmt: skip
+            if all(high is not None and position >= high for high, position in ends):
+                caught_up.add(partition)
+        return caught_up
 
     def _record_lag(self, records: Sequence[InputRecord]) -> None:
         if self.highwater is None:

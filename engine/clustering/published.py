@@ -5,7 +5,7 @@ It is frozen at publication; the clustering model goes on learning behind it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,12 @@ class PublishedModel:
     scales: np.ndarray
     ids: tuple[str, ...]
     centroids: np.ndarray  # one row per id
+    _rows: Rows = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Worked out once: every assignment against this model reads them.
+        centroids = [tuple(row) for row in self.centroids.tolist()]
+        object.__setattr__(self, "_rows", (self.means.tolist(), self.scales.tolist(), centroids))
 
     def z(self, raw: np.ndarray) -> np.ndarray:
         result: np.ndarray = (raw - self.means) / self.scales
@@ -43,8 +49,7 @@ class PublishedModel:
         """Means, scales and centroids as lists, for per-event arithmetic in plain Python
         (it rounds as numpy does); centroids as tuples, as ``math.dist`` would otherwise
         copy a list into one per centroid."""
-        centroids = [tuple(row) for row in self.centroids.tolist()]
-        return self.means.tolist(), self.scales.tolist(), centroids
+        return self._rows
 
     def to_plain(self) -> tuple[Any, ...]:
         """Plain values, for a snapshot (see :mod:`engine.clustering.pickling`)."""

@@ -1,7 +1,9 @@
 """The live worker and replay run the same engine: same log, same assignments.
 
-One partition, so the worker sees the log in the order replay sorts it into; the
-worker decides in batches of whatever size Faust hands it, replay in its own.
+With one partition the worker sees the log in the order replay sorts it into; with
+four, the worker's partitions interleave as Faust fetches them, and model epochs make
+the result independent of that. The worker decides in batches of whatever size Faust
+hands it, replay in its own.
 """
 
 from __future__ import annotations
@@ -31,16 +33,22 @@ ENGINE = {
 }
 
 
+EPOCHS = {**ENGINE, "learned": {**ENGINE["learned"], "epoch_seconds": 86400}}  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("partitions", "engine"), [(1, ENGINE), (4, EPOCHS)], ids=["one-partition", "four-epochs"]
+)
 def test_replay_ends_with_the_assignments_the_worker_reached(
-    start_worker: Callable[..., Any], tmp_path: Path
+    start_worker: Callable[..., Any], tmp_path: Path, partitions: int, engine: dict[str, Any]
 ) -> None:
     messages = list(generate(customers=50, days=40, seed=5, with_profiles=False))
     log = tmp_path / "events.jsonl"
     write_jsonl(messages, log)
     config = tmp_path / "engine.toml"
-    config.write_text("engine = " + _toml_inline(ENGINE) + "\n")
+    config.write_text("engine = " + _toml_inline(engine) + "\n")
 
-    worker = start_worker(engine=ENGINE, topic_partitions=1)
+    worker = start_worker(engine=engine, topic_partitions=partitions)
     settings: Settings = worker.settings
     t = settings.topics
     ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
@@ -57,7 +65,7 @@ def test_replay_ends_with_the_assignments_the_worker_reached(
 
     out = tmp_path / "replay"
     assert main(["replay", str(log), "--out", str(out), "--config", str(config),
-                 "--partitions", "1", "--no-progress"]) == 0  # fmt: skip
+                 "--partitions", str(partitions), "--no-progress"]) == 0  # fmt: skip
     with (out / "assignments.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 50
