@@ -21,19 +21,21 @@ Features = Mapping[str, float | str | None]
 def decide_learned(
     seg: LearnedSegmenter, health: ModelHealth, state: CustomerState, x: Features,
     now_ms: int, trigger: str | None, out: list[Change], model: PublishedModel | None,
+    segments: Mapping[str, SegmentRef],
 ) -> bool:  # fmt: skip
-    """Decide ``state``'s learned segment against ``model``, appending a change if it
-    moves; whether a challenger now waits out hysteresis."""
+    """Decide ``state``'s learned segment against ``model`` (``segments``: every learned
+    segment by id), appending a change if it moves; whether a challenger now waits out
+    hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
     decision = seg.decide(x, now_ms, state.segment_id, waiting, model)
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
     if decision.segment_id != state.segment_id and decision.segment_id is not None:
-        previous = seg.segments.get(state.segment_id) if state.segment_id else None
+        previous = segments.get(state.segment_id) if state.segment_id else None
         reason: ChangeReason = "assigned" if previous is None else "reassigned"
         snapshot = {name: number(x[name]) for name in seg.features}
-        out.append(Change(state.customer_id, previous, seg.segments[decision.segment_id],
+        out.append(Change(state.customer_id, previous, segments[decision.segment_id],
                           now_ms, model.version if model else 0, reason, trigger, snapshot,
                           lifetime(state)))  # fmt: skip
         state.segment_id = decision.segment_id

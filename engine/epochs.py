@@ -3,18 +3,25 @@
 With several partitions, the order in which their events arrive differs from run to
 run (and from worker to worker), and an online model's result depends on the order
 it learns in. So, as Flink ML's ``OnlineKMeans`` does with global mini-batches, event
-time is cut into epochs: each partition's lessons are kept per epoch; once every
-partition's watermark has passed an epoch (it is *sealed* everywhere) the epoch is
-learned, partition by partition, each in its own order; and a partition's events of
-epoch ``k`` are assigned against the model as it stood after epoch ``k - lag``. Both
-are functions of each partition's own sequence of events, so a live worker, however
-its partitions interleave, and a replay with the same partitions end alike.
+time is cut into epochs, and three roles pass messages:
 
-Every lesson, timer and event of a partition counts in the epoch of the partition's
-watermark (never a sealed one), and a partition whose events need a model the slower
-partitions have not sealed yet is *held*: its caller keeps the events and offers them
-again. A partition the caller knows is caught up (replay, in event-time order, knows
-every partition is) is sealed up to where the held one needs it instead.
+- a partition's owner (:class:`EpochClock`) counts each lesson in the epoch of the
+  partition's watermark (never one it has sealed) and *seals* an epoch once the
+  watermark passes it: a :class:`LessonFor` or :class:`Sealed` per step;
+- the trainer (:class:`EpochLessons`, driven by :class:`engine.trainer.Trainer`) keeps
+  the lessons per partition and epoch, and once every partition has sealed an epoch
+  learns it, partition by partition, each in its own order, then tells the model as it
+  stands (a :class:`ModelRecord`);
+- every worker (:class:`ModelHistory`) assigns a partition's events of epoch ``k``
+  against the model as it stood after epoch ``k - lag``, and *holds* them until that
+  epoch is learned.
+
+What is learned, and which model an event meets, are functions of each partition's
+own sequence of events: a live worker however its partitions interleave, several
+workers however their messages cross, and a replay with the same partitions end alike.
+A partition known to be caught up (nothing more to read) may be sealed further than its
+events say, up to where a held partition needs it; for a log in event-time order this
+changes nothing, as its next event lies later anyway.
 """
 
 from __future__ import annotations
@@ -24,10 +31,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.clustering.identity import Lineage
 from engine.clustering.published import PublishedModel
 from engine.snapshots import SnapshotError, check_snapshot
+from schemas.changes import SegmentRef
 
-__all__ = ["Lesson", "ModelEpochs"]
+__all__ = [
+    "Contribution",
+    "EpochClock",
+    "EpochLessons",
+    "Lesson",
+    "LessonFor",
+    "ModelHistory",
+    "ModelRecord",
+    "Sealed",
+]
 
 Features = dict[str, float | str | None]
 
@@ -41,76 +59,141 @@ class Lesson:
     features: Features | None
 
 
-class ModelEpochs:
-    """Lessons per partition and epoch, the epochs every partition has sealed, and
-    the model each epoch's events are assigned against.
+@dataclass(frozen=True, slots=True)
+class LessonFor:
+    """A lesson of ``partition``, counted in ``epoch``."""
 
-    >>> epochs = ModelEpochs(epoch_ms=10, lag=2, partitions=2)
-    >>> epochs.lesson(0, 5, Lesson("c1", 5, {"x": 1.0}))
-    >>> epochs.advance(0, 25); epochs.ready(0, 25)   # partition 1 has sealed nothing
-    False
-    >>> epochs.advance(1, 12); [(e, len(ls)) for e, ls in epochs.learnable()]
-    [(0, 1)]
-    >>> epochs.ready(0, 25)   # epoch 2's model is epoch 0's
-    True
+    partition: int
+    epoch: int
+    lesson: Lesson
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """``partition`` adds nothing more to the epochs up to ``epoch``."""
+
+    partition: int
+    epoch: int
+
+
+Contribution = LessonFor | Sealed
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """The model as it stands once every epoch up to ``learned`` is learned: ``model``
+    stood since the end of ``epoch`` (None: none published yet). ``segments`` is every
+    segment ever published, ``sealed_max`` the furthest any partition has sealed."""
+
+    learned: int
+    epoch: int | None
+    model: PublishedModel | None
+    segments: tuple[SegmentRef, ...]
+    lineage: tuple[Lineage, ...]
+    sealed_max: int | None
+
+
+def _check(epoch_ms: int, lag: int, partitions: int) -> None:
+    if epoch_ms <= 0 or lag < 1 or partitions < 1:
+        raise ValueError("model epochs need epoch_ms > 0, lag >= 1 and partitions >= 1")
+
+
+class EpochClock:
+    """A worker's side: which epoch each partition's work counts in, and what it seals.
+
+    >>> clock = EpochClock(epoch_ms=10, lag=2, partitions=2)
+    >>> clock.advance(0, 25)
+    Sealed(partition=0, epoch=1)
+    >>> clock.lesson(0, 5, Lesson("c1", 5, {"x": 1.0})).epoch   # epoch 0 is sealed
+    2
+    >>> clock.needed(0, 25)   # epoch 2's events meet the model as after epoch 0
+    0
     """
 
     def __init__(self, epoch_ms: int, lag: int, partitions: int) -> None:
-        if epoch_ms <= 0 or lag < 1 or partitions < 1:
-            raise ValueError("model epochs need epoch_ms > 0, lag >= 1 and partitions >= 1")
+        _check(epoch_ms, lag, partitions)
         self.epoch_ms, self.lag, self.partitions = epoch_ms, lag, partitions
         self.sealed: list[int | None] = [None] * partitions  # highest epoch sealed
-        self.learned: int | None = None  # every epoch up to this one is learned
-        self._lessons: dict[int, dict[int, list[Lesson]]] = {}  # partition -> epoch -> ...
-        # (epoch, model) at the end of each learned epoch that changed the model.
-        self._epochs: list[int] = []
-        self._models: list[PublishedModel] = []
-
-    def epoch(self, ms: int) -> int:
-        return ms // self.epoch_ms
 
     def current(self, partition: int, watermark_ms: int) -> int:
         """The epoch ``partition``'s work at ``watermark_ms`` counts in: never a sealed one."""
-        sealed = self.sealed[partition]
-        epoch = self.epoch(watermark_ms)
+        sealed, epoch = self.sealed[partition], watermark_ms // self.epoch_ms
         return epoch if sealed is None or epoch > sealed else sealed + 1
 
-    def lesson(self, partition: int, watermark_ms: int, lesson: Lesson) -> None:
-        epoch = self.current(partition, watermark_ms)
-        self._lessons.setdefault(partition, {}).setdefault(epoch, []).append(lesson)
-
-    def forget(self, partition: int, watermark_ms: int, customer_id: str) -> None:
-        """Drop ``customer_id``'s lessons not learned yet, and forget them when learned."""
-        for lessons in self._lessons.get(partition, {}).values():
-            lessons[:] = [lesson for lesson in lessons if lesson.customer_id != customer_id]
-        self.lesson(partition, watermark_ms, Lesson(customer_id, watermark_ms, None))
-
-    def advance(self, partition: int, watermark_ms: int) -> None:
-        """``partition``'s watermark is now ``watermark_ms``: seal the epochs before it."""
-        self.seal(partition, self.current(partition, watermark_ms) - 1)
-
-    def seal(self, partition: int, epoch: int) -> None:
-        sealed = self.sealed[partition]
-        if sealed is None or epoch > sealed:
-            self.sealed[partition] = epoch
-
     def needed(self, partition: int, watermark_ms: int) -> int:
-        """The epoch whose model ``partition``'s work at ``watermark_ms`` is assigned
-        against: every epoch up to it must be learned first."""
+        """The epoch whose model ``partition``'s work at ``watermark_ms`` meets."""
         return self.current(partition, watermark_ms) - self.lag
 
-    def ready(self, partition: int, watermark_ms: int) -> bool:
-        needed = self.needed(partition, watermark_ms)
-        return self.learned is not None and self.learned >= needed
+    def lesson(self, partition: int, watermark_ms: int, lesson: Lesson) -> LessonFor:
+        return LessonFor(partition, self.current(partition, watermark_ms), lesson)
 
-    def laggards(self, epoch: int) -> list[int]:
-        """The partitions that have not sealed ``epoch``."""
-        return [p for p, sealed in enumerate(self.sealed) if sealed is None or sealed < epoch]
+    def advance(self, partition: int, watermark_ms: int) -> Sealed | None:
+        """``partition``'s watermark is now ``watermark_ms``: seal the epochs before it."""
+        return self.seal(partition, self.current(partition, watermark_ms) - 1)
+
+    def seal(self, partition: int, epoch: int) -> Sealed | None:
+        """Seal ``partition`` up to ``epoch``; the message, if that is news."""
+        sealed = self.sealed[partition]
+        if sealed is not None and epoch <= sealed:
+            return None
+        self.sealed[partition] = epoch
+        return Sealed(partition, epoch)
+
+    def snapshot(self) -> list[int | None]:
+        return list(self.sealed)
+
+    def restore(self, sealed: list[int | None]) -> None:
+        if len(sealed) != self.partitions:
+            raise SnapshotError(f"the snapshot has {len(sealed)} partitions, not {self.partitions}")
+        self.sealed = list(sealed)
+
+
+class EpochLessons:
+    """The trainer's side: lessons per partition and epoch, until every partition has
+    sealed the epoch.
+
+    >>> lessons = EpochLessons(partitions=2)
+    >>> lessons.take(LessonFor(0, 0, Lesson("c1", 5, {"x": 1.0})))
+    >>> lessons.take(Sealed(0, 2)); list(lessons.learnable())   # partition 1 is behind
+    []
+    >>> lessons.take(Sealed(1, 0)); [(e, len(ls)) for e, ls in lessons.learnable()]
+    [(0, 1)]
+    """
+
+    def __init__(self, partitions: int) -> None:
+        _check(1, 1, partitions)
+        self.partitions = partitions
+        self.sealed: list[int | None] = [None] * partitions
+        self.learned: int | None = None  # every epoch up to this one is learned
+        self._lessons: dict[int, dict[int, list[Lesson]]] = {}  # partition -> epoch -> ...
+        self._seen: dict[tuple[int, int], set[tuple[str, int, bool]]] = {}
+
+    def take(self, item: Contribution) -> None:
+        if isinstance(item, Sealed):
+            sealed = self.sealed[item.partition]
+            if sealed is None or item.epoch > sealed:
+                self.sealed[item.partition] = item.epoch
+            return
+        sealed = self.sealed[item.partition]
+        if sealed is not None and item.epoch <= sealed:
+            return  # a redelivery of a lesson already counted (the epoch is closed)
+        lesson, by_epoch = item.lesson, self._lessons.setdefault(item.partition, {})
+        if lesson.features is None:  # erased: its lessons not learned yet go now
+            for pending in by_epoch.values():
+                pending[:] = [ls for ls in pending if ls.customer_id != lesson.customer_id]
+        # A customer is taught once per moment: a second lesson is a redelivery.
+        seen = self._seen.setdefault((item.partition, item.epoch), set())
+        if (lesson.customer_id, lesson.at_ms, lesson.features is None) not in seen:
+            seen.add((lesson.customer_id, lesson.at_ms, lesson.features is None))
+            by_epoch.setdefault(item.epoch, []).append(lesson)
+
+    @property
+    def sealed_max(self) -> int | None:
+        return max((s for s in self.sealed if s is not None), default=None)
 
     def learnable(self) -> Iterator[tuple[int, list[Lesson]]]:
         """Each epoch every partition has now sealed, oldest first, with its lessons in
-        partition order (the caller learns them, then :meth:`record`\\ s the model).
-        Epochs without lessons are passed over."""
+        partition order; epochs without lessons are passed over."""
         if any(sealed is None for sealed in self.sealed):
             return
         upto = min(s for s in self.sealed if s is not None)
@@ -121,28 +204,9 @@ class ModelEpochs:
             lessons: list[Lesson] = []
             for partition in sorted(self._lessons):
                 lessons += self._lessons[partition].pop(epoch, [])
+                self._seen.pop((partition, epoch), None)
             yield epoch, lessons
         self.learned = upto
-
-    def record(self, epoch: int, model: PublishedModel | None) -> None:
-        """The model as it stands after learning ``epoch``."""
-        if model is not None and (not self._models or self._models[-1] is not model):
-            self._epochs.append(epoch)
-            self._models.append(model)
-
-    def model(self, partition: int, watermark_ms: int) -> PublishedModel | None:
-        """The model ``partition``'s work at ``watermark_ms`` is assigned against."""
-        at = bisect_right(self._epochs, self.needed(partition, watermark_ms))
-        return self._models[at - 1] if at else None
-
-    def prune(self) -> None:
-        """Drop models no partition can need any more (each partition's watermark only
-        moves on): all before the one the slowest partition needs."""
-        if any(sealed is None for sealed in self.sealed):
-            return
-        slowest = min(s for s in self.sealed if s is not None) + 1 - self.lag
-        keep = max(0, bisect_right(self._epochs, slowest) - 1)
-        del self._epochs[:keep], self._models[:keep]
 
     def pending(self) -> int:
         """Lessons gathered and not learned yet."""
@@ -152,26 +216,103 @@ class ModelEpochs:
         lessons = {p: {e: [(ls.customer_id, ls.at_ms, ls.features) for ls in lessons]
                        for e, lessons in sorted(by_epoch.items())}
                    for p, by_epoch in sorted(self._lessons.items())}  # fmt: skip
-        return {
-            "kind": "model_epochs",
-            "version": 1,
-            "sealed": list(self.sealed),
-            "learned": self.learned,
-            "lessons": lessons,
-            "epochs": list(self._epochs),
-            "models": [model.to_plain() for model in self._models],
-        }
+        return {"kind": "epoch_lessons", "version": 1, "sealed": list(self.sealed),
+                "learned": self.learned, "lessons": lessons}  # fmt: skip
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        check_snapshot(state, "model_epochs", 1)
-        sealed = list(state["sealed"])
-        if len(sealed) != self.partitions:
-            raise SnapshotError(f"the snapshot has {len(sealed)} partitions, not {self.partitions}")
-        self.sealed, self.learned = sealed, state["learned"]
+        check_snapshot(state, "epoch_lessons", 1)
+        if len(state["sealed"]) != self.partitions:
+            raise SnapshotError(f"the snapshot is of {len(state['sealed'])} partitions")
+        self.sealed, self.learned = list(state["sealed"]), state["learned"]
         self._lessons = {
             int(p): {int(e): [Lesson(c, at, None if f is None else dict(f)) for c, at, f in ls]
                      for e, ls in by_epoch.items()}
             for p, by_epoch in state["lessons"].items()
         }  # fmt: skip
+        self._seen = {(p, e): {(ls.customer_id, ls.at_ms, ls.features is None) for ls in lessons}
+                      for p, by_epoch in self._lessons.items()
+                      for e, lessons in by_epoch.items()}  # fmt: skip
+
+
+class ModelHistory:
+    """A worker's side: the models the trainer told of, by the epoch they stand from.
+
+    >>> history = ModelHistory()
+    >>> history.ready(0)
+    False
+    """
+
+    def __init__(self) -> None:
+        self.learned: int | None = None
+        self.sealed_max: int | None = None
+        self.segments: dict[str, SegmentRef] = {}
+        self.lineage: tuple[Lineage, ...] = ()
+        self.conflicts = 0  # records of one version with different models
+        self._epochs: list[int] = []
+        self._models: list[PublishedModel] = []
+
+    @property
+    def latest(self) -> PublishedModel | None:
+        return self._models[-1] if self._models else None
+
+    def record(self, record: ModelRecord) -> bool:
+        """Take ``record`` in (any number of times, in any order); whether it was news."""
+        news = False
+        model, latest = record.model, self.latest
+        if model is not None and record.epoch is not None:
+            if latest is None or model.version > latest.version:
+                self._epochs.append(record.epoch)
+                self._models.append(model)
+                news = True
+            else:
+                at = next((i for i, m in enumerate(self._models) if m.version == model.version),
+                          None)  # fmt: skip
+                if at is not None and self._models[at] != model:
+                    self.conflicts += 1
+        if self.learned is None or record.learned > self.learned:
+            self.learned, news = record.learned, True
+        if record.sealed_max is not None and (
+            self.sealed_max is None or record.sealed_max > self.sealed_max
+        ):
+            self.sealed_max = record.sealed_max
+        for ref in record.segments:
+            self.segments.setdefault(ref.id, ref)
+        if len(record.lineage) > len(self.lineage):
+            self.lineage = record.lineage
+        return news
+
+    def ready(self, needed: int) -> bool:
+        """Whether every epoch up to ``needed`` is learned."""
+        return self.learned is not None and self.learned >= needed
+
+    def model(self, needed: int) -> PublishedModel | None:
+        """The model as it stood after epoch ``needed``."""
+        at = bisect_right(self._epochs, needed)
+        return self._models[at - 1] if at else None
+
+    def prune(self, oldest_needed: int) -> None:
+        """Drop the models no partition can need any more: all before the one that
+        stood after ``oldest_needed`` (each partition's watermark only moves on)."""
+        keep = max(0, bisect_right(self._epochs, oldest_needed) - 1)
+        del self._epochs[:keep], self._models[:keep]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "kind": "model_history",
+            "version": 1,
+            "learned": self.learned,
+            "sealed_max": self.sealed_max,
+            "segments": [(ref.id, ref.name, ref.kind) for ref in self.segments.values()],
+            "lineage": [(x.version, x.kind, x.sources, x.targets) for x in self.lineage],
+            "epochs": list(self._epochs),
+            "models": [model.to_plain() for model in self._models],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        check_snapshot(state, "model_history", 1)
+        self.learned, self.sealed_max = state["learned"], state["sealed_max"]
+        refs = (SegmentRef(id=i, name=name, kind=kind) for i, name, kind in state["segments"])
+        self.segments = {ref.id: ref for ref in refs}
+        self.lineage = tuple(Lineage(v, k, tuple(s), tuple(t)) for v, k, s, t in state["lineage"])
         self._epochs = [int(e) for e in state["epochs"]]
         self._models = [PublishedModel.from_plain(tuple(m)) for m in state["models"]]

@@ -12,6 +12,7 @@ from typing import Literal
 
 from engine.changes import Change
 from engine.drift import DriftReading
+from engine.epochs import Contribution
 from engine.segmenter import Lineage, PublishedModel
 from schemas.changes import SegmentKind, SegmentRef
 
@@ -47,6 +48,8 @@ class BatchResult:
     drift: list[DriftReading] = field(default_factory=list)  # detections and sweep readings
     distances: list[float] = field(default_factory=list)  # customer to own centroid
     centroid_shifts: list[float] = field(default_factory=list)  # per matched segment
+    # With a remote trainer: the lessons and seals to send it, in order.
+    contributions: list[Contribution] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from engine.changes import Change
 from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
 from engine.drift import DriftReading
-from engine.epochs import Lesson, ModelEpochs
+from engine.epochs import Contribution, EpochClock, Lesson, ModelHistory, ModelRecord
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.parts import make_drift, make_segmenter
@@ -42,6 +42,8 @@ from engine.segmenter import PublishedModel
 from engine.snapshots import SnapshotError, check_snapshot
 from engine.state import CustomerState, StateStore
 from engine.timers import Rechecks, TimerIndex, epoch_ms, stored_states
+from engine.trainer import Trainer
+from schemas.changes import SegmentRef
 from schemas.config import EngineConfig
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent
 from schemas.features import feature_kinds
@@ -65,9 +67,14 @@ class SegmentEngine:
     1
     """
 
-    def __init__(self, config: EngineConfig, partitions: int = 1) -> None:
+    def __init__(
+        self, config: EngineConfig, partitions: int = 1, remote_trainer: bool = False
+    ) -> None:
         """``partitions``: how many the input is cut into (the topics' partition count);
-        with model epochs on, every one of them must pass an epoch before it is learned."""
+        with model epochs on, every one of them must pass an epoch before it is learned.
+        ``remote_trainer``: with model epochs, the model is learned elsewhere (a
+        :class:`~engine.trainer.Trainer` fed each batch's ``contributions``) and its
+        records are taken in by :meth:`adopt`; otherwise here."""
         self.config = config
         self.partitions = partitions
         self.features = FeatureMaker(
@@ -98,9 +105,15 @@ class SegmentEngine:
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
         epoch_ms = int(learned.epoch_seconds * 1000)
-        self.epochs = (
-            ModelEpochs(epoch_ms, learned.adopt_after_epochs, partitions) if epoch_ms else None
+        lag = learned.adopt_after_epochs
+        self.clock = EpochClock(epoch_ms, lag, partitions) if epoch_ms else None
+        self.history = ModelHistory()
+        self.trainer = (
+            Trainer(config, partitions, (self.drift_features, self.drift))
+            if epoch_ms and not remote_trainer
+            else None
         )
+        self._outbox: list[Contribution] = []  # for a remote trainer
 
     def process(
         self,
@@ -125,6 +138,7 @@ class SegmentEngine:
         partitions (replay), so every partition is caught up at every event."""
         result = BatchResult()
         self._store = store  # where a publication reads its sample's current vectors
+        self._outbox = result.contributions
         changes = result.changes
         held: set[int] = set()
         self._in_order, self._held = in_order, held
@@ -137,8 +151,8 @@ class SegmentEngine:
             ts = epoch_ms(event) if times is None else times[index]
             partition = 0 if partitions is None else partitions[index]
             self._index = index
-            if self.epochs is not None and (
-                partition in held or not self._adoptable(partition, ts, store, result)
+            if self.clock is not None and (
+                partition in held or not self._adoptable(partition, ts, result)
             ):
                 held.add(partition)
                 result.outcomes.append("held")
@@ -162,21 +176,22 @@ class SegmentEngine:
         result.centroid_shifts = self.health.drain_shifts()
         return result
 
-    def _adoptable(self, partition: int, ts: int, store: StateStore, result: BatchResult) -> bool:
-        """Whether the model ``partition``'s event at ``ts`` is assigned against is
-        learned; the event moves the partition's epoch on either way (all its work from
-        now on counts in the event's epoch or later)."""
-        epochs = self.epochs
-        assert epochs is not None
+    def _adoptable(self, partition: int, ts: int, result: BatchResult) -> bool:
+        """Whether the model ``partition``'s event at ``ts`` meets is learned; the event
+        moves the partition's epoch on either way (all its work from now on counts in
+        the event's epoch or later)."""
+        clock = self.clock
+        assert clock is not None
         mark = max(ts, self.timers.watermarks.get(partition, ts))
-        epochs.advance(partition, mark)
-        if not epochs.ready(partition, mark):
-            needed = epochs.needed(partition, mark)
-            for laggard in epochs.laggards(needed):
-                if self._is_caught_up(laggard):
-                    epochs.seal(laggard, needed)
-        self._learn_epochs(store, result)
-        return epochs.ready(partition, mark)
+        self._emit(clock.advance(partition, mark))
+        needed = clock.needed(partition, mark)
+        if not self.history.ready(needed):
+            for laggard, sealed in enumerate(clock.sealed):
+                if (sealed is None or sealed < needed) and self._is_caught_up(laggard):
+                    self._emit(clock.seal(laggard, needed))
+        if self.trainer is not None:
+            self._train(result)
+        return self.history.ready(needed)
 
     def _is_caught_up(self, partition: int) -> bool:
         """Whether ``partition`` has nothing more to read before the current event."""
@@ -185,32 +200,64 @@ class SegmentEngine:
         last = self._caught_up.get(partition)
         return last is not None and last < self._index and partition not in self._held
 
-    def _learn_epochs(self, store: StateStore, result: BatchResult) -> None:
-        """Learn every epoch all partitions have passed, in partition order; the model
-        at the end of each is the one later epochs are assigned against."""
-        epochs = self.epochs
-        assert epochs is not None
-        for epoch, lessons in epochs.learnable():
-            for lesson in lessons:
-                if lesson.features is None:
-                    self.segmenter.forget(lesson.customer_id)
-                else:
-                    self._learn(lesson.features, lesson.customer_id, lesson.at_ms, result.drift)
-            self._publish_early(None)
-            epochs.record(epoch, self.segmenter.published_model)
-        epochs.prune()
+    def _emit(self, item: Contribution | None) -> None:
+        """Send a contribution to the trainer (in here, or out with the batch)."""
+        if item is None:
+            return
+        if self.trainer is not None:
+            self.trainer.lessons.take(item)
+        else:
+            self._outbox.append(item)
+
+    def _train(self, result: BatchResult) -> None:
+        assert self.trainer is not None
+        records, drift = self.trainer.take(())
+        result.drift += drift
+        for record in records:
+            self.adopt(record)
+
+    def adopt(self, record: ModelRecord) -> bool:
+        """Take in a trainer's record (any number of times, in any order); whether it was
+        news. Events held for it can then be offered again."""
+        before = self.history.latest
+        news = self.history.record(record)
+        latest = self.history.latest
+        if latest is not before and latest is not None:
+            self.health.published(before, latest)
+        clock = self.clock
+        if news and clock is not None:
+            sealed = [s for s in clock.sealed if s is not None]
+            if sealed:
+                self.history.prune(min(sealed) + 1 - clock.lag)
+        return news
+
+    def seal_caught_up(self, caught_up: Iterable[int]) -> list[Contribution]:
+        """With a remote trainer: take ``caught_up`` partitions (nothing more to read)
+        to have passed the epochs the furthest partition may need; the contributions to
+        send. Without this an idle partition would hold every other one."""
+        clock, furthest = self.clock, self.history.sealed_max
+        if clock is None or furthest is None:
+            return []
+        target = furthest + 1 - clock.lag
+        return [item for p in sorted(caught_up) if (item := clock.seal(p, target)) is not None]
 
     def status(self) -> EngineStatus:
         """The engine as of its latest event: the read model every caller uses."""
-        seg = self.segmenter
+        seg = self.trainer.segmenter if self.trainer is not None else self.segmenter
+        if self.clock is None:
+            published, segments, lineage = seg.published_model, seg.segments, tuple(seg.lineage)
+        else:
+            history = self.history
+            published, segments, lineage = history.latest, history.segments, history.lineage
+        live_ids = published.ids if published else ()
         return EngineStatus(
-            model_version=seg.model_version,
+            model_version=published.version if published else 0,
             watermark_ms=max(self.timers.watermarks.values(), default=None),
             lessons=seg.updates,
             learned_features=seg.features,
-            segments=segment_infos(seg.segments, seg.live_ids, self.rules.refs, self.sizes),
-            lineage=tuple(seg.lineage),
-            published=seg.published_model,
+            segments=segment_infos(segments, live_ids, self.rules.refs, self.sizes),
+            lineage=lineage,
+            published=published,
             silhouette=self.health.silhouette,
             near_boundary=self.health.near_boundary,
             drift_reference_ready=None if self.drift is None else self.drift.reference_ready,
@@ -240,7 +287,13 @@ class SegmentEngine:
             "sizes": dict(self.sizes),
             "timers": self.timers.snapshot(),
             "next_tick_ms": self._next_tick_ms,
-            "epochs": None if self.epochs is None else self.epochs.snapshot(),
+            "epochs": None
+            if self.clock is None
+            else {
+                "clock": self.clock.snapshot(),
+                "history": self.history.snapshot(),
+                "trainer": None if self.trainer is None else self.trainer.snapshot(),
+            },
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -248,10 +301,16 @@ class SegmentEngine:
         check_snapshot(state, "segment_engine", 2)
         if (state["drift"] is None) != (self.drift is None):
             raise SnapshotError("the snapshot's drift watch is on where this config's is off")
-        if (state["epochs"] is None) != (self.epochs is None):
+        epochs = state["epochs"]
+        if (epochs is None) != (self.clock is None):
             raise SnapshotError("the snapshot's model epochs are on where this config's are off")
-        if self.epochs is not None:
-            self.epochs.restore(state["epochs"])
+        if epochs is not None and self.clock is not None:
+            if (epochs["trainer"] is None) != (self.trainer is None):
+                raise SnapshotError("the snapshot's trainer is remote where this one's is not")
+            self.clock.restore(epochs["clock"])
+            self.history.restore(epochs["history"])
+            if self.trainer is not None:
+                self.trainer.restore(epochs["trainer"])
         self.segmenter.restore(state["segmenter"])
         if self.drift is not None:
             self.drift.restore(state["drift"])
@@ -278,17 +337,17 @@ class SegmentEngine:
         boundary = ts // self._tick_ms * self._tick_ms
         # A partition without events for longer than the idle allowance is moved on,
         # so its silent customers' timers still fire (the rule is in event time only).
-        epochs = self.epochs
+        clock = self.clock
         for partition, mark in sorted(self.timers.watermarks.items()):
-            if epochs is not None and not self._is_caught_up(partition):
+            if clock is not None and not self._is_caught_up(partition):
                 continue  # it may have events on the way: moving it on would not replay
             if mark < boundary - self._idle_ms and self.timers.advance(
                 partition, boundary - self._idle_ms
             ):
-                if epochs is not None:
-                    epochs.advance(partition, boundary - self._idle_ms)
+                if clock is not None:
+                    self._emit(clock.advance(partition, boundary - self._idle_ms))
                 self._fire(partition, store, result)
-        if epochs is None:  # with epochs, a model is published at the end of each
+        if clock is None:  # with epochs, the trainer publishes at the end of each
             self._publish_early(boundary)
         result.sweeps.append(boundary)
         result.sweep_sizes.append(dict(sorted(self.sizes.items())))
@@ -390,15 +449,16 @@ class SegmentEngine:
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
         ):
-            if self.epochs is None:
+            if self.clock is None:
                 self._learn(x, state.customer_id, now_ms, drift)
             else:  # learned when every partition has passed the epoch
                 mark = self._watermark(state.partition, now_ms)
-                self.epochs.lesson(state.partition, mark, Lesson(state.customer_id, now_ms, x))
+                self._emit(self.clock.lesson(state.partition, mark,
+                                             Lesson(state.customer_id, now_ms, x)))  # fmt: skip
             state.last_learned_ms = now_ms
         model = self._model(state.partition, now_ms)
         pending = model is not None and decide_learned(
-            self.segmenter, self.health, state, x, now_ms, trigger, out, model
+            self.segmenter, self.health, state, x, now_ms, trigger, out, model, self._segments
         )
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
@@ -413,19 +473,21 @@ class SegmentEngine:
     def _model(self, partition: int, now_ms: int) -> PublishedModel | None:
         """The model ``partition``'s work is assigned against: the latest, or with
         model epochs, the one of its epoch."""
-        if self.epochs is None:
+        if self.clock is None:
             return self.segmenter.published_model
-        return self.epochs.model(partition, self._watermark(partition, now_ms))
+        return self.history.model(self.clock.needed(partition, self._watermark(partition, now_ms)))
+
+    @property
+    def _segments(self) -> Mapping[str, SegmentRef]:
+        """Every learned segment ever published, by id."""
+        return self.segmenter.segments if self.clock is None else self.history.segments
 
     def _learn(
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
     ) -> None:
         seg = self.segmenter
         before = seg.published_model
-        # With model epochs the trainer cannot read the store (it is a function of the
-        # lessons alone): the sample keeps each customer's latest lesson.
-        current = None if self.epochs is not None else lambda cid: self._current(cid, now_ms)
-        seg.learn(x, customer_id, current)
+        seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
         self._published_since(before)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
@@ -434,13 +496,12 @@ class SegmentEngine:
             if drift is not None:
                 drift.extend(readings)
 
-    def _publish_early(self, at_ms: int | None) -> None:
-        """Publish if enough lessons came since the latest publication (re-centring the
-        sample on customers as of ``at_ms``, if given)."""
+    def _publish_early(self, at_ms: int) -> None:
+        """Publish if enough lessons came since the latest publication, re-centring the
+        sample on customers as of ``at_ms``."""
         seg, before = self.segmenter, self.segmenter.published_model
         min_lessons = self.config.learned.tick_publish_lessons
-        current = None if at_ms is None else lambda cid: self._current(cid, at_ms)
-        seg.publish_early(min_lessons, current)
+        seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
         self._published_since(before)
 
     def _published_since(self, before: PublishedModel | None) -> None:
@@ -469,12 +530,13 @@ class SegmentEngine:
         state = store.get(event.customer_id)
         seg = self.segmenter
         model = self._model(partition, ts)
-        out += erasure_changes(state, seg.segments, self.rules.refs, ts,
+        out += erasure_changes(state, self._segments, self.rules.refs, ts,
                                model.version if model else 0, event.request_id)  # fmt: skip
-        if self.epochs is None:
+        if self.clock is None:
             seg.forget(event.customer_id)
         else:  # its lessons not learned yet go now; the model forgets it in order
-            self.epochs.forget(partition, self._watermark(partition, ts), event.customer_id)
+            mark = self._watermark(partition, ts)
+            self._emit(self.clock.lesson(partition, mark, Lesson(event.customer_id, mark, None)))
         until = max(ts, state.erased_until_ms or ts) if state else ts
         store.put(CustomerState(event.customer_id, erased_until_ms=until))
         return "erased"

@@ -263,7 +263,7 @@ class Pipeline:
         """The partitions with nothing more to read after this batch in any input
         topic (as far as the consumer's latest fetch knows): only these may be taken
         to have passed an epoch without an event saying so."""
-        if self.engine.epochs is None or self.highwater is None:
+        if self.engine.clock is None or self.highwater is None:
             return set()
         positions = self._positions
         caught_up = set()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from engine import MemoryStore, SegmentEngine
 from engine.changes import Change
-from engine.epochs import Lesson, ModelEpochs
+from engine.epochs import EpochClock, EpochLessons, Lesson, LessonFor, Sealed
 from engine.partitioning import kafka_partition
 from engine.timers import epoch_ms
 from schemas.config import EngineConfig, LearnedSegmentsConfig
@@ -147,26 +147,40 @@ def test_without_epochs_the_interleaving_shows() -> None:
 
 
 def test_erasure_drops_the_lessons_not_learned_yet() -> None:
-    epochs = ModelEpochs(epoch_ms=10, lag=1, partitions=1)
-    epochs.lesson(0, 1, Lesson("gone", 1, {"x": 1.0}))
-    epochs.lesson(0, 2, Lesson("kept", 2, {"x": 2.0}))
-    epochs.forget(0, 3, "gone")
-    epochs.advance(0, 10)
-    [(epoch, lessons)] = list(epochs.learnable())
+    lessons = EpochLessons(partitions=1)
+    lessons.take(LessonFor(0, 0, Lesson("gone", 1, {"x": 1.0})))
+    lessons.take(LessonFor(0, 0, Lesson("kept", 2, {"x": 2.0})))
+    lessons.take(LessonFor(0, 0, Lesson("gone", 3, None)))
+    lessons.take(Sealed(0, 0))
+    [(epoch, learned)] = list(lessons.learnable())
     assert epoch == 0
-    assert lessons == [Lesson("kept", 2, {"x": 2.0}), Lesson("gone", 3, None)]
+    assert learned == [Lesson("kept", 2, {"x": 2.0}), Lesson("gone", 3, None)]
 
 
 def test_a_sealed_epoch_takes_no_more_lessons() -> None:
-    epochs = ModelEpochs(epoch_ms=10, lag=1, partitions=2)
-    epochs.seal(1, 4)  # caught up: taken to have passed epoch 4
-    epochs.lesson(1, 25, Lesson("c", 25, {"x": 1.0}))  # at epoch 2, counted in epoch 5
-    epochs.advance(0, 70)
-    epochs.advance(1, 70)
-    assert [e for e, _ in epochs.learnable()] == [5]
+    clock = EpochClock(epoch_ms=10, lag=1, partitions=2)
+    assert clock.seal(1, 4) == Sealed(1, 4)  # caught up: taken to have passed epoch 4
+    assert clock.lesson(1, 25, Lesson("c", 25, {"x": 1.0})).epoch == 5  # not epoch 2
+    assert clock.seal(1, 3) is None  # no news
+
+
+def test_redelivered_contributions_count_once() -> None:
+    items = [
+        LessonFor(0, 0, Lesson("c1", 1, {"x": 1.0})),
+        LessonFor(0, 0, Lesson("c2", 2, {"x": 2.0})),
+    ]
+    once, twice = EpochLessons(partitions=1), EpochLessons(partitions=1)
+    for item in items:
+        once.take(item)
+    for item in items + items:
+        twice.take(item)
+    once.take(Sealed(0, 0))
+    twice.take(Sealed(0, 0))
+    twice.take(items[0])  # after its epoch closed
+    assert list(once.learnable()) == list(twice.learnable())
 
 
 @pytest.mark.parametrize("bad", [{"epoch_ms": 0}, {"lag": 0}, {"partitions": 0}])
 def test_bad_arguments_are_refused(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="model epochs need"):
-        ModelEpochs(**{"epoch_ms": 10, "lag": 1, "partitions": 1, **bad})
+        EpochClock(**{"epoch_ms": 10, "lag": 1, "partitions": 1, **bad})
