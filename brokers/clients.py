@@ -32,14 +32,16 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
-    """Create missing topics with the worker's partition count (tables need co-partitioning)
-    and replication factor."""
+def ensure_topics(settings: Settings, names: Iterable[str], partitions: int | None = None) -> None:
+    """Create missing topics with the worker's partition count (tables need co-partitioning),
+    or ``partitions``, and replication factor."""
     admin = KafkaAdminClient(**client_options(settings))
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+            NewTopic(
+                name, partitions or settings.topic_partitions, settings.topic_replication_factor
+            )
             for name in names
             if name not in existing
         ]

@@ -48,7 +48,8 @@ class WorkerProcess:
     ``module`` is run with ``python -m`` and the worker's command line (the
     benchmarks pass one that patches the worker first); ``env`` is the environment
     the settings are added to (default: this process's), either way without its
-    ``SEGMENT_ENGINE_*`` variables; ``cwd`` is the child's working directory.
+    ``SEGMENT_ENGINE_*`` variables; ``cwd`` is the child's working directory;
+    ``command``: ``worker`` or ``trainer``.
     """
 
     overrides: Mapping[str, Any]
@@ -57,13 +58,14 @@ class WorkerProcess:
     loglevel: str = "info"
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    command: str = "worker"
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
         base = os.environ if self.env is None else self.env
         env = {k: v for k, v in base.items() if not k.startswith("SEGMENT_ENGINE_")}
         env.update(settings_env(self.overrides))
-        command = [sys.executable, "-m", self.module, "worker", "--loglevel", self.loglevel]
+        command = [sys.executable, "-m", self.module, self.command, "--loglevel", self.loglevel]
         with self.log_path.open("w") as log:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
                 command, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT

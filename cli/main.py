@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--config", type=Path, help="TOML settings file")
     worker.add_argument("--loglevel", default="warning")
 
+    trainer = commands.add_parser(
+        "trainer", help='run the one trainer of several workers (trainer = "separate")'
+    )
+    trainer.add_argument("--config", type=Path, help="TOML settings file")
+    trainer.add_argument("--loglevel", default="info")
+
     gen = commands.add_parser("generate", help="write a synthetic stream with planted segments")
     gen.add_argument("--config", type=Path, help="TOML settings file (topics, Kafka)")
     gen.add_argument("--customers", type=_positive_int, default=1000)
@@ -87,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(getattr(args, "config", None))
         if args.command == "worker":
             return _worker(settings, args.loglevel)
+        if args.command == "trainer":
+            return _trainer(settings, args.loglevel)
         if args.command == "generate":
             from cli.generate import generate_command
 
@@ -119,6 +127,22 @@ def _broker(port: int) -> int:
     except BrokerError as exc:  # e.g. the port is taken
         print(f"segment-engine broker: {exc}", file=sys.stderr)
         return 1
+
+
+def _trainer(settings: Settings, loglevel: str) -> int:
+    import logging
+    import threading
+
+    from streams.trainer_service import run_trainer
+
+    if not settings.engine.learned.epoch_seconds:
+        raise ConfigError("the trainer needs model epochs (engine.learned.epoch_seconds)")
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_trainer(settings, stop)
+    return 0
 
 
 def _worker(settings: Settings, loglevel: str) -> int:

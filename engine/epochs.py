@@ -81,11 +81,12 @@ Contribution = LessonFor | Sealed
 
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
-    """The model as it stands once every epoch up to ``learned`` is learned: ``model``
-    stood since the end of ``epoch`` (None: none published yet). ``segments`` is every
-    segment ever published, ``sealed_max`` the furthest any partition has sealed."""
+    """The model as it stands once every epoch up to ``learned`` is learned (None: not
+    one yet): ``model`` stood since the end of ``epoch`` (None: none published yet).
+    ``segments`` is every segment ever published, ``sealed_max`` the furthest any
+    partition has sealed."""
 
-    learned: int
+    learned: int | None
     epoch: int | None
     model: PublishedModel | None
     segments: tuple[SegmentRef, ...]
@@ -269,7 +270,7 @@ class ModelHistory:
                           None)  # fmt: skip
                 if at is not None and self._models[at] != model:
                     self.conflicts += 1
-        if self.learned is None or record.learned > self.learned:
+        if record.learned is not None and (self.learned is None or record.learned > self.learned):
             self.learned, news = record.learned, True
         if record.sealed_max is not None and (
             self.sealed_max is None or record.sealed_max > self.sealed_max

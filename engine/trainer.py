@@ -62,17 +62,16 @@ class Trainer:
                 self._model_epoch = epoch
                 records.append(self._record(epoch))
         told = (self.lessons.learned, self.lessons.sealed_max, seg.model_version)
-        if told != self._told and self.lessons.learned is not None:
+        if told != self._told:  # the furthest seal counts too: caught-up partitions follow it
             self._told = told
             records.append(self._record(self.lessons.learned))
         return records, drift
 
-    def record(self) -> ModelRecord | None:
-        """How things stand now (None before any epoch is learned)."""
-        learned = self.lessons.learned
-        return None if learned is None else self._record(learned)
+    def record(self) -> ModelRecord:
+        """How things stand now."""
+        return self._record(self.lessons.learned)
 
-    def _record(self, learned: int) -> ModelRecord:
+    def _record(self, learned: int | None) -> ModelRecord:
         seg = self.segmenter
         return ModelRecord(learned, self._model_epoch, seg.published_model,
                            tuple(seg.segments.values()), tuple(seg.lineage),

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.config import EngineConfig
@@ -30,6 +30,9 @@ class TopicNames(BaseModel):
     changes: str = "segment-changes"
     dead_letters: str = "dead-letters"
     drift: str = "segment-drift"
+    # With ``trainer = "separate"``: the workers' lessons to the trainer, and its models.
+    lessons: str = "segment-lessons"
+    models: str = "segment-models"
 
 
 class KafkaSecurity(BaseModel):
@@ -82,6 +85,11 @@ class Settings(BaseSettings):
     kafka_security: KafkaSecurity = KafkaSecurity()
     topics: TopicNames = TopicNames()
     topic_partitions: int = Field(4, ge=1)
+    # Where the model learns, with model epochs on (engine.learned.epoch_seconds):
+    # "in_worker" for one worker holding every partition (and replay); "separate" for
+    # several workers, which send lessons to one ``segment-engine trainer`` and follow
+    # the models it publishes.
+    trainer: Literal["in_worker", "separate"] = "in_worker"
     # Of every topic the worker and the tools create, Faust's own (the table's changelog,
     # the leader topic) included. Many managed clusters refuse a topic with one replica;
     # with min.insync.replicas > 1, writes to one fail.
@@ -101,6 +109,12 @@ class Settings(BaseSettings):
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://")
     rocksdb: RocksDBOptions = RocksDBOptions()
     engine: EngineConfig = EngineConfig()
+
+    @model_validator(mode="after")
+    def _trainer_needs_epochs(self) -> Settings:
+        if self.trainer == "separate" and not self.engine.learned.epoch_seconds:
+            raise ValueError("a separate trainer needs model epochs (engine.learned.epoch_seconds)")
+        return self
 
     def table_options(self) -> dict[str, int] | None:
         """Options for the customer-state table's store: RocksDB's bounds, or None."""

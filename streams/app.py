@@ -18,6 +18,7 @@ from settings import Settings
 from streams.faust_adapters import FaustPublisher, highwater, input_records
 from streams.faust_compat import SegmentApp
 from streams.metrics import Metrics
+from streams.model_follower import follow_models
 from streams.pipeline import Pipeline, sources
 from streams.table_store import PartitionIndex, TableStores
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     drift = app.topic(topics.drift, key_type=bytes, value_type=bytes)
+    lessons = app.topic(topics.lessons, key_type=bytes, value_type=bytes)
     index = PartitionIndex()
     table = app.Table(
         "customer-state",
@@ -76,14 +78,24 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
     )
     pipeline = Pipeline(
-        SegmentEngine(settings.engine, settings.topic_partitions),
+        SegmentEngine(settings.engine, settings.topic_partitions, settings.trainer == "separate"),
         topics,
         TableStores(table, index),
         FaustPublisher(app, [dead_letters, drift]),  # changes: straight to the producer
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
         highwater=lambda topic, partition: highwater(app, topic, partition),
+        hold_floors=lambda floors: setattr(app, "held_floors", floors),
     )
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:
+        await pipeline.drop_held({(tp.topic, tp.partition) for tp in revoked})
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def count_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
+        inputs = set(inputs_by_name)
+        metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic in inputs))
 
     @app.agent(inputs, name="segment")
     async def segment(stream: StreamT[bytes]) -> None:
@@ -123,6 +135,13 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # Declared here so subscribers can attach before the first change is sent.
         for topic in (changes, dead_letters, drift):
             await topic.maybe_declare()
+
+    if settings.trainer == "separate":
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def follow_trainer() -> None:
+            await lessons.maybe_declare()
+            await follow_models(settings, pipeline.adopt)
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
     app.partition_index = index  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -131,6 +131,24 @@ class Consumer(driver.Consumer):
             if not self.transport.app.should_stop:
                 raise
 
+    def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        # Faust's, capped at the first held record: Faust acks every record of a taken
+        # batch, held or not. What the cap withholds is kept and committed once free.
+        floors: dict[tuple[str, int], int] = getattr(self.app, "held_floors", {})
+        ready: dict[TP, int] = self.__dict__.setdefault("_ready_offsets", {})
+        offsets = {}
+        for tp in tps:
+            offset = self._new_offset(tp)  # takes the acked offsets off Faust's list
+            if offset is not None and offset > ready.get(tp, -1):
+                ready[tp] = offset
+            target = ready.get(tp)
+            floor = floors.get((tp.topic, tp.partition))
+            if target is not None and floor is not None:
+                target = min(target, floor)
+            if target is not None and self._should_commit(tp, target):
+                offsets[tp] = target
+        return offsets
+
     async def _deliver_run(self, tp: TP, records: list[Message]) -> None:
         last = self._read_offset[tp]
         if last is not None:
@@ -174,6 +192,9 @@ class SegmentApp(faust.App):
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.batched_topics = batched_topics
+        # (topic, partition) -> the first offset of a record still held (model epochs):
+        # commits stop before it, so a crash or a rebalance loses no held record.
+        self.held_floors: dict[tuple[str, int], int] = {}
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
 
     def _new_transport(self) -> TransportT:

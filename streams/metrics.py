@@ -99,6 +99,16 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.model_conflicts = Counter(
+            "segment_engine_model_conflicts_total",
+            "Records of the models topic that gave one model version two different models.",
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "segment_engine_assigned_partitions",
+            "Input topic-partitions this worker holds (after the latest rebalance).",
+            registry=r,
+        )
         self.held_events = Gauge(
             "segment_engine_held_events",
             "Events waiting for the slower partitions to pass their model epoch.",

@@ -15,6 +15,7 @@ stores its factory hands out, one per batch (``streams.ports``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 
 from engine.drift import DriftReading
+from engine.epochs import Contribution, ModelRecord
 from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from schemas import dead_letters as dl
@@ -39,6 +41,7 @@ from schemas.events import (
 )
 from settings import TopicNames
 from streams.metrics import Metrics
+from streams.model_wire import encode_contributions
 from streams.ports import InputRecord, Publisher, StoreFactory
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class Pipeline:
         type_labels: frozenset[str] = EVENT_TYPES,
         highwater: Callable[[str, int], int | None] | None = None,
         clock: Callable[[], float] = time.time,
+        hold_floors: Callable[[dict[tuple[str, int], int]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -78,12 +82,16 @@ class Pipeline:
         self.max_clock_skew_seconds = bounds.max_clock_skew_seconds
         self.highwater = highwater  # a partition's high watermark, for consumer lag
         self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
+        # Told the first held offset of each topic-partition: commits must stop there.
+        self.hold_floors = hold_floors
         self._received = 0.0
         # With model epochs: accepted events the engine held (their partition ran ahead
         # of the epochs the others passed), offered again first; and each input
         # topic-partition's read position, to tell which partitions are caught up.
         self._held: list[tuple[Accepted, int]] = []
         self._positions: dict[tuple[str, int], int] = {}
+        # Batches and the trainer's records (a task of their own) take turns.
+        self._turn = asyncio.Lock()
         self._model_version: int | None = None
         self._sized: dict[SegmentLabels, int] = {}  # segment_size series
         self._moved: set[SegmentLabels] = set()  # segment entries/exits series
@@ -98,9 +106,23 @@ class Pipeline:
         # one at a time: on a backlog, one partition's run must not carry event time
         # days ahead of the others'. Each partition keeps its offset order.
         owned = [r for turn in zip_longest(*by_partition.values()) for r in turn if r]
-        with self.metrics.batch_seconds.time():
-            await self._handle(owned)
+        async with self._turn:
+            with self.metrics.batch_seconds.time():
+                await self._handle(owned)
         self._record_lag(owned)
+
+    async def adopt(self, record: ModelRecord) -> None:
+        """Take in a record of the trainer's: offer the held events again if it was
+        news, and seal the caught-up partitions as far as the furthest one needs."""
+        async with self._turn:
+            conflicts = self.engine.history.conflicts
+            if self.engine.adopt(record) and self._held:
+                await self._handle(())
+            if self.engine.history.conflicts > conflicts:
+                log.error("two models of version %s", record.model and record.model.version)
+                self.metrics.model_conflicts.inc(self.engine.history.conflicts - conflicts)
+            await self._send_contributions(self.engine.seal_caught_up(self._caught_up()))
+            self._record_model(BatchResult())
 
     async def _handle(self, owned: Sequence[InputRecord]) -> None:
         accepted: list[Accepted] = [item for item, _ in self._held]
@@ -128,7 +150,25 @@ class Pipeline:
             if len(held) == len(accepted):
                 break
             accepted, times = [item for item, _ in held], [ts for _, ts in held]
+        self._held_changed()
+
+    def _held_changed(self) -> None:
         self.metrics.held_events.set(len(self._held))
+        if self.hold_floors is not None:
+            floors: dict[tuple[str, int], int] = {}
+            for (record, _), _ in self._held:
+                tp = record.topic, record.partition
+                floors[tp] = min(floors.get(tp, record.offset), record.offset)
+            self.hold_floors(floors)
+
+    async def drop_held(self, revoked: set[tuple[str, int]]) -> None:
+        """Forget the held records of partitions taken away (their new owner reads them
+        again: commits stopped before them)."""
+        async with self._turn:
+            self._held = [
+                h for h in self._held if (h[0][0].topic, h[0][0].partition) not in revoked
+            ]
+            self._held_changed()
 
     def _ahead(self, event: InputEvent) -> str:
         skew = self.max_clock_skew_seconds
@@ -149,6 +189,7 @@ class Pipeline:
         self._held = [(item, ts) for item, ts, outcome
                       in zip(accepted, times, result.outcomes, strict=True)
                       if outcome == "held"]  # fmt: skip
+        await self._send_contributions(result.contributions)
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
         self.metrics.sweep_failures.inc(len(result.sweep_errors))
@@ -258,6 +299,15 @@ class Pipeline:
             m.segment_entries.remove(*labels)
             m.segment_exits.remove(*labels)
         self._moved &= kept
+
+    async def _send_contributions(self, items: list[Contribution]) -> None:
+        """To the trainer: one message per source partition, keyed by it (in order)."""
+        by_partition: dict[int, list[Contribution]] = {}
+        for item in items:
+            by_partition.setdefault(item.partition, []).append(item)
+        for partition, group in by_partition.items():
+            value = encode_contributions(group)
+            await self.publisher.send(self.topics.lessons, str(partition).encode(), value)
 
     def _caught_up(self) -> set[int]:
         """The partitions with nothing more to read after this batch in any input

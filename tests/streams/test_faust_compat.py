@@ -62,6 +62,22 @@ UPSTREAM = [
         ),
     ),
     Upstream(
+        "faust.transport.consumer:Consumer._filter_committable_offsets",
+        "dc5e9baf5d994485473ce80aed1873b9318f02d735fde21e285de3d0c52a5e0e",
+        (
+            "Consumer._filter_committable_offsets copies it and caps each offset at the first "
+            "held record: carry the change over."
+        ),
+    ),
+    Upstream(
+        "faust.transport.consumer:Consumer._new_offset",
+        "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
+        (
+            "Consumer._filter_committable_offsets keeps what _new_offset returns, as it takes "
+            "the offsets off the acked list: does it still?"
+        ),
+    ),
+    Upstream(
         "faust.transport.drivers.aiokafka:Consumer._new_consumer_thread",
         "0870ec53dea75083995e3565c0f0a25a1c63ecceaeb238e92e2585e3623af5a9",
         ("Consumer._new_consumer_thread returns our ConsumerThread."),

@@ -1,0 +1,71 @@
+"""A worker follows the models topic: every record the trainer published, from the start.
+
+Read whole by every worker (manually assigned, no consumer group): the models of the
+epochs this worker's partitions still need, and how far learning got, whoever trains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from brokers.clients import ensure_topics
+from engine.epochs import ModelRecord
+from settings import Settings
+from streams.model_wire import decode_record
+
+log = logging.getLogger(__name__)
+
+__all__ = ["follow_models"]
+
+
+async def follow_models(
+    settings: Settings, adopt: Callable[[ModelRecord], Awaitable[None]]
+) -> None:
+    """Hand every record of the models topic to ``adopt``, in order, until cancelled."""
+    topic = settings.topics.models
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, ensure_topics, settings, [topic], 1)
+    # Held events wait on a round trip through this consumer: fetch waits are short.
+    consumer = AIOKafkaConsumer(**_options(settings), enable_auto_commit=False, group_id=None,
+                                fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=500)
+            for message in batch.get(tp, []):
+                try:
+                    record = decode_record(message.value)
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.error("models topic: skipping offset %d: %s", message.offset, exc)
+                    continue
+                await adopt(record)
+    finally:
+        await consumer.stop()
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    sec = settings.kafka_security
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": sec.protocol,
+    }
+    if sec.protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=sec.ssl_cafile)
+        if sec.ssl_certfile:
+            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+        options["ssl_context"] = context
+    if sec.protocol.startswith("SASL"):
+        options["sasl_mechanism"] = sec.sasl_mechanism
+        options["sasl_plain_username"] = sec.sasl_username
+        if sec.sasl_password is not None:
+            options["sasl_plain_password"] = sec.sasl_password.get_secret_value()
+    return options

@@ -1,0 +1,112 @@
+"""``segment-engine trainer``: the one trainer of a cluster of workers.
+
+It reads every partition of the lessons topic from its start, feeds the contributions
+to an :class:`~engine.trainer.Trainer` and publishes its records on the single-partition
+models topic, which every worker reads whole. The trainer is a function of the lessons
+(per source partition, in order), so a restarted trainer reading them again tells the
+same versions with the same models: it publishes only what goes beyond the latest
+record already on the topic, and a second trainer by mistake publishes duplicates, not
+conflicts. It runs apart from the workers (Faust's leader election is not fenced, and
+its maintainers advise a separate app for what must run once): learning never stalls
+event processing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from kafka import KafkaConsumer, TopicPartition
+
+from brokers.clients import client_options, ensure_topics, producer
+from engine.epochs import ModelRecord
+from engine.trainer import Trainer
+from settings import Settings
+from streams.model_wire import decode_contributions, decode_record, encode_record
+from streams.pipeline import drift_message
+
+log = logging.getLogger(__name__)
+
+__all__ = ["latest_record", "run_trainer"]
+
+
+def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -> None:
+    """Train until ``stop`` is set."""
+    topics = settings.topics
+    ensure_topics(settings, [topics.lessons])
+    ensure_topics(settings, [topics.models], partitions=1)
+    trainer = Trainer(settings.engine, settings.topic_partitions)
+    told = latest_record(settings)
+    # Each epoch waits on a round trip through this consumer: fetch waits are short.
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                             group_id=None, auto_offset_reset="earliest",
+                             fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip
+    out = producer(settings, acks="all")
+    try:
+        parts = [TopicPartition(topics.lessons, p)
+                 for p in sorted(_partitions(consumer, topics.lessons))]  # fmt: skip
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        log.info("trainer: reading %d lessons partitions; latest record %s", len(parts), told)
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=poll_ms)
+            items = []
+            for tp in sorted(polled):
+                for message in polled[tp]:
+                    try:
+                        items += decode_contributions(message.value)
+                    except (ValueError, TypeError, KeyError) as exc:  # not ours: skip, say so
+                        log.error("trainer: skipping lessons at %s@%d: %s", tp, message.offset, exc)
+            if not items:
+                continue
+            records, drift = trainer.take(items)
+            for record in records:
+                if told is None or _beyond(record, told):
+                    out.send(topics.models, key=b"model", value=encode_record(record))
+                    told = record
+            for reading in drift:
+                message = drift_message(reading, datetime.now(UTC))
+                out.send(topics.drift, key=reading.subject.encode(),
+                         value=message.model_dump_json().encode())  # fmt: skip
+            out.flush()
+    finally:
+        consumer.close()
+        out.close()
+
+
+def latest_record(settings: Settings) -> ModelRecord | None:
+    """The latest record on the models topic, if any."""
+    topic = settings.topics.models
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
+    try:
+        if not _partitions(consumer, topic):
+            return None
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = consumer.end_offsets([tp])[tp]
+        if end == 0:
+            return None
+        consumer.seek(tp, end - 1)
+        latest = None
+        while latest is None:
+            for messages in consumer.poll(timeout_ms=1000).values():
+                latest = decode_record(messages[-1].value)
+        return latest
+    finally:
+        consumer.close()
+
+
+def _beyond(record: ModelRecord, told: ModelRecord) -> bool:
+    """Whether ``record`` tells more than ``told``: each of its measures only grows."""
+    return any(a > b for a, b in zip(_progress(record), _progress(told), strict=True))
+
+
+def _progress(record: ModelRecord) -> tuple[int, int, int]:
+    version = record.model.version if record.model else 0
+    learned = -1 if record.learned is None else record.learned
+    return version, learned, -1 if record.sealed_max is None else record.sealed_max
+
+
+def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
+    return consumer.partitions_for_topic(topic) or set()
