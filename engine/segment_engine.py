@@ -263,6 +263,12 @@ class SegmentEngine:
             drift_reference_ready=None if self.drift is None else self.drift.reference_ready,
         )
 
+    def memberships(self, state: CustomerState) -> tuple[SegmentRef | None, tuple[SegmentRef, ...]]:
+        """``state``'s learned segment and rule segments (rules by id)."""
+        learned = self._segments.get(state.segment_id) if state.segment_id else None
+        refs = self.rules.refs
+        return learned, tuple(refs[r] for r in sorted(state.rule_segments) if r in refs)
+
     def learned_features(self, state: CustomerState, now_ms: int) -> Features:
         """The learned model's features of ``state`` as of ``now_ms`` (not before its
         latest event)."""

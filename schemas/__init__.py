@@ -16,12 +16,14 @@ from schemas.events import (
     allowed_types_context,
 )
 from schemas.features import feature_kinds
+from schemas.memberships import CustomerSegments
 
 __all__ = [
     "DEAD_LETTER_REASONS",
     "EVENT_TYPES",
     "BehaviourEvent",
     "ChangeReason",
+    "CustomerSegments",
     "DeadLetterReason",
     "DriftConfig",
     "DriftDetected",

@@ -16,9 +16,11 @@ from schemas.changes import SegmentChange
 from schemas.config import EngineConfig
 from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, ProfileUpdate
+from schemas.memberships import CustomerSegments
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "behaviour_event": BehaviourEvent,
+    "customer_segments": CustomerSegments,
     "drift_detected": DriftDetected,
     "engine_config": EngineConfig,
     "erasure_request": ErasureRequest,

@@ -30,6 +30,7 @@ class TopicNames(BaseModel):
     changes: str = "segment-changes"
     dead_letters: str = "dead-letters"
     drift: str = "segment-drift"
+    memberships: str = "customer-segments"  # compacted: each customer's current segments
     # With ``trainer = "separate"``: the workers' lessons to the trainer, and its models.
     lessons: str = "segment-lessons"
     models: str = "segment-models"

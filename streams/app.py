@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.exceptions import SameNode
 from faust.types import StreamT
 
 from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
+from schemas.memberships import CustomerSegments
 from settings import Settings
 from streams.faust_adapters import FaustPublisher, highwater, input_records
 from streams.faust_compat import SegmentApp
@@ -66,6 +69,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
     drift = app.topic(topics.drift, key_type=bytes, value_type=bytes)
     lessons = app.topic(topics.lessons, key_type=bytes, value_type=bytes)
+    # Latest value per customer: their segments now; a tombstone once erased.
+    memberships = app.topic(topics.memberships, key_type=bytes, value_type=bytes, compacting=True)
     index = PartitionIndex()
     table = app.Table(
         "customer-state",
@@ -124,6 +129,29 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             }
         )
 
+    # Routed by the input topic's partitioning (raw customer id): Faust's table_route
+    # would hash the changelog's JSON-encoded key and reach the wrong worker.
+    routing = app.topic(topics.behaviour, key_type=bytes, value_type=bytes)
+
+    @app.page("/customers/{customer_id}/segments")
+    async def customer_segments_view(web: Any, request: Any, customer_id: str) -> Any:
+        try:  # answered by the worker that holds the customer's partition
+            return await app.router.route_topic_req(routing, customer_id.encode(), web, request)
+        except SameNode:
+            pass
+        value = table.get(customer_id)
+        state = None if value is None else CustomerState.from_dict(value)
+        if state is None or state.last_seen_ms is None:  # unknown, or erased
+            return web.json({"error": f"no customer {customer_id!r}"}, status=404)
+        engine = pipeline.engine
+        learned, rules = engine.memberships(state)
+        body = CustomerSegments(
+            customer_id=customer_id, learned=learned, rules=rules,
+            model_version=engine.status().model_version,
+            as_of=datetime.fromtimestamp(state.last_seen_ms / 1000, UTC),
+        )  # fmt: skip
+        return web.json(body.model_dump(mode="json"))
+
     @app.timer(KPI_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def segment_kpis() -> None:
         now = pipeline.engine.status().watermark_ms
@@ -133,7 +161,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:
         # Declared here so subscribers can attach before the first change is sent.
-        for topic in (changes, dead_letters, drift):
+        for topic in (changes, dead_letters, drift, memberships):
             await topic.maybe_declare()
 
     if settings.trainer == "separate":

@@ -24,10 +24,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import zip_longest
 
+from engine.changes import Change
 from engine.drift import DriftReading
 from engine.epochs import Contribution, ModelRecord
 from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
+from engine.state import StateStore
 from schemas import dead_letters as dl
 from schemas.changes import SegmentChange
 from schemas.decode import Rejected, decode
@@ -39,6 +41,7 @@ from schemas.events import (
     InputEvent,
     allowed_types_context,
 )
+from schemas.memberships import CustomerSegments
 from settings import TopicNames
 from streams.metrics import Metrics
 from streams.model_wire import encode_contributions
@@ -196,6 +199,7 @@ class Pipeline:
         await self._count_outcomes(accepted, result, times)
         emitted_at = datetime.fromtimestamp(self.clock(), UTC)
         await self._publish_changes(result, emitted_at)
+        await self._publish_memberships(result, store)
         await self._report_drift(result.drift, emitted_at)
         self._record_model(result)
         return self._held
@@ -249,6 +253,26 @@ class Pipeline:
         self._moved |= entries.keys() | exits.keys()
         if result.changes:
             m.emit_latency.observe(time.perf_counter() - self._received)
+
+    async def _publish_memberships(self, result: BatchResult, store: StateStore) -> None:
+        """The current segments of every customer whose segments changed, to the
+        compacted ``customer-segments`` topic; a tombstone for an erased one."""
+        latest: dict[str, Change] = {}
+        for change in result.changes:  # in order: the last one stands
+            latest[change.customer_id] = change
+        for customer_id, change in latest.items():
+            key = customer_id.encode()
+            state = store.get(customer_id)
+            if change.reason == "erased" or state is None:
+                await self.publisher.send(self.topics.memberships, key, None)
+                continue
+            learned, rules = self.engine.memberships(state)
+            body = CustomerSegments(
+                customer_id=customer_id, learned=learned, rules=rules,
+                model_version=change.model_version,
+                as_of=datetime.fromtimestamp(change.changed_at_ms / 1000, UTC),
+            )  # fmt: skip
+            await self.publisher.send(self.topics.memberships, key, body.model_dump_json().encode())
 
     async def _report_drift(self, readings: list[DriftReading], emitted_at: datetime) -> None:
         for reading in readings:
