@@ -232,14 +232,23 @@ class SegmentEngine:
         return news
 
     def seal_caught_up(self, caught_up: Iterable[int]) -> list[Contribution]:
-        """With a remote trainer: take ``caught_up`` partitions (nothing more to read)
-        to have passed the epochs the furthest partition may need; the contributions to
-        send. Without this an idle partition would hold every other one."""
+        """Take ``caught_up`` partitions (nothing more to read for now) to have passed
+        the epochs the furthest partition may need; the contributions to send to a
+        remote trainer (none with one in here). Without this an idle partition would
+        hold every other one."""
         clock, furthest = self.clock, self.history.sealed_max
         if clock is None or furthest is None:
             return []
         target = furthest + 1 - clock.lag
-        return [item for p in sorted(caught_up) if (item := clock.seal(p, target)) is not None]
+        items: list[Contribution] = [
+            item for p in sorted(caught_up) if (item := clock.seal(p, target)) is not None
+        ]
+        if self.trainer is None or not items:
+            return items
+        for contribution in items:
+            self._emit(contribution)
+        self._train(BatchResult())  # its drift readings come with the next batch's
+        return []
 
     def status(self) -> EngineStatus:
         """The engine as of its latest event: the read model every caller uses."""

@@ -34,6 +34,8 @@ BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
 # Batches changelog and change messages into fewer produce requests (aiokafka
 # otherwise sends one per message under load); adds at most 5 ms.
 PRODUCER_LINGER_SECONDS = 0.005
+# With model epochs: how often caught-up partitions are sealed and held events retried.
+NUDGE_INTERVAL_SECONDS = 1.0
 KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
 PROFILE_SLICE = 100  # customers profiled between two turns of the event loop
 
@@ -151,6 +153,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             as_of=datetime.fromtimestamp(state.last_seen_ms / 1000, UTC),
         )  # fmt: skip
         return web.json(body.model_dump(mode="json"))
+
+    @app.timer(NUDGE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def nudge_held() -> None:
+        await pipeline.nudge()
 
     @app.timer(KPI_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def segment_kpis() -> None:

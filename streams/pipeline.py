@@ -114,6 +114,16 @@ class Pipeline:
                 await self._handle(owned)
         self._record_lag(owned)
 
+    async def nudge(self) -> None:
+        """Seal the caught-up partitions and offer the held events again: which
+        partitions are caught up changes without a batch or a record saying so."""
+        if self.engine.clock is None:
+            return
+        async with self._turn:
+            await self._send_contributions(self.engine.seal_caught_up(self._caught_up()))
+            if self._held:
+                await self._handle(())
+
     async def adopt(self, record: ModelRecord) -> None:
         """Take in a record of the trainer's: offer the held events again if it was
         news, and seal the caught-up partitions as far as the furthest one needs."""

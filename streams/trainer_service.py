@@ -17,7 +17,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from brokers.clients import client_options, ensure_topics, producer
 from engine.epochs import ModelRecord
@@ -34,7 +34,7 @@ __all__ = ["latest_record", "run_trainer"]
 def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -> None:
     """Train until ``stop`` is set."""
     topics = settings.topics
-    ensure_topics(settings, [topics.lessons])
+    ensure_topics(settings, [topics.lessons, topics.drift])
     ensure_topics(settings, [topics.models], partitions=1)
     trainer = Trainer(settings.engine, settings.topic_partitions)
     told = latest_record(settings)
@@ -42,7 +42,7 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
     consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False,
                              group_id=None, auto_offset_reset="earliest",
                              fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip
-    out = producer(settings, acks="all")
+    out = _Out(settings)
     try:
         parts = [TopicPartition(topics.lessons, p)
                  for p in sorted(_partitions(consumer, topics.lessons))]  # fmt: skip
@@ -61,18 +61,47 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
             if not items:
                 continue
             records, drift = trainer.take(items)
+            messages = []
             for record in records:
                 if told is None or _beyond(record, told):
-                    out.send(topics.models, key=b"model", value=encode_record(record))
+                    messages.append((topics.models, b"model", encode_record(record)))
                     told = record
             for reading in drift:
-                message = drift_message(reading, datetime.now(UTC))
-                out.send(topics.drift, key=reading.subject.encode(),
-                         value=message.model_dump_json().encode())  # fmt: skip
-            out.flush()
+                body = drift_message(reading, datetime.now(UTC)).model_dump_json().encode()
+                messages.append((topics.drift, reading.subject.encode(), body))
+            out.deliver(messages)
     finally:
         consumer.close()
         out.close()
+
+
+class _Out:
+    """The trainer's producer: delivers in order or tries again with a new producer (a
+    record lost would hold the workers until the next one)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer = self._new()
+
+    def _new(self) -> KafkaProducer:
+        return producer(self._settings, acks="all", request_timeout_ms=5000,
+                        delivery_timeout_ms=10000)  # fmt: skip
+
+    def deliver(self, messages: list[tuple[str, bytes, bytes]]) -> None:
+        while messages:
+            sent = [self._producer.send(topic, key=key, value=value)
+                    for topic, key, value in messages]  # fmt: skip
+            self._producer.flush()
+            failed = next((i for i, f in enumerate(sent) if f.failed()), None)
+            if failed is None:
+                return
+            log.warning("trainer: sending again from a failed record: %s", sent[failed].exception)
+            messages = messages[failed:]
+            self._producer.close(timeout=1)
+            self._producer = self._new()
+
+    def close(self) -> None:
+        self._producer.close()
 
 
 def latest_record(settings: Settings) -> ModelRecord | None:

@@ -102,6 +102,28 @@ def _all_committed(settings: Settings, deadline: float) -> None:
         consumer.close()
 
 
+def _learned(messages: list[Any]) -> dict[str, str | None]:
+    """Each customer's learned segment after the latest change of it."""
+    learned: dict[str, str | None] = {}
+    for m in messages:
+        change = SegmentChange.model_validate_json(m.value)
+        ref = change.segment or change.previous_segment
+        if ref is not None and ref.kind == "learned":
+            learned[change.customer_id] = change.segment.id if change.segment else None
+    return learned
+
+
+def _replayed(log: Path, tmp_path: Path) -> dict[str, str | None]:
+    """The learned segments a 4-partition replay of ``log`` ends with."""
+    config = tmp_path / "engine.toml"
+    config.write_text("engine = " + _toml_inline(EPOCHS) + "\n")
+    out = tmp_path / "replay"
+    assert main(["replay", str(log), "--out", str(out), "--config", str(config),
+                 "--partitions", "4", "--no-progress"]) == 0  # fmt: skip
+    with (out / "assignments.csv").open() as f:
+        return {r["customer_id"]: r["segment_id"] or None for r in csv.DictReader(f)}
+
+
 def _models(settings: Settings) -> list[Any]:
     consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
     try:
@@ -144,21 +166,8 @@ def test_two_workers_share_one_model_and_end_as_replay(
     assert len(versions) == 1 and versions.pop() >= 1
     assert all(_gauge(url, "segment_engine_model_conflicts_total") == 0 for url in urls)
 
-    live: dict[str, str | None] = {}
-    for m in workers[0].read(t.changes):
-        change = SegmentChange.model_validate_json(m.value)
-        ref = change.segment or change.previous_segment
-        assert ref is not None
-        if ref.kind == "learned":
-            live[change.customer_id] = change.segment.id if change.segment else None
-
-    config = tmp_path / "engine.toml"
-    config.write_text("engine = " + _toml_inline(EPOCHS) + "\n")
-    out = tmp_path / "replay"
-    assert main(["replay", str(log), "--out", str(out), "--config", str(config),
-                 "--partitions", "4", "--no-progress"]) == 0  # fmt: skip
-    with (out / "assignments.csv").open() as f:
-        replayed = {r["customer_id"]: r["segment_id"] or None for r in csv.DictReader(f)}
+    live = _learned(workers[0].read(t.changes))
+    replayed = _replayed(log, tmp_path)
     assert sum(1 for s in replayed.values() if s) >= 40, "the model published and assigned"
     assert {c: live.get(c) for c in replayed} == replayed
 
@@ -229,20 +238,12 @@ def test_a_trainer_killed_mid_stream_leaves_one_model_and_replays_equal(
             hashes.setdefault(r.model.version, set()).add(record_hash(r))
     assert all(len(h) == 1 for h in hashes.values()), "no version has two models"
     registry = {ref.id for ref in records[-1].segments}
-    live: dict[str, str | None] = {}
-    for m in workers[0].read(t.changes):
-        change = SegmentChange.model_validate_json(m.value)
-        ref = change.segment or change.previous_segment
-        if ref is not None and ref.kind == "learned":
-            assert change.segment is None or change.segment.id in registry
-            live[change.customer_id] = change.segment.id if change.segment else None
-    config = tmp_path / "engine.toml"
-    config.write_text("engine = " + _toml_inline(EPOCHS) + "\n")
-    out = tmp_path / "replay"
-    assert main(["replay", str(log), "--out", str(out), "--config", str(config),
-                 "--partitions", "4", "--no-progress"]) == 0  # fmt: skip
-    with (out / "assignments.csv").open() as f:
-        replayed = {r["customer_id"]: r["segment_id"] or None for r in csv.DictReader(f)}
+    changes = workers[0].read(t.changes)
+    decoded = [SegmentChange.model_validate_json(m.value) for m in changes]
+    emitted = {c.segment.id for c in decoded if c.segment and c.segment.kind == "learned"}
+    assert emitted <= registry, "every segment id emitted is in the trainer's registry"
+    live = _learned(changes)
+    replayed = _replayed(log, tmp_path)
     assert {c: live.get(c) for c in replayed} == replayed
 
     assert all(_gauge(url, "segment_engine_model_conflicts_total") == 0 for url in urls)
