@@ -30,7 +30,9 @@ class CustomerSegments(BaseModel):
 
     @classmethod
     def example(cls) -> CustomerSegments:
-        """>>> CustomerSegments.example().learned.kind
+        """A customer in a learned segment and no rule segment.
+
+        >>> CustomerSegments.example().learned.kind
         'learned'
         """
         ref = SegmentRef(id="seg-1", name="high-value loyal", kind="learned")

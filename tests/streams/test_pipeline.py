@@ -17,7 +17,7 @@ from engine.drift import DriftReading
 from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState, StateStore
-from schemas import SegmentChange
+from schemas import CustomerSegments, SegmentChange
 from schemas import dead_letters as dl
 from schemas.config import InputBoundsConfig
 from schemas.drift import DriftDetected
@@ -211,9 +211,9 @@ def test_changes_are_published_keyed_by_customer_and_counted() -> None:
     w = worker()
     w.run(w.behaviour(b"c1", event("c1", "e1")), w.behaviour(b"c2", event("c2", "e2", day=1)))
 
-    changes = [SegmentChange.model_validate_json(m.value or b"") for m in w.publisher.sent]
-    assert [m.topic for m in w.publisher.sent] == [T.changes, T.changes]
-    assert [m.key for m in w.publisher.sent] == [b"c1", b"c2"]
+    sent = w.publisher.on(T.changes)
+    changes = [SegmentChange.model_validate_json(m.value or b"") for m in sent]
+    assert [m.key for m in sent] == [b"c1", b"c2"]
     assert [(c.customer_id, c.reason, c.trigger_event_id) for c in changes] == [
         ("c1", "entered_rule", "e1"),
         ("c2", "entered_rule", "e2"),
@@ -226,6 +226,20 @@ def test_changes_are_published_keyed_by_customer_and_counted() -> None:
     assert w.sample("segment_engine_segment_exits_total", **rule) is None
     assert w.sample("segment_engine_segment_size_customers", **rule) == 2
     assert w.sample("segment_engine_emit_latency_seconds_count") == 1
+    # Each changed customer's segments now, keyed by customer, on the compacted topic.
+    now = [
+        CustomerSegments.model_validate_json(m.value or b"") for m in w.publisher.on(T.memberships)
+    ]
+    assert [(m.customer_id, m.learned, [r.id for r in m.rules]) for m in now] == [
+        ("c1", None, ["recent"]),
+        ("c2", None, ["recent"]),
+    ]
+    assert [m.topic for m in w.publisher.sent] == [
+        T.changes,
+        T.changes,
+        T.memberships,
+        T.memberships,
+    ]
 
 
 def test_an_erasure_counts_an_exit_and_empties_the_segment() -> None:
@@ -233,8 +247,10 @@ def test_an_erasure_counts_an_exit_and_empties_the_segment() -> None:
     w.run(w.behaviour(b"c1", event("c1", "e1")))
     w.run(w.feed.record(T.erasures, b"c1", erasure("c1", day=1)))
 
-    last = SegmentChange.model_validate_json(w.publisher.sent[-1].value or b"")
+    last = SegmentChange.model_validate_json(w.publisher.on(T.changes)[-1].value or b"")
     assert (last.reason, last.segment, last.lifetime) == ("erased", None, None)
+    tombstone = w.publisher.on(T.memberships)[-1]
+    assert (tombstone.key, tombstone.value) == (b"c1", None)
     rule = {"segment": "recent", "kind": "rule"}
     assert w.sample("segment_engine_segment_exits_total", **rule) == 1
     assert w.sample("segment_engine_segment_changes_total", kind="rule", reason="erased") == 1
@@ -268,7 +284,7 @@ def test_a_redelivered_event_is_counted_as_a_duplicate_and_changes_nothing() -> 
     w = worker()
     w.run(w.behaviour(b"c1", event("c1", "e1")))
     w.run(w.behaviour(b"c1", event("c1", "e1")))
-    assert len(w.publisher.sent) == 1
+    assert len(w.publisher.on(T.changes)) == 1 and len(w.publisher.on(T.memberships)) == 1
     dup = {"source": "behaviour", "type": "purchase", "outcome": "duplicate"}
     assert w.sample("segment_engine_events_total", **dup) == 1
     assert w.sample("segment_engine_batch_duration_seconds_count") == 2
