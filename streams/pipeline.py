@@ -72,6 +72,7 @@ class Pipeline:
         highwater: Callable[[str, int], int | None] | None = None,
         clock: Callable[[], float] = time.time,
         hold_floors: Callable[[dict[tuple[str, int], int]], None] | None = None,
+        quiet_seconds: float = 2.0,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -87,6 +88,12 @@ class Pipeline:
         self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
         # Told the first held offset of each topic-partition: commits must stop there.
         self.hold_floors = hold_floors
+        # A partition counts as caught up only once it has also been quiet this long:
+        # a producer's batches reach the partitions a little apart, so a partition at
+        # its high watermark may still be about to receive events older than others'.
+        self.quiet_seconds = quiet_seconds
+        self._arrived: dict[int, float] = {}  # partition -> monotonic time of its latest record
+        self._started = time.monotonic()
         self._received = 0.0
         # With model epochs: accepted events the engine held (their partition ran ahead
         # of the epochs the others passed), offered again first; and each input
@@ -141,9 +148,11 @@ class Pipeline:
         accepted: list[Accepted] = [item for item, _ in self._held]
         times: list[int] = [ts for _, ts in self._held]  # epoch_ms, worked out once
         self._held = []
+        arrived = time.monotonic()
         for record in owned:
             tp = record.topic, record.partition
             self._positions[tp] = max(self._positions.get(tp, 0), record.offset + 1)
+            self._arrived[record.partition] = arrived
         latest_ms = (self.clock() + self.max_clock_skew_seconds) * 1000
         for record in owned:
             source = self.sources[record.topic]
@@ -345,13 +354,16 @@ class Pipeline:
 
     def _caught_up(self) -> set[int]:
         """The partitions with nothing more to read after this batch in any input
-        topic (as far as the consumer's latest fetch knows): only these may be taken
-        to have passed an epoch without an event saying so."""
+        topic (as far as the consumer's latest fetch knows), quiet for
+        ``quiet_seconds``: only these may be taken to have passed an epoch without an
+        event saying so."""
         if self.engine.clock is None or self.highwater is None:
             return set()
-        positions = self._positions
+        positions, quiet_since = self._positions, time.monotonic() - self.quiet_seconds
         caught_up = set()
         for partition in range(self.engine.partitions):
+            if self._arrived.get(partition, self._started) > quiet_since:
+                continue
             ends = [(self.highwater(topic, partition), positions.get((topic, partition), 0))
                     for topic in self.sources]  # fmt: skip
             if all(high is not None and position >= high for high, position in ends):
