@@ -193,6 +193,15 @@ class SegmentEngine:
             self._train(result)
         return self.history.ready(needed)
 
+    def would_adopt(self, partition: int, ts: int) -> bool:
+        """Whether an event of ``partition`` at ``ts`` would be processed now rather
+        than held (read only: a caller's check before offering held events again)."""
+        clock = self.clock
+        if clock is None:
+            return True
+        mark = max(ts, self.timers.watermarks.get(partition, ts))
+        return self.history.ready(clock.needed(partition, mark))
+
     def _is_caught_up(self, partition: int) -> bool:
         """Whether ``partition`` has nothing more to read before the current event."""
         if self._in_order:

@@ -128,7 +128,7 @@ class Pipeline:
             return
         async with self._turn:
             await self._send_contributions(self.engine.seal_caught_up(self._caught_up()))
-            if self._held:
+            if self._freed():
                 await self._handle(())
 
     async def adopt(self, record: ModelRecord) -> None:
@@ -136,7 +136,7 @@ class Pipeline:
         news, and seal the caught-up partitions as far as the furthest one needs."""
         async with self._turn:
             conflicts = self.engine.history.conflicts
-            if self.engine.adopt(record) and self._held:
+            if self.engine.adopt(record) and self._freed():
                 await self._handle(())
             if self.engine.history.conflicts > conflicts:
                 log.error("two models of version %s", record.model and record.model.version)
@@ -173,6 +173,14 @@ class Pipeline:
                 break
             accepted, times = [item for item, _ in held], [ts for _, ts in held]
         self._held_changed()
+
+    def _freed(self) -> bool:
+        """Whether some partition's first held event would now be processed (offering
+        them all again costs an engine call over every held event)."""
+        first: dict[int, int] = {}
+        for (record, _), ts in self._held:
+            first.setdefault(record.partition, ts)
+        return any(self.engine.would_adopt(p, ts) for p, ts in first.items())
 
     def _held_changed(self) -> None:
         self.metrics.held_events.set(len(self._held))
