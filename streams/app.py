@@ -92,8 +92,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
         highwater=lambda topic, partition: highwater(app, topic, partition),
-        hold_floors=lambda floors: setattr(app, "held_floors", floors),
     )
+    app.held_floors = pipeline.held_floors  # read at commits
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:

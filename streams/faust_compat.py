@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -134,7 +134,7 @@ class Consumer(driver.Consumer):
     def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
         # Faust's, capped at the first held record: Faust acks every record of a taken
         # batch, held or not. What the cap withholds is kept and committed once free.
-        floors: dict[tuple[str, int], int] = getattr(self.app, "held_floors", {})
+        floors: dict[tuple[str, int], int] = getattr(self.app, "held_floors", dict)()
         ready: dict[TP, int] = self.__dict__.setdefault("_ready_offsets", {})
         offsets = {}
         for tp in tps:
@@ -192,9 +192,10 @@ class SegmentApp(faust.App):
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.batched_topics = batched_topics
-        # (topic, partition) -> the first offset of a record still held (model epochs):
-        # commits stop before it, so a crash or a rebalance loses no held record.
-        self.held_floors: dict[tuple[str, int], int] = {}
+        # (topic, partition) -> the first offset of a record still held (model epochs),
+        # asked at each commit: commits stop before it, so a crash or a rebalance loses
+        # no held record.
+        self.held_floors: Callable[[], dict[tuple[str, int], int]] = dict
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
 
     def _new_transport(self) -> TransportT:

@@ -71,7 +71,6 @@ class Pipeline:
         type_labels: frozenset[str] = EVENT_TYPES,
         highwater: Callable[[str, int], int | None] | None = None,
         clock: Callable[[], float] = time.time,
-        hold_floors: Callable[[dict[tuple[str, int], int]], None] | None = None,
         quiet_seconds: float = 2.0,
     ) -> None:
         self.engine = engine
@@ -86,8 +85,6 @@ class Pipeline:
         self.max_clock_skew_seconds = bounds.max_clock_skew_seconds
         self.highwater = highwater  # a partition's high watermark, for consumer lag
         self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
-        # Told the first held offset of each topic-partition: commits must stop there.
-        self.hold_floors = hold_floors
         # A partition counts as caught up only once it has also been quiet this long:
         # a producer's batches reach the partitions a little apart, so a partition at
         # its high watermark may still be about to receive events older than others'.
@@ -128,7 +125,7 @@ class Pipeline:
             return
         async with self._turn:
             await self._send_contributions(self.engine.seal_caught_up(self._caught_up()))
-            if self._freed():
+            if self._freed(self._held):
                 await self._handle(())
 
     async def adopt(self, record: ModelRecord) -> None:
@@ -136,7 +133,7 @@ class Pipeline:
         news, and seal the caught-up partitions as far as the furthest one needs."""
         async with self._turn:
             conflicts = self.engine.history.conflicts
-            if self.engine.adopt(record) and self._freed():
+            if self.engine.adopt(record) and self._freed(self._held):
                 await self._handle(())
             if self.engine.history.conflicts > conflicts:
                 log.error("two models of version %s", record.model and record.model.version)
@@ -145,9 +142,7 @@ class Pipeline:
             self._record_model(BatchResult())
 
     async def _handle(self, owned: Sequence[InputRecord]) -> None:
-        accepted: list[Accepted] = [item for item, _ in self._held]
-        times: list[int] = [ts for _, ts in self._held]  # epoch_ms, worked out once
-        self._held = []
+        fresh: list[tuple[Accepted, int]] = []  # with each event's epoch_ms, worked out once
         arrived = time.monotonic()
         for record in owned:
             tp = record.topic, record.partition
@@ -163,33 +158,42 @@ class Pipeline:
                 label, error = self._type_label(decoded), self._ahead(decoded)
                 await self.dead_letter(record, source, label, "out_of_range", error)
             else:
-                accepted.append((record, decoded))
-                times.append(ts)
-        while accepted:
+                fresh.append(((record, decoded), ts))
+        kept = self._held
+        if kept and not self._freed(kept):
+            # Nothing held can go on yet: the waiting partitions' new events wait behind
+            # them without an engine call (offering them all costs one over every one).
+            waiting = {record.partition for (record, _), _ in kept}
+            kept = kept + [item for item in fresh if item[0][0].partition in waiting]
+            todo = [item for item in fresh if item[0][0].partition not in waiting]
+        else:
+            kept, todo = [], kept + fresh
+        held: list[tuple[Accepted, int]] = []
+        while todo:
             # Held events go round again while others make progress: the batch that
             # brings the slowest partition past an epoch frees the ones waiting on it.
-            held = await self._decide(accepted, times)
-            if len(held) == len(accepted):
+            held = await self._decide([item for item, _ in todo], [ts for _, ts in todo])
+            if len(held) == len(todo):
                 break
-            accepted, times = [item for item, _ in held], [ts for _, ts in held]
-        self._held_changed()
+            todo = held
+        # Each partition's events are all in one of the two: its order holds.
+        self._held = kept + held
+        self.metrics.held_events.set(len(self._held))
 
-    def _freed(self) -> bool:
-        """Whether some partition's first held event would now be processed (offering
-        them all again costs an engine call over every held event)."""
+    def _freed(self, held: list[tuple[Accepted, int]]) -> bool:
+        """Whether some partition's first held event would now be processed."""
         first: dict[int, int] = {}
-        for (record, _), ts in self._held:
+        for (record, _), ts in held:
             first.setdefault(record.partition, ts)
         return any(self.engine.would_adopt(p, ts) for p, ts in first.items())
 
-    def _held_changed(self) -> None:
-        self.metrics.held_events.set(len(self._held))
-        if self.hold_floors is not None:
-            floors: dict[tuple[str, int], int] = {}
-            for (record, _), _ in self._held:
-                tp = record.topic, record.partition
-                floors[tp] = min(floors.get(tp, record.offset), record.offset)
-            self.hold_floors(floors)
+    def held_floors(self) -> dict[tuple[str, int], int]:
+        """The first held offset of each topic-partition: commits must stop there (read
+        when Faust commits, not at every batch)."""
+        floors: dict[tuple[str, int], int] = {}
+        for (record, _), _ in self._held:
+            floors.setdefault((record.topic, record.partition), record.offset)
+        return floors
 
     async def drop_held(self, revoked: set[tuple[str, int]]) -> None:
         """Forget the held records of partitions taken away (their new owner reads them
@@ -198,7 +202,7 @@ class Pipeline:
             self._held = [
                 h for h in self._held if (h[0][0].topic, h[0][0].partition) not in revoked
             ]
-            self._held_changed()
+            self.metrics.held_events.set(len(self._held))
 
     def _ahead(self, event: InputEvent) -> str:
         skew = self.max_clock_skew_seconds
@@ -216,9 +220,9 @@ class Pipeline:
         partitions = [record.partition for record, _ in accepted]
         result = self.engine.process(events, store, times, partitions, self._caught_up())
         await store.flush()
-        self._held = [(item, ts) for item, ts, outcome
-                      in zip(accepted, times, result.outcomes, strict=True)
-                      if outcome == "held"]  # fmt: skip
+        held = [(item, ts) for item, ts, outcome
+                in zip(accepted, times, result.outcomes, strict=True)
+                if outcome == "held"]  # fmt: skip
         await self._send_contributions(result.contributions)
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)
@@ -229,7 +233,7 @@ class Pipeline:
         await self._publish_memberships(result, store)
         await self._report_drift(result.drift, emitted_at)
         self._record_model(result)
-        return self._held
+        return held
 
     async def _count_outcomes(
         self, accepted: list[Accepted], result: BatchResult, times: list[int]
