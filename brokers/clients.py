@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,17 @@ def client_options(settings: Settings) -> dict[str, Any]:
         if value is not None:
             options[name] = str(value)
     return options
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context asyncio clients (Faust, aiokafka) take; None without TLS."""
+    sec = settings.kafka_security
+    if sec.protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=sec.ssl_cafile)
+    if sec.ssl_certfile:
+        context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+    return context
 
 
 def ensure_topics(settings: Settings, names: Iterable[str], partitions: int | None = None) -> None:

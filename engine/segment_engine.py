@@ -24,7 +24,7 @@ from engine.changes import Change
 from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
 from engine.drift import DriftReading
-from engine.epochs import Contribution, EpochClock, Lesson, ModelHistory, ModelRecord
+from engine.epochs import Contribution, EpochClock, Lesson, ModelHistory, ModelRecord, Sealed
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.parts import make_drift, make_segmenter
@@ -114,6 +114,7 @@ class SegmentEngine:
             else None
         )
         self._outbox: list[Contribution] = []  # for a remote trainer
+        self._sealed_since_training = False  # for one in here
 
     def process(
         self,
@@ -182,14 +183,14 @@ class SegmentEngine:
         the event's epoch or later)."""
         clock = self.clock
         assert clock is not None
-        mark = max(ts, self.timers.watermarks.get(partition, ts))
+        mark = self._mark(partition, ts)
         self._emit(clock.advance(partition, mark))
         needed = clock.needed(partition, mark)
         if not self.history.ready(needed):
             for laggard, sealed in enumerate(clock.sealed):
                 if (sealed is None or sealed < needed) and self._is_caught_up(laggard):
                     self._emit(clock.seal(laggard, needed))
-        if self.trainer is not None:
+        if self._sealed_since_training:  # only a seal can complete an epoch
             self._train(result)
         return self.history.ready(needed)
 
@@ -199,8 +200,12 @@ class SegmentEngine:
         clock = self.clock
         if clock is None:
             return True
-        mark = max(ts, self.timers.watermarks.get(partition, ts))
+        mark = self._mark(partition, ts)
         return self.history.ready(clock.needed(partition, mark))
+
+    def _mark(self, partition: int, ts: int) -> int:
+        """``partition``'s watermark once an event at ``ts`` is in (it never goes back)."""
+        return max(ts, self.timers.watermarks.get(partition, ts))
 
     def _is_caught_up(self, partition: int) -> bool:
         """Whether ``partition`` has nothing more to read before the current event."""
@@ -215,11 +220,13 @@ class SegmentEngine:
             return
         if self.trainer is not None:
             self.trainer.lessons.take(item)
+            self._sealed_since_training |= isinstance(item, Sealed)
         else:
             self._outbox.append(item)
 
     def _train(self, result: BatchResult) -> None:
         assert self.trainer is not None
+        self._sealed_since_training = False
         records, drift = self.trainer.take(())
         result.drift += drift
         for record in records:
@@ -335,6 +342,7 @@ class SegmentEngine:
             self.history.restore(epochs["history"])
             if self.trainer is not None:
                 self.trainer.restore(epochs["trainer"])
+                self._sealed_since_training = True  # learn what the snapshot had sealed
         self.segmenter.restore(state["segmenter"])
         if self.drift is not None:
             self.drift.restore(state["drift"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ import faust
 from faust.exceptions import SameNode
 from faust.types import StreamT
 
+from brokers.clients import ssl_context
 from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
@@ -196,11 +196,7 @@ async def _profiles(engine: SegmentEngine, table: Any, now_ms: int) -> list[Segm
 
 def broker_credentials(settings: Settings) -> Any:
     sec = settings.kafka_security
-    context = None
-    if sec.protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=sec.ssl_cafile)
-        if sec.ssl_certfile:
-            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+    context = ssl_context(settings)
     if sec.protocol.startswith("SASL"):
         # Faust speaks SASL_SSL only when given an SSL context; otherwise SASL_PLAINTEXT.
         password = sec.sasl_password.get_secret_value() if sec.sasl_password else None

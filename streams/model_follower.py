@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from brokers.clients import ensure_topics
+from brokers.clients import client_options, ensure_topics, ssl_context
 from engine.epochs import ModelRecord
 from settings import Settings
 from streams.model_wire import decode_record
@@ -53,19 +52,10 @@ async def follow_models(
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    sec = settings.kafka_security
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": sec.protocol,
-    }
-    if sec.protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=sec.ssl_cafile)
-        if sec.ssl_certfile:
-            context.load_cert_chain(sec.ssl_certfile, sec.ssl_keyfile)
+    """aiokafka's connection options: kafka-python's, with a TLS context for files."""
+    options = client_options(settings)
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        options.pop(name, None)
+    if (context := ssl_context(settings)) is not None:
         options["ssl_context"] = context
-    if sec.protocol.startswith("SASL"):
-        options["sasl_mechanism"] = sec.sasl_mechanism
-        options["sasl_plain_username"] = sec.sasl_username
-        if sec.sasl_password is not None:
-            options["sasl_plain_password"] = sec.sasl_password.get_secret_value()
     return options

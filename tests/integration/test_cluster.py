@@ -124,22 +124,6 @@ def _replayed(log: Path, tmp_path: Path) -> dict[str, str | None]:
         return {r["customer_id"]: r["segment_id"] or None for r in csv.DictReader(f)}
 
 
-def _models(settings: Settings) -> list[Any]:
-    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
-        tp = TopicPartition(settings.topics.models, 0)
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        records = []
-        while consumer.position(tp) < end:
-            for messages in consumer.poll(timeout_ms=1000).values():
-                records += [decode_record(m.value) for m in messages]
-        return records
-    finally:
-        consumer.close()
-
-
 def test_two_workers_share_one_model_and_end_as_replay(
     start_worker: Callable[..., Any], trainer: WorkerProcess, tmp_path: Path
 ) -> None:
@@ -228,7 +212,7 @@ def test_a_trainer_killed_mid_stream_leaves_one_model_and_replays_equal(
         assert time.monotonic() < deadline, f"processed {_processed(urls)} of {len(messages)}"
         time.sleep(0.5)
 
-    records = _models(settings)
+    records = [decode_record(m.value) for m in workers[0].read(t.models)]
     versions = [r.model.version for r in records if r.model is not None]
     assert versions == sorted(versions), "versions only grow"
     assert set(versions) == set(range(1, max(versions) + 1)), "versions are contiguous"
