@@ -175,7 +175,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         @app.task  # type: ignore[untyped-decorator]
         async def follow_trainer() -> None:
             await lessons.maybe_declare()
-            await follow_models(settings, pipeline.adopt)
+            await follow_models(settings, pipeline.adopt, pipeline.reject_model)
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
     app.partition_index = index  # type: ignore[attr-defined]

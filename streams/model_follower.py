@@ -17,6 +17,7 @@ from brokers.clients import client_options, ensure_topics, ssl_context
 from engine.epochs import ModelRecord
 from settings import Settings
 from streams.model_wire import decode_record
+from streams.ports import InputRecord
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,12 @@ __all__ = ["follow_models"]
 
 
 async def follow_models(
-    settings: Settings, adopt: Callable[[ModelRecord], Awaitable[None]]
+    settings: Settings,
+    adopt: Callable[[ModelRecord], Awaitable[None]],
+    reject: Callable[[InputRecord, str], Awaitable[None]],
 ) -> None:
-    """Hand every record of the models topic to ``adopt``, in order, until cancelled."""
+    """Hand every record of the models topic to ``adopt``, in order, until cancelled;
+    one that does not decode to ``reject`` (the dead-letter topic), with why."""
     topic = settings.topics.models
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, ensure_topics, settings, [topic], 1)
@@ -44,11 +48,18 @@ async def follow_models(
                 try:
                     record = decode_record(message.value)
                 except (ValueError, TypeError, KeyError) as exc:
-                    log.error("models topic: skipping offset %d: %s", message.offset, exc)
+                    log.error("models topic: dead-lettering offset %d: %s", message.offset, exc)
+                    await reject(_record(message), f"{type(exc).__name__}: {exc}")
                     continue
                 await adopt(record)
     finally:
         await consumer.stop()
+
+
+def _record(message: Any) -> InputRecord:
+    headers = tuple((k, v or b"") for k, v in message.headers or ())
+    return InputRecord(message.topic, message.partition, message.offset, message.key,
+                       message.value, headers)  # fmt: skip
 
 
 def _options(settings: Settings) -> dict[str, Any]:

@@ -355,6 +355,14 @@ class Pipeline:
             m.segment_exits.remove(*labels)
         self._moved &= kept
 
+    async def reject_model(self, message: InputRecord, error: str) -> None:
+        """A models-topic record that does not decode: to the dead-letter topic."""
+        headers = (
+            *message.headers,
+            *dl.why("invalid", error, message.topic, message.partition, message.offset),
+        )
+        await self.publisher.send(self.topics.dead_letters, message.key, message.value, headers)
+
     async def _send_contributions(self, items: list[Contribution]) -> None:
         """To the trainer: one message per source partition, keyed by it (in order)."""
         by_partition: dict[int, list[Contribution]] = {}
@@ -398,15 +406,10 @@ class Pipeline:
         self, record: InputRecord, source: str, label: str, reason: dl.DeadLetterReason, error: str
     ) -> None:
         """Forward the original message untouched, with headers saying why and from where."""
-        headers = (
-            *record.headers,
-            (dl.HEADER_REASON, reason.encode()),
-            (dl.HEADER_ERROR, error.encode()),
-            (dl.HEADER_TOPIC, record.topic.encode()),
-            (dl.HEADER_PARTITION, str(record.partition).encode()),
-            (dl.HEADER_OFFSET, str(record.offset).encode()),
+        why = dl.why(reason, error, record.topic, record.partition, record.offset)
+        await self.publisher.send(
+            self.topics.dead_letters, record.key, record.value, (*record.headers, *why)
         )
-        await self.publisher.send(self.topics.dead_letters, record.key, record.value, headers)
         self.metrics.events.labels(source, label, "dead_lettered").inc()
         self.metrics.dead_letters.labels(source, reason).inc()
 

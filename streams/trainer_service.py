@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from brokers.clients import client_options, ensure_topics, producer
-from engine.epochs import ModelRecord
+from engine.epochs import Contribution, ModelRecord
 from engine.trainer import Trainer
+from schemas import dead_letters as dl
 from settings import Settings
 from streams.model_wire import decode_contributions, decode_record, encode_record
 from streams.pipeline import drift_message
 
 log = logging.getLogger(__name__)
+Outgoing = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
 
 __all__ = ["latest_record", "run_trainer"]
 
@@ -34,7 +37,7 @@ __all__ = ["latest_record", "run_trainer"]
 def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -> None:
     """Train until ``stop`` is set."""
     topics = settings.topics
-    ensure_topics(settings, [topics.lessons, topics.drift])
+    ensure_topics(settings, [topics.lessons, topics.drift, topics.dead_letters])
     ensure_topics(settings, [topics.models], partitions=1)
     trainer = Trainer(settings.engine, settings.topic_partitions)
     told = latest_record(settings)
@@ -51,24 +54,29 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
         log.info("trainer: reading %d lessons partitions; latest record %s", len(parts), told)
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=poll_ms)
-            items = []
+            items: list[Contribution] = []
+            messages: list[Outgoing] = []
             for tp in sorted(polled):
                 for message in polled[tp]:
                     try:
                         items += decode_contributions(message.value)
-                    except (ValueError, TypeError, KeyError) as exc:  # not ours: skip, say so
-                        log.error("trainer: skipping lessons at %s@%d: %s", tp, message.offset, exc)
-            if not items:
-                continue
-            records, drift = trainer.take(items)
-            messages = []
+                    except (ValueError, TypeError, KeyError) as exc:  # not ours: say why
+                        log.error("trainer: dead-lettering lessons at %s@%d: %s",
+                                  tp, message.offset, exc)  # fmt: skip
+                        error = f"{type(exc).__name__}: {exc}"
+                        headers = (
+                            *(message.headers or ()),
+                            *dl.why("invalid", error, tp.topic, tp.partition, message.offset),
+                        )
+                        messages.append((topics.dead_letters, message.key, message.value, headers))
+            records, drift = trainer.take(items) if items else ([], [])
             for record in records:
                 if told is None or _beyond(record, told):
-                    messages.append((topics.models, b"model", encode_record(record)))
+                    messages.append((topics.models, b"model", encode_record(record), ()))
                     told = record
             for reading in drift:
                 body = drift_message(reading, datetime.now(UTC)).model_dump_json().encode()
-                messages.append((topics.drift, reading.subject.encode(), body))
+                messages.append((topics.drift, reading.subject.encode(), body, ()))
             out.deliver(messages)
     finally:
         consumer.close()
@@ -87,10 +95,10 @@ class _Out:
         return producer(self._settings, acks="all", request_timeout_ms=5000,
                         delivery_timeout_ms=10000)  # fmt: skip
 
-    def deliver(self, messages: list[tuple[str, bytes, bytes]]) -> None:
+    def deliver(self, messages: list[Outgoing]) -> None:
         while messages:
-            sent = [self._producer.send(topic, key=key, value=value)
-                    for topic, key, value in messages]  # fmt: skip
+            sent = [self._producer.send(topic, key=key, value=value, headers=list(headers))
+                    for topic, key, value, headers in messages]  # fmt: skip
             self._producer.flush()
             failed = next((i for i, f in enumerate(sent) if f.failed()), None)
             if failed is None:

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from brokers.clients import client_options, ensure_topics
+from brokers.clients import client_options, ensure_topics, producer
 from brokers.embedded import EmbeddedBroker
 from cli.generate import send, write_jsonl
 from cli.local import WorkerProcess, scrape, total
 from cli.main import main
 from schemas import CustomerSegments, SegmentChange
+from schemas import dead_letters as dl
 from settings import Settings
 from streams.model_wire import decode_record, record_hash
 from synthetic import generate
@@ -137,6 +138,9 @@ def test_two_workers_share_one_model_and_end_as_replay(
     urls = [w.metrics_url for w in workers]
     deadline = time.monotonic() + 180
     _settle(workers, deadline)
+    with producer(settings) as client:  # not ours: dead-lettered by whoever reads them
+        client.send(t.lessons, key=b"0", value=b"not json")
+        client.send(t.models, key=b"model", value=b'{"learned": 1}')
     send(messages, settings)
     while _processed(urls) < len(messages):
         assert trainer.running, f"the trainer exited; see {trainer.log_path}"
@@ -170,6 +174,9 @@ def test_two_workers_share_one_model_and_end_as_replay(
             assert (body["learned"] or {}).get("id") == replayed[customer_id]
     status, body = _get(f"{web[0]}/customers/nobody/segments")
     assert status == 404 and "nobody" in body["error"]
+    letters = {dict(m.headers)[dl.HEADER_TOPIC].decode(): dict(m.headers)[dl.HEADER_REASON]
+               for m in workers[0].read(t.dead_letters)}  # fmt: skip
+    assert letters == {t.lessons: b"invalid", t.models: b"invalid"}
 
 
 def _get(url: str) -> tuple[int, Any]:

@@ -3,6 +3,7 @@ store, metrics read from the registry. No broker, no Faust."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -370,3 +371,17 @@ def test_the_series_of_a_retired_segment_are_removed() -> None:
     assert w.publisher.on(T.changes) == w.publisher.sent[:1]
     for name in ("entries_total", "exits_total", "size_customers"):
         assert w.sample(f"segment_engine_segment_{name}", **rule) is None, name
+
+
+def test_a_model_record_that_does_not_decode_is_dead_lettered_with_why() -> None:
+    w = worker()
+    bad = InputRecord(T.models, 0, 41, b"model", b"not json", (("origin", b"x"),))
+    asyncio.run(w.pipeline.reject_model(bad, "JSONDecodeError: unexpected character"))
+    (letter,) = w.publisher.on(T.dead_letters)
+    assert (letter.key, letter.value) == (b"model", b"not json")
+    headers = headers_of(letter)
+    assert headers["origin"] == b"x"  # the original's headers stay
+    assert headers[dl.HEADER_REASON] == b"invalid"
+    assert headers[dl.HEADER_TOPIC] == T.models.encode()
+    assert headers[dl.HEADER_OFFSET] == b"41"
+    assert b"JSONDecodeError" in headers[dl.HEADER_ERROR]
