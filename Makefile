@@ -5,9 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests use (promtool and prometheus); installed only as root.
 DEBIAN_PACKAGES := prometheus
+# The Apache Kafka broker the tests run beside the embedded one (brokers/kafka-pom.xml).
+KAFKA_CACHE := .cache/apache-kafka
+KAFKA_STAMP := $(KAFKA_CACHE)/.fetched
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps demo test lint schemas bench clean
+.PHONY: help install system-deps apache-kafka demo test lint schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,10 +31,21 @@ system-deps: ## install the Debian packages the tests need (when root)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "not root: install$$missing yourself for the tests that need it"; fi
 
+$(KAFKA_STAMP): brokers/kafka-pom.xml
+	rm -rf $(KAFKA_CACHE)/lib
+	mvn -q -B -f brokers/kafka-pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(abspath $(KAFKA_CACHE))/lib
+	touch $(KAFKA_STAMP)
+
+apache-kafka: ## fetch the pinned Apache Kafka broker with Maven (needs java and mvn)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		$(MAKE) -s --no-print-directory $(KAFKA_STAMP); \
+	else echo "no java or mvn: the Apache Kafka tests skip (and fail under CI=true)"; fi
+
 demo: install ## run broker, worker and generator live in the terminal
 	$(BIN)/segment-engine demo
 
-test: install system-deps lint ## run the whole test suite (unit, property, integration)
+test: install system-deps apache-kafka lint ## run the whole test suite (unit, property, integration)
 	$(BIN)/python -m pytest
 
 lint: install ## ruff, formatting and mypy
@@ -43,4 +57,4 @@ schemas: install ## re-export the JSON Schemas after changing a contract
 	$(BIN)/python -m schemas.export
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .segment-engine
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .segment-engine .cache

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
 from settings import Settings
 
@@ -44,24 +41,72 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def ensure_topics(settings: Settings, names: Iterable[str], partitions: int | None = None) -> None:
+def ensure_topics(
+    settings: Settings,
+    names: Iterable[str],
+    partitions: int | None = None,
+    configs: dict[str, str] | None = None,
+) -> None:
     """Create missing topics with the worker's partition count (tables need co-partitioning),
-    or ``partitions``, and replication factor."""
+    or ``partitions``, the replication factor and topic ``configs``. Existing topics are
+    left as they are."""
+    shape = (partitions or settings.topic_partitions, configs or {})
+    _create(settings, {name: shape for name in names})
+
+
+# Read from their start by every restarted trainer and worker: never deleted by age.
+KEPT = {"retention.ms": "-1"}
+
+
+def declare_topics(settings: Settings, trainer: bool | None = None) -> None:
+    """Create every missing topic the project reads or writes, each in its shape, so that
+    a worker started before any producer subscribes to topics that exist. ``trainer``
+    (default: ``trainer = "separate"``) adds the lessons and models topics."""
+    t = settings.topics
+    n = settings.topic_partitions
+    shapes: dict[str, tuple[int, dict[str, str]]] = {
+        name: (n, {})
+        for name in (t.behaviour, t.profiles, t.erasures, t.changes, t.dead_letters, t.drift)
+    }
+    shapes[t.memberships] = (n, {"cleanup.policy": "compact"})  # latest value per customer
+    if settings.trainer == "separate" if trainer is None else trainer:
+        shapes[t.lessons] = (n, KEPT)
+        shapes[t.models] = (1, KEPT)  # one partition: one order of versions for all
+    _create(settings, shapes)
+
+
+class TopicError(RuntimeError):
+    """The broker refused to create a topic; the message is one line naming it."""
+
+
+ALREADY_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS: another process won the race
+
+
+def _create(settings: Settings, shapes: dict[str, tuple[int, dict[str, str]]]) -> None:
     admin = KafkaAdminClient(**client_options(settings))
     try:
         existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(
-                name, partitions or settings.topic_partitions, settings.topic_replication_factor
-            )
-            for name in names
+        wanted = {
+            name: {
+                "num_partitions": partitions,
+                "replication_factor": settings.topic_replication_factor,
+                "configs": configs,
+            }
+            for name, (partitions, configs) in shapes.items()
             if name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
-                admin.create_topics(wanted)
+        }
+        if not wanted:
+            return
+        answer = admin.create_topics(wanted, raise_errors=False)
     finally:
         admin.close()
+    for topic in answer["topics"]:
+        if topic["error_code"] not in (0, ALREADY_EXISTS):
+            raise TopicError(
+                f"cannot create topic {topic['name']!r} ({wanted[topic['name']]['num_partitions']}"
+                f" partitions, topic_replication_factor = {settings.topic_replication_factor}): "
+                f"{topic['error_message']}"
+            )
 
 
 def producer(settings: Settings, **extra: Any) -> KafkaProducer:

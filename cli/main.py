@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from kafka.errors import KafkaError
+
+from brokers.clients import TopicError
 from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
 from replay.sources import SourceError
@@ -105,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RuleError, SourceError) as exc:
         print(f"segment-engine: {exc}", file=sys.stderr)
         return 2
+    except TopicError as exc:  # e.g. a replication factor above the cluster's brokers
+        print(f"segment-engine {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KafkaError as exc:  # e.g. no broker at the bootstrap address
+        print(f"segment-engine {args.command}: Kafka: {exc}", file=sys.stderr)
+        return 1
 
 
 YOUNG_COLLECTION_THRESHOLD = 100_000
@@ -150,13 +159,17 @@ def _worker(settings: Settings, loglevel: str) -> int:
 
     import faust
 
+    from brokers.clients import declare_topics
     from streams.app import create_app
 
     # The table keeps ~100 tracked objects per customer; at CPython's default threshold
     # (a young collection every 700 allocations) collections took ~16% of the worker's
     # CPU (py-spy). 40k events, one partition: 192-198 -> 121 µs per event.
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
-    app = create_app(settings)
+    app = create_app(settings)  # checks the settings (rules...) before anything connects
+    # Faust subscribes before any producer may have created the inputs, and a consumer
+    # learns of a new topic only at its next metadata refresh (minutes on Kafka).
+    declare_topics(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, so every debug call in
     # Faust, mode and aiokafka builds a record nobody prints (~120 us per event).

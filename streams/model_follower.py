@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from brokers.clients import client_options, ensure_topics, ssl_context
+from brokers.clients import client_options, declare_topics, ssl_context
 from engine.epochs import ModelRecord
 from settings import Settings
 from streams.model_wire import decode_record
@@ -33,7 +33,7 @@ async def follow_models(
     one that does not decode to ``reject`` (the dead-letter topic), with why."""
     topic = settings.topics.models
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, ensure_topics, settings, [topic], 1)
+    await loop.run_in_executor(None, declare_topics, settings, True)
     # Held events wait on a round trip through this consumer: fetch waits are short.
     consumer = AIOKafkaConsumer(**_options(settings), enable_auto_commit=False, group_id=None,
                                 fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip

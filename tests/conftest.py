@@ -1,8 +1,10 @@
-"""Shared fixtures: a fresh embedded broker per test, a worker factory, and a real
-Prometheus server (Debian's package) to scrape workers.
+"""Shared fixtures: a fresh broker per test (the embedded Tansu, and Apache Kafka from
+the jars ``make apache-kafka`` fetches), a worker factory, and a real Prometheus server
+(Debian's package) to scrape workers.
 
-A test that needs the Tansu or Prometheus binary skips when it is missing, except in CI
-(``CI=true``), where a missing binary is a failure rather than a silent skip.
+``broker`` runs a test once on each broker; ``tansu`` only on the embedded one. A test
+that needs a missing binary (Tansu, Java and the Kafka jars, Prometheus) skips, except
+in CI (``CI=true``), where a missing binary is a failure rather than a silent skip.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any, NoReturn
 
 import pytest
 import yaml
+from kafka import KafkaAdminClient
 
+from brokers.apache_kafka import ApacheKafka, missing_parts
 from brokers.embedded import EmbeddedBroker, free_port
 from cli.local import WorkerProcess, read_topic, stop_process, wait_for_metrics
 from settings import Settings
@@ -63,9 +67,67 @@ def broker_bin() -> str:
 
 
 @pytest.fixture
-def broker(broker_bin: str) -> Iterator[EmbeddedBroker]:
+def tansu(broker_bin: str) -> Iterator[EmbeddedBroker]:
+    """The embedded broker alone: for what only it does, or only it needs."""
     with EmbeddedBroker() as running:
         yield running
+
+
+Broker = EmbeddedBroker | ApacheKafka
+
+
+@pytest.fixture(scope="session")
+def apache_kafka_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
+    """One KRaft node for the session (a JVM takes seconds to start); ``broker`` empties
+    it before each test."""
+    missing = missing_parts()
+    if missing:
+        need(f"Apache Kafka: {missing}")
+    with ApacheKafka(tmp_path_factory.mktemp("apache-kafka")) as running:
+        yield running
+
+
+@pytest.fixture
+def apache_kafka(apache_kafka_node: ApacheKafka) -> ApacheKafka:
+    """The session's Apache Kafka node with no topic and no consumer group left from
+    an earlier test."""
+    empty(apache_kafka_node)
+    return apache_kafka_node
+
+
+@pytest.fixture(params=["tansu", "apache-kafka"])
+def broker(request: pytest.FixtureRequest) -> Broker:
+    """A broker of each kind in turn, as if fresh: the test runs once on each."""
+    running: Broker = request.getfixturevalue(request.param.replace("-", "_"))
+    return running
+
+
+def empty(node: ApacheKafka, timeout: float = 30) -> None:
+    with KafkaAdminClient(bootstrap_servers=node.bootstrap) as admin:
+        groups = [group["group_id"] for group in admin.list_groups()]
+        if groups:
+            admin.delete_groups(groups)
+        topics = [t for t in admin.list_topics() if not t.startswith("__")]
+        if topics:
+            admin.delete_topics(topics, timeout_ms=int(timeout * 1000))
+        deadline = time.monotonic() + timeout
+        while any(not t.startswith("__") for t in admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not deleted within {timeout} s: {topics}")
+            time.sleep(0.05)
+
+
+def on_tansu(broker: Broker) -> bool:
+    return isinstance(broker, EmbeddedBroker)
+
+
+def worker_timeouts(broker: Broker) -> dict[str, float]:
+    """Tansu answers a group's first join only after half the session timeout, hence a
+    short one there (a workaround); Apache Kafka takes the worker's defaults (and refuses
+    a session timeout under its group.min.session.timeout.ms, 6 s)."""
+    if on_tansu(broker):
+        return {"session_timeout_seconds": 2, "heartbeat_interval_seconds": 0.5}
+    return {}
 
 
 class RunningWorker:
@@ -81,7 +143,7 @@ class RunningWorker:
 
 
 @pytest.fixture
-def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
+def start_worker(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
     """Start ``segment-engine worker`` processes on the test's broker; stop them after."""
     numbers = itertools.count()
 
@@ -95,8 +157,7 @@ def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..
                 "app_id": f"test-{n}",
                 "web_port": free_port(),
                 "data_dir": str(tmp_path / f"worker-{n}"),
-                "session_timeout_seconds": 2,
-                "heartbeat_interval_seconds": 0.5,
+                **worker_timeouts(broker),
                 **overrides,
             }
             settings = Settings.model_validate(values)

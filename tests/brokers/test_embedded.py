@@ -60,10 +60,10 @@ def is_listening(port: int) -> bool:
         return False
 
 
-def test_an_admin_client_creates_and_lists_a_topic(broker: EmbeddedBroker) -> None:
-    assert broker.bootstrap == f"127.0.0.1:{broker.port}" and broker.port > 0
+def test_an_admin_client_creates_and_lists_a_topic(tansu: EmbeddedBroker) -> None:
+    assert tansu.bootstrap == f"127.0.0.1:{tansu.port}" and tansu.port > 0
     topic = f"t-{uuid.uuid4().hex[:8]}"
-    with KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000) as admin:
+    with KafkaAdminClient(bootstrap_servers=tansu.bootstrap, request_timeout_ms=10_000) as admin:
         assert topic not in admin.list_topics()
         admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
         assert topic in admin.list_topics()
@@ -91,23 +91,23 @@ def test_the_context_manager_stops_the_broker(broker_bin: str) -> None:
     assert children_running(broker_bin) == []
 
 
-def test_starting_twice_on_the_same_port_fails(broker: EmbeddedBroker, broker_bin: str) -> None:
-    second = EmbeddedBroker(port=broker.port)
+def test_starting_twice_on_the_same_port_fails(tansu: EmbeddedBroker, broker_bin: str) -> None:
+    second = EmbeddedBroker(port=tansu.port)
     try:
         with pytest.raises(BrokerError):
             second.start(timeout=5)
     finally:
         second.stop()
     assert children_running(broker_bin) != []  # the first one is untouched
-    assert is_listening(broker.port)
+    assert is_listening(tansu.port)
 
 
-def test_the_broker_command_on_a_taken_port_says_so_in_one_line(broker: EmbeddedBroker) -> None:
-    command = [sys.executable, "-m", "cli.main", "broker", "--port", str(broker.port)]
+def test_the_broker_command_on_a_taken_port_says_so_in_one_line(tansu: EmbeddedBroker) -> None:
+    command = [sys.executable, "-m", "cli.main", "broker", "--port", str(tansu.port)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"segment-engine broker: port {broker.port} on 127.0.0.1 is already in use"
+        f"segment-engine broker: port {tansu.port} on 127.0.0.1 is already in use"
     ]
 
 

@@ -22,7 +22,6 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from brokers.clients import client_options, ensure_topics, producer
-from brokers.embedded import EmbeddedBroker
 from cli.generate import send, write_jsonl
 from cli.local import WorkerProcess, scrape, total
 from cli.main import main
@@ -31,6 +30,7 @@ from schemas import dead_letters as dl
 from settings import Settings
 from streams.model_wire import decode_record, record_hash
 from synthetic import generate
+from tests.conftest import Broker
 from tests.integration.test_live_equals_replay import EPOCHS, _toml_inline
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ CLUSTER = {"app_id": "cluster", "topic_partitions": 4, "trainer": "separate", "e
 
 
 @pytest.fixture
-def start_trainer(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+def start_trainer(broker: Broker, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start() -> WorkerProcess:

@@ -6,29 +6,31 @@ broker's ListOffsets answers are wrong exactly there (see ``replay/kafka_range.p
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from brokers.clients import client_options, ensure_topics, producer
-from brokers.embedded import EmbeddedBroker
+from cli.main import main
 from engine.changes import Change
-from replay.kafka_range import ShadowWriter, read_topic_range, write_shadow
+from replay.kafka_range import ShadowWriter, _starts, read_topic_range, write_shadow
 from replay.sources import Record, Reject, SourceError
 from schemas.changes import SegmentChange, SegmentRef
 from settings import Settings
-from tests.conftest import open_sockets
+from tests.conftest import Broker, on_tansu, open_sockets
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TOPIC = "behaviour-events"
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker) -> Settings:
+def settings(broker: Broker) -> Settings:
     return Settings.model_validate({"kafka_bootstrap": broker.bootstrap, "topic_partitions": 2})
 
 
@@ -249,3 +251,34 @@ def test_write_shadow_stamps_engine_changes_like_the_worker(settings: Settings) 
 def test_shadow_topic_must_not_be_the_live_one(settings: Settings) -> None:
     with pytest.raises(SourceError, match="live changes topic"):
         ShadowWriter(settings, settings.topics.changes)
+
+
+def test_a_range_starts_where_the_time_index_says(ten: Settings, broker: Broker) -> None:
+    """Apache Kafka answers ListOffsets by timestamp from its time index, so reading
+    starts at the range's first message; Tansu answers the log start, and the reader
+    skips what lies before by the messages' own timestamps."""
+    partitions = [TopicPartition(TOPIC, p) for p in (0, 1)]
+    with KafkaConsumer(**client_options(ten)) as consumer:
+        starts = _starts(consumer, partitions, BASE_MS + 3000)
+    # e0 e2 e4 ... on partition 0, e1 e3 e5 ... on partition 1.
+    exact = {partitions[0]: 2, partitions[1]: 1}
+    assert starts == (dict.fromkeys(partitions, 0) if on_tansu(broker) else exact)
+
+
+def test_the_replay_command_reads_a_time_range_of_a_topic(ten: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(f'kafka_bootstrap = "{ten.kafka_bootstrap}"\ntopic_partitions = 2\n')
+    out = tmp_path / "out"
+    code = main(["replay", "--topic", TOPIC, "--from", iso(3), "--to", iso(7),
+                 "--config", str(config), "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    with (out / "assignments.csv").open() as f:
+        customers = {row["customer_id"] for row in csv.DictReader(f)}
+    # e3..e6 are customers c0, c1, c2, c0.
+    assert customers == {"c0", "c1", "c2"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["events"] == 4
+
+
+def iso(second: int) -> str:
+    return datetime.fromtimestamp(BASE_MS / 1000 + second, UTC).isoformat()

@@ -24,13 +24,13 @@ def test_a_worker_that_cannot_start_leaves_its_log_closed(tmp_path: Path) -> Non
     assert worker.stop() is None
 
 
-def test_the_consumer_is_closed_when_finding_the_partitions_fails(broker: EmbeddedBroker) -> None:
-    settings = Settings.model_validate({"kafka_bootstrap": broker.bootstrap})
+def test_the_consumer_is_closed_when_finding_the_partitions_fails(tansu: EmbeddedBroker) -> None:
+    settings = Settings.model_validate({"kafka_bootstrap": tansu.bootstrap})
     before = open_sockets()
     # A frozen broker takes the connection and never answers, so finding the partitions
     # waits until Ctrl-C. api_version: the consumer is built without asking the broker.
-    assert broker.pid is not None
-    os.kill(broker.pid, signal.SIGSTOP)
+    assert tansu.pid is not None
+    os.kill(tansu.pid, signal.SIGSTOP)
     main = threading.main_thread().ident
     assert main is not None
     interrupt = threading.Timer(1.0, signal.pthread_kill, (main, signal.SIGINT))
@@ -43,5 +43,5 @@ def test_the_consumer_is_closed_when_finding_the_partitions_fails(broker: Embedd
             pass
     finally:
         interrupt.cancel()  # should it fail otherwise: no Ctrl-C for pytest later
-        os.kill(broker.pid, signal.SIGCONT)
+        os.kill(tansu.pid, signal.SIGCONT)
     assert open_sockets() == before
