@@ -48,6 +48,7 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
+from faust.types.tuples import ConsumerMessage
 
 
 class QuietMonitor(Monitor):
@@ -66,11 +67,13 @@ class QuietMonitor(Monitor):
 RUN_MAX = 500  # records of one partition per RecordBatch
 
 
-class RecordBatch(Message):
+class RecordBatch(ConsumerMessage):
     """Records fetched together from one partition, as one Faust message.
 
     It stands at the offset of its last record; ``records`` holds them all, as the
-    ``Message`` objects Faust would have delivered one by one.
+    ``Message`` objects Faust would have delivered one by one. A ``ConsumerMessage``:
+    only those tell the consumer when their last reference is acked (a plain
+    ``Message`` marks itself acked and nothing is ever committed).
     """
 
     __slots__ = ("records",)

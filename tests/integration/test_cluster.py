@@ -153,6 +153,7 @@ def test_two_workers_share_one_model_and_end_as_replay(
         versions = {_gauge(url, "segment_engine_model_version") for url in urls}
     assert len(versions) == 1 and versions.pop() >= 1
     assert all(_gauge(url, "segment_engine_model_conflicts_total") == 0 for url in urls)
+    _all_committed(settings, deadline)  # every input offset, once nothing is held
 
     live = _learned(workers[0].read(t.changes))
     replayed = _replayed(log, tmp_path)

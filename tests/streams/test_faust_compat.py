@@ -24,10 +24,17 @@ import faust
 import faust.streams
 import pytest
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 from settings import load_settings
 from streams.app import create_app
-from streams.faust_compat import Consumer, QuietMonitor, current_partition, stored_keys
+from streams.faust_compat import (
+    Consumer,
+    QuietMonitor,
+    RecordBatch,
+    current_partition,
+    stored_keys,
+)
 
 
 class Upstream(NamedTuple):
@@ -104,6 +111,11 @@ UPSTREAM = [
         "faust.types.tuples:Message.__init__",
         "afe1f75975597bc3bfb55386ea3c57e9705ecb42dcfa932c445672172f03bf40",
         ("RecordBatch calls Message.__init__ with positional arguments."),
+    ),
+    Upstream(
+        "faust.types.tuples:ConsumerMessage.on_final_ack",
+        "45d670b6a8ac4bd07a3e5600c89358638415b7a2bf1d17c03c260cfc1b8a8e5a",
+        ("RecordBatch is a ConsumerMessage so that its final ack reaches Consumer.ack."),
     ),
     Upstream(
         "faust.streams:current_event",
@@ -245,3 +257,25 @@ def test_faust_creates_its_topics_with_the_replication_factor_setting() -> None:
         return int(app.conf.topic_replication_factor)
 
     assert asyncio.run(replicas()) == 3
+
+
+def test_an_acked_record_batch_makes_its_records_committable() -> None:
+    """Acking a RecordBatch (as Faust does when the agent is done with its event) tells
+    the consumer: the batch's offsets, and those before it, become committable."""
+
+    async def committable() -> dict[TP, int]:
+        app = create_app(load_settings(kafka_bootstrap="127.0.0.1:1"))
+        consumer = app.consumer
+        tp = TP("behaviour-events", 0)
+        records = [
+            ConsumerMessage(tp.topic, 0, offset, 0.0, 0, None, b"k", b"v", None, tp=tp)
+            for offset in (5, 6, 7)
+        ]
+        batch = RecordBatch(records)
+        app.topics._acking_topics.add(tp.topic)  # as the conductor does for the agent's
+        await consumer._add_gap(tp, 5, 6)  # as _deliver_run registers it
+        batch.incref()  # one reference: the agent's event
+        assert batch.ack(consumer)
+        return consumer._filter_committable_offsets([tp])
+
+    assert asyncio.run(committable()) == {TP("behaviour-events", 0): 8}  # the next to read
