@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use (promtool and prometheus); installed only as root.
-DEBIAN_PACKAGES := prometheus
+# Debian packages the tests use (promtool and prometheus, docker-compose to check the
+# Compose file); installed only as root.
+DEBIAN_PACKAGES := prometheus docker-compose
 # The Apache Kafka broker the tests run beside the embedded one (brokers/kafka-pom.xml).
 KAFKA_CACHE := .cache/apache-kafka
 KAFKA_STAMP := $(KAFKA_CACHE)/.fetched

@@ -100,7 +100,9 @@ class ApacheKafka:
         config = self.workdir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties().items()))
         if not (self.workdir / "data" / "meta.properties").exists():
-            self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config))
+            # "=": an id may start with "-".
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+                       "-c", str(config))  # fmt: skip
         with self.log.open("ab") as out:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
                 self._command("kafka.Kafka", str(config)), stdout=out, stderr=subprocess.STDOUT

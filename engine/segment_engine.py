@@ -124,10 +124,16 @@ class SegmentEngine:
         partitions: Sequence[int] | None = None,
         caught_up: Collection[int] = (),
         in_order: bool = False,
+        positions: Sequence[tuple[str, int]] | None = None,
     ) -> BatchResult:
         """Process ``events`` in order; ``times`` are their :func:`epoch_ms`, when the
         caller has them already (replay orders by them), and ``partitions`` the
         partitions they came from (all 0 when not given).
+
+        ``positions`` (live): each event's place in its input, as (topic-partition,
+        offset). A customer's state keeps the last offset applied from each, so an
+        event delivered again after a crash or rebalance is a duplicate however many
+        came since (event ids catch only the latest few: a producer's retries).
 
         With model epochs on, an event whose partition has run ahead of the epochs the
         others have passed is ``held``, with every later event of its partition in the
@@ -165,8 +171,9 @@ class SegmentEngine:
             if self.timers.advance(partition, ts) and self.timers.pending(partition):
                 self._fire(partition, store, result)
             counted = len(changes)
+            position = None if positions is None else positions[index]
             try:
-                outcome = self._one(event, ts, partition, store, changes, result.drift)
+                outcome = self._one(event, ts, partition, store, changes, result.drift, position)
             except Exception as exc:  # a bug, not bad input: report it, keep going
                 outcome = "failed"
                 result.errors[index] = f"{type(exc).__name__}: {exc}"
@@ -441,10 +448,16 @@ class SegmentEngine:
         store: StateStore,
         out: list[Change],
         drift: list[DriftReading],
+        position: tuple[str, int] | None = None,
     ) -> Outcome:
         if isinstance(event, ErasureRequest):
             return self._erase(event, ts, partition, store, out)
         state = store.get(event.customer_id) or CustomerState(event.customer_id)
+        if position is not None:
+            source, offset = position
+            if offset <= state.applied.get(source, -1):
+                return "duplicate"
+            state.applied[source] = offset  # whatever the outcome: it was decided
         state.partition = partition
         if state.erased_until_ms is not None and ts <= state.erased_until_ms:
             return "erased"

@@ -40,6 +40,8 @@ class CustomerState:
     attributes: dict[str, Scalar] = field(default_factory=dict)
     attribute_times_ms: dict[str, int] = field(default_factory=dict)  # last write wins
     recent_event_ids: list[str] = field(default_factory=list)  # oldest first, bounded
+    # Live: the last offset applied from each input "topic:partition" (redeliveries).
+    applied: dict[str, int] = field(default_factory=dict)
     # Segments: the learned one, a challenger waiting out hysteresis, and rule segments.
     segment_id: str | None = None
     pending_segment_id: str | None = None

@@ -3,7 +3,8 @@ topics as the publisher."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -44,12 +45,13 @@ class FaustPublisher:
     drift: what ``Topic.send`` does with the current event, they get); any other
     topic (segment changes) goes straight to the app's producer, as the changelog
     writes go: no attachment to the current event, no codecs. Faust flushes the
-    producer before it commits.
+    producer before it commits; :meth:`flush` waits for the latter only.
     """
 
     def __init__(self, app: faust.App, topics: Iterable[TopicT]) -> None:
         self._app = app
         self._topics = {topic.get_topic_name(): topic for topic in topics}
+        self._pending: list[Awaitable[Any]] = []
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
@@ -59,7 +61,12 @@ class FaustPublisher:
         if channel is not None:
             await channel.send(key=key, value=value, headers=listed)
         else:
-            await self._app.producer.send(topic, key, value, None, None, listed)
+            sent = await self._app.producer.send(topic, key, value, None, None, listed)
+            self._pending.append(sent)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        await asyncio.gather(*pending)
 
 
 def highwater(app: faust.App, topic: str, partition: int) -> int | None:

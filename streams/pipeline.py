@@ -218,8 +218,11 @@ class Pipeline:
         store = self.stores([(decoded.customer_id, record) for record, decoded in accepted])
         events = [decoded for _, decoded in accepted]
         partitions = [record.partition for record, _ in accepted]
-        result = self.engine.process(events, store, times, partitions, self._caught_up())
-        await store.flush()
+        positions = [(f"{record.topic}:{record.partition}", record.offset)
+                     for record, _ in accepted]  # fmt: skip
+        result = self.engine.process(
+            events, store, times, partitions, self._caught_up(), positions=positions
+        )
         held = [(item, ts) for item, ts, outcome
                 in zip(accepted, times, result.outcomes, strict=True)
                 if outcome == "held"]  # fmt: skip
@@ -232,6 +235,12 @@ class Pipeline:
         await self._publish_changes(result, emitted_at)
         await self._publish_memberships(result, store)
         await self._report_drift(result.drift, emitted_at)
+        # The state goes last, once the broker has what was decided from it: killed
+        # in between, the worker reads the events again from its last commit and
+        # decides and sends the same again (same change ids), instead of finding them
+        # applied and their changes and lessons lost.
+        await self.publisher.flush()
+        await store.flush()
         self._record_model(result)
         return held
 

@@ -36,6 +36,11 @@ class Publisher(Protocol):
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None: ...
 
+    async def flush(self) -> None:
+        """Wait until the broker has every message sent so far that the worker's state
+        depends on (segment changes, memberships, lessons); raise if one failed."""
+        ...
+
 
 class BatchStore(StateStore, Protocol):
     """The engine's state store for one batch; :meth:`flush` writes what it changed."""

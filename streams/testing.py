@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from engine.state import CustomerState
@@ -32,11 +32,15 @@ class RecordingPublisher:
     """A :class:`~streams.ports.Publisher` that keeps what it was given, in order."""
 
     sent: list[Sent] = field(default_factory=list)
+    flushes: list[int] = field(default_factory=list)  # len(sent) at each flush
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         self.sent.append(Sent(topic, key, value, headers))
+
+    async def flush(self) -> None:
+        self.flushes.append(len(self.sent))
 
     def on(self, topic: str) -> list[Sent]:
         return [message for message in self.sent if message.topic == topic]
@@ -69,21 +73,25 @@ class MemoryStores:
     batch the factory was called with.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_flush: Callable[[], None] = lambda: None) -> None:
         self.states: dict[str, CustomerState] = {}
         self.batches: list[list[tuple[str, int]]] = []
+        self.on_flush = on_flush  # called as a batch's writes reach the states
 
     def __call__(self, batch: Sequence[tuple[str, InputRecord]]) -> MemoryBatchStore:
         self.batches.append([(customer, record.partition) for customer, record in batch])
-        return MemoryBatchStore(self.states)
+        return MemoryBatchStore(self.states, self.on_flush)
 
 
 class MemoryBatchStore:
     """One batch's view of :class:`MemoryStores`: reads through, writes on flush."""
 
-    def __init__(self, states: dict[str, CustomerState]) -> None:
+    def __init__(
+        self, states: dict[str, CustomerState], on_flush: Callable[[], None] = lambda: None
+    ) -> None:
         self._states = states
         self._pending: dict[str, CustomerState | None] = {}
+        self._on_flush = on_flush
 
     def get(self, customer_id: str) -> CustomerState | None:
         if customer_id in self._pending:
@@ -101,6 +109,7 @@ class MemoryBatchStore:
         return sorted(c for c, s in merged.items() if s is not None and s.partition == partition)
 
     async def flush(self) -> None:
+        self._on_flush()
         for customer_id, state in self._pending.items():
             if state is None:
                 self._states.pop(customer_id, None)

@@ -78,8 +78,9 @@ def test_a_rejected_message_is_dead_lettered_untouched_with_why_and_where_from(
 
 def test_a_late_event_is_dead_lettered_with_its_type() -> None:
     w = worker()
+    first = w.behaviour(b"c1", event("c1", "e1", day=10))
     late = w.behaviour(b"c1", event("c1", "e2", type="page_view", day=0))
-    w.run(w.behaviour(b"c1", event("c1", "e1", day=10)), late)
+    w.run(first, late)
 
     (letter,) = w.publisher.on(T.dead_letters)
     assert letter.value == late.value
@@ -306,6 +307,33 @@ def test_consumer_lag_is_the_high_watermark_less_the_next_position() -> None:
     w.run(*[w.behaviour(b"x", b"bad", partition=4) for _ in range(3)])
     lag = w.sample("segment_engine_consumer_lag_messages", topic=T.behaviour, partition="4")
     assert lag == 10 - 3
+
+
+def test_a_batch_redelivered_after_a_crash_counts_once_however_long() -> None:
+    """After a crash the input is read again from the last commit: 1,000 purchases of
+    one customer, far more than the event ids a state keeps, still count once."""
+    w = worker()
+    records = [w.behaviour(b"c1", event("c1", f"e{n}", day=n / 100)) for n in range(1000)]
+    w.run(*records)
+    before = w.stores.states["c1"].to_dict()
+    w.run(*records)  # the same records at the same offsets
+    assert w.stores.states["c1"].to_dict() == before
+    assert before["purchase_count"] == 1000
+    assert w.sample("segment_engine_events_total", source="behaviour", type="purchase",
+                    outcome="duplicate") == 1000  # fmt: skip
+    # The same event at a new offset (a producer's retry) is caught by its id.
+    w.run(w.behaviour(b"c1", event("c1", "e999", day=9.99)))
+    assert w.stores.states["c1"].purchase_count == 1000
+
+
+def test_the_state_is_written_after_the_broker_has_what_was_decided_from_it() -> None:
+    publisher_flushed: list[bool] = []
+    stores = MemoryStores(on_flush=lambda: publisher_flushed.append(
+        w.publisher.flushes[-1:] == [len(w.publisher.sent)]))  # fmt: skip
+    w = worker(stores=stores)
+    w.run(w.behaviour(b"c1", event("c1", "e1")), w.behaviour(b"c2", event("c2", "e2", day=1)))
+    assert w.publisher.on(T.changes), "nothing was decided"
+    assert publisher_flushed and all(publisher_flushed)
 
 
 # --- drift and retired segments -------------------------------------------------------
