@@ -95,7 +95,7 @@ def main() -> int:
     add_arguments(parser, "one hop", "one topic")
     args = parser.parse_args()
     try:
-        with BenchCluster(args.bootstrap, args.replication_factor) as cluster:
+        with BenchCluster(args.bootstrap, args.replication_factor, args.apache_kafka) as cluster:
             print(f"{cluster.description}: rate {args.rate:,.0f}/s, producer linger "
                   f"{args.linger_ms} ms; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
             asyncio.run(measure(cluster, args))

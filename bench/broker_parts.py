@@ -37,7 +37,7 @@ def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str
 
     out: dict[str, Any] = {}
     records = list(read_records(log, 0, args.events))
-    with BenchCluster(args.bootstrap, args.replication_factor) as cluster:
+    with BenchCluster(args.bootstrap, args.replication_factor, args.apache_kafka) as cluster:
         out["broker"], out["run_id"] = cluster.description, cluster.run_id
         print(f"  broker: {cluster.description}; this run's topics and groups: "
               f"{cluster.prefix}*", flush=True)  # fmt: skip

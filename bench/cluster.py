@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser, what: str, creates: str) -> N
         "deletes them at the end",
     )
     parser.add_argument(
+        "--apache-kafka",
+        action="store_true",
+        help=f"measure {what} on a fresh Apache Kafka node (KRaft, the jars `make "
+        "apache-kafka` fetches) instead of the embedded broker",
+    )
+    parser.add_argument(
         "--replication-factor",
         type=_positive_int,
         default=1,
@@ -107,6 +113,7 @@ class BenchCluster:
 
     given: str | None = None  # HOST:PORT; None starts the embedded broker
     replication: int = 1
+    apache_kafka: bool = False  # with no given cluster: a fresh Apache Kafka node
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     description: str = ""
     _bootstrap: str = ""
@@ -131,7 +138,7 @@ class BenchCluster:
         """Consumer-group session timeout for the workers, in seconds. Tansu answers a
         join only after half of it, so short there; Kafka refuses one under 6 s by
         default (``group.min.session.timeout.ms``), so the worker's default elsewhere."""
-        return 2.0 if self._broker is not None else 10.0
+        return 2.0 if self._broker is not None and not self.apache_kafka else 10.0
 
     def name(self, what: str) -> str:
         return self.prefix + what
@@ -154,6 +161,19 @@ class BenchCluster:
         if self.given is not None:
             self.description, self._bootstrap = describe(self.given), self.given
             return self
+        if self.apache_kafka:
+            import tempfile
+            from pathlib import Path
+
+            from brokers.apache_kafka import ApacheKafka, kafka_lib
+
+            workdir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+            self._broker = ApacheKafka(workdir).start()
+            self._bootstrap = self._broker.bootstrap
+            jars = sorted(kafka_lib().glob("kafka_2.13-*.jar"))
+            version = jars[0].stem.removeprefix("kafka_2.13-") if jars else "?"
+            self.description = f"Apache Kafka {version} (KRaft, one node) at {self.bootstrap}"
+            return self
         from brokers.embedded import EmbeddedBroker
 
         self._broker = EmbeddedBroker().start()
@@ -164,6 +184,10 @@ class BenchCluster:
     def __exit__(self, *exc: object) -> None:
         if self._broker is not None:
             self._broker.stop()
+            if self.apache_kafka:
+                import shutil
+
+                shutil.rmtree(self._broker.workdir, ignore_errors=True)
             self._broker = None
         elif note := self.delete_run():
             print(f"  note: {note}", flush=True)

@@ -152,6 +152,16 @@ class Consumer(driver.Consumer):
                 offsets[tp] = target
         return offsets
 
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # Faust forgets the revoked partitions' acks; the offsets kept ready for a
+        # commit go with them. Kept, they would be committed once the partition is back
+        # and read again from its committed offset, before the records between (held
+        # ones too, dropped on revoke) are processed again: a crash then loses them.
+        ready: dict[TP, int] = self.__dict__.get("_ready_offsets", {})
+        for tp in revoked:
+            ready.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
     async def _deliver_run(self, tp: TP, records: list[Message]) -> None:
         last = self._read_offset[tp]
         if last is not None:

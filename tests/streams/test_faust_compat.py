@@ -113,6 +113,14 @@ UPSTREAM = [
         ("RecordBatch calls Message.__init__ with positional arguments."),
     ),
     Upstream(
+        "faust.transport.consumer:Consumer.on_partitions_revoked",
+        "d04b7ae72c6fc206924a2879d6c90dd383f3e8ba6f4b10a19ca99a921eb8f4db",
+        (
+            "Consumer.on_partitions_revoked forgets the offsets kept ready for a commit where "
+            "Faust forgets its acks: does Faust still drop them on revoke?"
+        ),
+    ),
+    Upstream(
         "faust.types.tuples:ConsumerMessage.on_final_ack",
         "45d670b6a8ac4bd07a3e5600c89358638415b7a2bf1d17c03c260cfc1b8a8e5a",
         ("RecordBatch is a ConsumerMessage so that its final ack reaches Consumer.ack."),
@@ -279,3 +287,27 @@ def test_an_acked_record_batch_makes_its_records_committable() -> None:
         return consumer._filter_committable_offsets([tp])
 
     assert asyncio.run(committable()) == {TP("behaviour-events", 0): 8}  # the next to read
+
+
+def test_offsets_ready_to_commit_are_forgotten_with_a_revoked_partition() -> None:
+    """A partition taken away and given back is read again from its committed offset:
+    what was ready to commit before must not be committed before it is processed."""
+
+    async def after_revoke() -> tuple[dict[TP, int], dict[TP, int]]:
+        app = create_app(load_settings(kafka_bootstrap="127.0.0.1:1"))
+        consumer = app.consumer
+        tp = TP("behaviour-events", 0)
+        app.topics._acking_topics.add(tp.topic)
+        batch = RecordBatch([ConsumerMessage(tp.topic, 0, 5, 0.0, 0, None, b"k", b"v", None,
+                                             tp=tp)])  # fmt: skip
+        batch.incref()
+        batch.ack(consumer)
+        app.held_floors = lambda: {(tp.topic, 0): 3}  # type: ignore[attr-defined]
+        capped = consumer._filter_committable_offsets([tp])  # 6 is kept ready
+        await consumer.on_partitions_revoked({tp})
+        app.held_floors = dict  # type: ignore[attr-defined]  # the held ones dropped
+        return capped, consumer._filter_committable_offsets([tp])
+
+    capped, after = asyncio.run(after_revoke())
+    assert capped == {TP("behaviour-events", 0): 3}
+    assert after == {}
