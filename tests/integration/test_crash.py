@@ -18,8 +18,8 @@ import os
 import random
 import signal
 import time
-from datetime import datetime
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
