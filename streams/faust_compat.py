@@ -86,6 +86,18 @@ class RecordBatch(ConsumerMessage):
         )  # fmt: skip
         self.records = records
 
+    def on_final_ack(self, consumer: Any) -> bool:
+        # Every offset before the batch's own counts as acked with it, from now: a gap
+        # registered at delivery would let a batch Faust's stream skipped (the flow was
+        # suspended) be committed once a later one is acked.
+        first, tp = self.records[0].offset, self.tp
+        if first < self.offset and consumer.app.topics.acks_enabled_for(self.topic):
+            committed = consumer._committed_offset[tp]
+            start = first if committed is None else max(first, committed + 1)
+            if start < self.offset:
+                consumer._gap[tp].addi(start, self.offset)
+        return bool(consumer.ack(self))
+
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -152,6 +164,19 @@ class Consumer(driver.Consumer):
                 offsets[tp] = target
         return offsets
 
+    async def perform_seek(self) -> None:
+        # aiokafka seeks only the partitions with a committed offset. Records of the
+        # others fetched before, while the flow was suspended, were skipped by Faust's
+        # streams without an ack: read those partitions again from their start.
+        await super().perform_seek()
+        committed = self._committed_offset
+        fresh = [tp for tp in self.assignment()
+                 if not self._is_changelog_tp(tp) and not committed.get(tp)]  # fmt: skip
+        if fresh:
+            await self._thread.seek_to_beginning(*(driver.ensure_aiokafka_TP(tp) for tp in fresh))
+            for tp in fresh:
+                self._read_offset[tp] = None
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Faust forgets the revoked partitions' acks; the offsets kept ready for a
         # commit go with them. Kept, they would be committed once the partition is back
@@ -168,9 +193,6 @@ class Consumer(driver.Consumer):
             records = [r for r in records if r.offset >= last]  # seek back on a rebalance
         if not records:
             return
-        if len(records) > 1 and self.app.topics.acks_enabled_for(tp.topic):
-            # Every offset before the batch's own counts as acked with it.
-            await self._add_gap(tp, records[0].offset, records[-1].offset - 1)
         await self._deliver(tp, RecordBatch(records), records[0].offset)
 
     async def _deliver(self, tp: TP, message: Message, first_offset: int) -> None:

@@ -56,8 +56,8 @@ UPSTREAM = [
         "faust.transport.consumer:Consumer._add_gap",
         "4df2573ded7c1c2cde04dc6bde6d4480cb5875ef565256e56966b585ae39b1c1",
         (
-            "Consumer._deliver_run registers a RecordBatch's earlier offsets as a gap: is a "
-            "gap still acked as a range?"
+            "RecordBatch.on_final_ack registers its earlier offsets as a gap the way _add_gap "
+            "does (synchronously): is a gap still acked as a range?"
         ),
     ),
     Upstream(
@@ -118,6 +118,22 @@ UPSTREAM = [
         (
             "Consumer.on_partitions_revoked forgets the offsets kept ready for a commit where "
             "Faust forgets its acks: does Faust still drop them on revoke?"
+        ),
+    ),
+    Upstream(
+        "faust.transport.consumer:Consumer.perform_seek",
+        "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
+        (
+            "Consumer.perform_seek seeks the partitions without a committed offset to their "
+            "start after it: does it still leave them where the fetcher is?"
+        ),
+    ),
+    Upstream(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer.seek_to_committed",
+        "f6cd85c8b70a4ccf7e862de24f6c5d985038eed3e140990f000aa4b52eda8d72",
+        (
+            "Consumer.perform_seek relies on it seeking only partitions with a committed "
+            "offset above 0."
         ),
     ),
     Upstream(
@@ -281,7 +297,7 @@ def test_an_acked_record_batch_makes_its_records_committable() -> None:
         ]
         batch = RecordBatch(records)
         app.topics._acking_topics.add(tp.topic)  # as the conductor does for the agent's
-        await consumer._add_gap(tp, 5, 6)  # as _deliver_run registers it
+        assert consumer._filter_committable_offsets([tp]) == {}  # nothing acked yet
         batch.incref()  # one reference: the agent's event
         assert batch.ack(consumer)
         return consumer._filter_committable_offsets([tp])
@@ -311,3 +327,26 @@ def test_offsets_ready_to_commit_are_forgotten_with_a_revoked_partition() -> Non
     capped, after = asyncio.run(after_revoke())
     assert capped == {TP("behaviour-events", 0): 3}
     assert after == {}
+
+
+def test_a_record_batch_never_acked_holds_back_the_commit_of_later_ones() -> None:
+    """Faust's stream skips, without an ack, what it reads while the flow is suspended:
+    a later batch acked must not commit the skipped one's records."""
+
+    async def committable() -> dict[TP, int]:
+        app = create_app(load_settings(kafka_bootstrap="127.0.0.1:1"))
+        consumer = app.consumer
+        tp = TP("behaviour-events", 0)
+        app.topics._acking_topics.add(tp.topic)
+
+        def batch(offsets: range) -> RecordBatch:
+            return RecordBatch([ConsumerMessage(tp.topic, 0, o, 0.0, 0, None, b"k", b"v", None,
+                                                tp=tp) for o in offsets])  # fmt: skip
+
+        first, _skipped, later = batch(range(0, 3)), batch(range(3, 6)), batch(range(6, 9))
+        for acked in (first, later):  # ``_skipped`` is delivered, never acked
+            acked.incref()
+            acked.ack(consumer)
+        return consumer._filter_committable_offsets([tp])
+
+    assert asyncio.run(committable()) == {TP("behaviour-events", 0): 3}
