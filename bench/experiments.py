@@ -34,16 +34,16 @@ DEFAULT_VARIANTS = ("", "linger=0", "gc=700", "gcfreeze")
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every record of ``topic`` from the start to its current end."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
+
+    from bench.cluster import partitions_now
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = await partitions_now(consumer, topic)
         if not partitions:
             return []
         consumer.assign(partitions)

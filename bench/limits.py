@@ -27,7 +27,9 @@ async def consume_rate(
     bootstrap: str, topics: list[str], expect: int, decode: Callable[[str, bytes], Any]
 ) -> dict[str, float]:
     """Read ``expect`` messages of ``topics`` from the start, decoding each; events/s."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
+
+    from bench.cluster import partitions_now
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -38,11 +40,7 @@ async def consume_rate(
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = [tp for topic in topics for tp in await partitions_now(consumer, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         seen = 0

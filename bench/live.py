@@ -154,7 +154,9 @@ async def paced_latency(
 
     ``worker`` None: a relay (``bench/relay.py``) answers every event; only drain."""
     import orjson
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from bench.cluster import partitions_now
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10
@@ -181,10 +183,7 @@ async def paced_latency(
                         seen[trigger] = now
 
     try:
-        partitions = [
-            TopicPartition(changes_topic, p)
-            for p in sorted(consumer.partitions_for_topic(changes_topic) or ())
-        ]
+        partitions = await partitions_now(consumer, changes_topic)
         if not partitions:
             raise RuntimeError(f"topic {changes_topic} does not exist")
         consumer.assign(partitions)

@@ -20,7 +20,9 @@ async def relay(
     bootstrap: str, source: str, target: str, fetch_wait_ms: int, linger_ms: int
 ) -> None:
     import orjson
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from bench.cluster import partitions_now
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -32,8 +34,7 @@ async def relay(
     await consumer.start()
     await producer.start()
     try:
-        partitions = [TopicPartition(source, p)
-                      for p in sorted(consumer.partitions_for_topic(source) or ())]  # fmt: skip
+        partitions = await partitions_now(consumer, source)
         if not partitions:
             raise SystemExit(f"relay: topic {source} does not exist")
         consumer.assign(partitions)
