@@ -143,7 +143,7 @@ def latency_floor(
     """The same paced load and reader through ``bench.relay`` instead of a worker:
     what the broker and the two client hops cost before any processing."""
     from bench.live import paced_latency
-    from cli.local import stop_process
+    from brokers.embedded import stop_process
     from settings import Settings
     from streams.app import PRODUCER_LINGER_SECONDS
 

@@ -100,7 +100,7 @@ def run_naive(
 ) -> dict[str, Any]:  # fmt: skip
     """Run a naive agent command (maybe wrapped by a profiler) on the code of ``src``, with
     ``bench.worker_variants``' Faust-side ``variants`` if any, until it writes ``result``."""
-    from cli.local import stop_process
+    from brokers.embedded import stop_process
 
     env = child_env(src) if variants is None else child_env(src, BENCH_VARIANTS=variants)
     result.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brokers.embedded import BrokerError, free_port, wait_for_port
+from brokers.embedded import BrokerError, free_port, stop_process, wait_for_port
 
 # The Makefile's cache folder; SEGMENT_ENGINE_KAFKA_LIB points elsewhere.
 DEFAULT_LIB = Path(__file__).resolve().parent.parent / ".cache" / "apache-kafka" / "lib"
@@ -116,15 +116,9 @@ class ApacheKafka:
 
     def stop(self, timeout: float = 15.0) -> None:
         """A controlled shutdown (SIGTERM), killed if it takes longer than ``timeout``."""
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        if self._proc is not None:
+            stop_process(self._proc, timeout)
+            self._proc = None
 
     def kill(self) -> None:
         if self._proc is None:

@@ -41,16 +41,10 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def ensure_topics(
-    settings: Settings,
-    names: Iterable[str],
-    partitions: int | None = None,
-    configs: dict[str, str] | None = None,
-) -> None:
+def ensure_topics(settings: Settings, names: Iterable[str], partitions: int | None = None) -> None:
     """Create missing topics with the worker's partition count (tables need co-partitioning),
-    or ``partitions``, the replication factor and topic ``configs``. Existing topics are
-    left as they are."""
-    shape = (partitions or settings.topic_partitions, configs or {})
+    or ``partitions``, and replication factor. Existing topics are left as they are."""
+    shape: tuple[int, dict[str, str]] = (partitions or settings.topic_partitions, {})
     _create(settings, {name: shape for name in names})
 
 

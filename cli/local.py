@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from brokers.clients import client_options
+from brokers.embedded import stop_process
 from settings import Settings
 
 
@@ -89,18 +90,6 @@ class WorkerProcess:
         code = stop_process(self._proc, timeout)
         self._proc = None
         return code
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
-    """SIGTERM (Faust shuts down cleanly), then SIGKILL if it hangs; the exit code."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
 
 
 def scrape(url: str, timeout: float = 10.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from kafka.errors import KafkaError
 
-from brokers.clients import TopicError
+from brokers.clients import TopicError, declare_topics
 from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
 from replay.sources import SourceError
@@ -159,7 +159,6 @@ def _worker(settings: Settings, loglevel: str) -> int:
 
     import faust
 
-    from brokers.clients import declare_topics
     from streams.app import create_app
 
     # The table keeps ~100 tracked objects per customer; at CPython's default threshold

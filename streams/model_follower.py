@@ -6,14 +6,13 @@ epochs this worker's partitions still need, and how far learning got, whoever tr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from brokers.clients import client_options, declare_topics, ssl_context
+from brokers.clients import client_options, ssl_context
 from engine.epochs import ModelRecord
 from settings import Settings
 from streams.model_wire import decode_record
@@ -31,9 +30,7 @@ async def follow_models(
 ) -> None:
     """Hand every record of the models topic to ``adopt``, in order, until cancelled;
     one that does not decode to ``reject`` (the dead-letter topic), with why."""
-    topic = settings.topics.models
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, declare_topics, settings, True)
+    topic = settings.topics.models  # declared with the others as the worker starts
     # Held events wait on a round trip through this consumer: fetch waits are short.
     consumer = AIOKafkaConsumer(**_options(settings), enable_auto_commit=False, group_id=None,
                                 fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip

@@ -28,8 +28,8 @@ import yaml
 from kafka import KafkaAdminClient
 
 from brokers.apache_kafka import ApacheKafka, missing_parts
-from brokers.embedded import EmbeddedBroker, free_port
-from cli.local import WorkerProcess, read_topic, stop_process, wait_for_metrics
+from brokers.embedded import EmbeddedBroker, free_port, stop_process
+from cli.local import WorkerProcess, read_topic, wait_for_metrics
 from settings import Settings
 
 

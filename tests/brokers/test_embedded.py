@@ -21,8 +21,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from brokers.embedded import BrokerError, EmbeddedBroker, free_port
-from cli.local import stop_process
+from brokers.embedded import BrokerError, EmbeddedBroker, free_port, stop_process
 
 
 def running(binary: str) -> dict[int, int]:
