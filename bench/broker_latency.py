@@ -86,7 +86,7 @@ async def measure(cluster: BenchCluster, args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    from bench.cluster import BenchCluster, ClusterError, Parser, add_arguments
+    from bench.cluster import BenchCluster, Parser, add_arguments, cluster_problem
 
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0)
@@ -94,13 +94,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=90.0)
     add_arguments(parser, "one hop", "one topic")
     args = parser.parse_args()
-    try:
-        with BenchCluster(args.bootstrap, args.replication_factor, args.apache_kafka) as cluster:
-            print(f"{cluster.description}: rate {args.rate:,.0f}/s, producer linger "
-                  f"{args.linger_ms} ms; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-            asyncio.run(measure(cluster, args))
-    except ClusterError as exc:
-        parser.error(f"argument --bootstrap: {exc}")
+    if problem := cluster_problem(args):
+        parser.error(problem)
+    with BenchCluster(args.bootstrap, args.replication_factor, args.apache_kafka) as cluster:
+        print(f"{cluster.description}: rate {args.rate:,.0f}/s, producer linger "
+              f"{args.linger_ms} ms; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        asyncio.run(measure(cluster, args))
     return 0
 
 

@@ -94,6 +94,22 @@ def describe(bootstrap: str) -> str:
         admin.close()
 
 
+def cluster_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the cluster ``--bootstrap`` or ``--apache-kafka`` names, as
+    one line naming the argument, or None: checked before a run spends minutes."""
+    if args.bootstrap:
+        try:
+            describe(args.bootstrap)
+        except ClusterError as exc:
+            return f"argument --bootstrap: {exc}"
+    elif args.apache_kafka:
+        from brokers.apache_kafka import missing_parts
+
+        if missing := missing_parts():
+            return f"argument --apache-kafka: {missing}"
+    return None
+
+
 async def partitions_now(consumer: Any, topic: str) -> list[Any]:
     """``topic``'s partitions as the cluster has them now: an aiokafka consumer with no
     subscription keeps the metadata it started with, and a topic made since (Kafka

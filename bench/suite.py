@@ -138,15 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use(args.src)  # before any import of the product's packages
     from bench.broker_parts import broker_parts
-    from bench.cluster import ClusterError, describe
+    from bench.cluster import cluster_problem
     from bench.workload import CACHE_DIR, ensure_log
 
-    if args.bootstrap and args.only & BROKER_PARTS:
-        try:  # before the log is generated: a wrong address should not cost minutes
-            describe(args.bootstrap)
-        except ClusterError as exc:
-            print(f"bench.suite: argument --bootstrap: {exc}", file=sys.stderr)
-            return 2
+    # Before the log is generated: a wrong address should not cost minutes.
+    if args.only & BROKER_PARTS and (problem := cluster_problem(args)):
+        print(f"bench.suite: {problem}", file=sys.stderr)
+        return 2
     print(f"segment-engine benchmark suite: {', '.join(p for p in PARTS if p in args.only)}")
     if args.worker_variants:
         print(f"  WHAT-IF: live worker patched with {args.worker_variants}")
