@@ -102,7 +102,12 @@ class CustomerState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
-        return cls(**data)
+        # Copies the containers, as to_dict does: an in-memory table hands out the very
+        # dict it stores, which the engine must not edit before the batch is written.
+        copied: dict[str, Any] = {
+            k: v.copy() if isinstance(v, list | dict) else v for k, v in data.items()
+        }
+        return cls(**copied)
 
 
 _FIELDS = tuple(f.name for f in fields(CustomerState) if f.init)  # not the derived index

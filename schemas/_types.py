@@ -11,6 +11,19 @@ from pydantic_core import PydanticCustomError
 TIMESTAMP_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 """Default earliest event time; a deployment sets its own (``engine.input_bounds``)."""
 FLOOR_CONTEXT_KEY = "timestamp_floor"  # validation context key of a deployment's floor
+# Size limits, each a deployment's own too (``engine.input_bounds``): a message's bytes,
+# and the entries of an open bag (event properties, profile attributes) and their
+# names' and string values' length. They bound a customer's state, and so its changelog
+# record, far below a Kafka record's 1 MB.
+MAX_MESSAGE_BYTES = 100_000
+MAX_ATTRIBUTES = 64
+MAX_VALUE_LENGTH = 1_024
+BYTES_CONTEXT_KEY = "max_message_bytes"
+ATTRIBUTES_CONTEXT_KEY = "max_attributes"
+LENGTH_CONTEXT_KEY = "max_value_length"
+# An amount above this is no purchase or refund but a mistake, and sums of such would
+# overflow to infinity: no total can reach float's limit from amounts this size.
+MAX_AMOUNT = 1e15
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FLOOR_MS = (TIMESTAMP_FLOOR - _EPOCH) // timedelta(milliseconds=1)
 # Epoch seconds of 2001-2286 read as milliseconds land in 1970 before this.
@@ -79,6 +92,31 @@ EventTime = Annotated[
         }
     ),
 ]
+
+
+def bounded_bag(value: Any, info: ValidationInfo) -> Any:
+    """Refuse an open bag with more entries, or a longer name or string value, than the
+    context's limits (else the defaults) as ``too_large``."""
+    if not isinstance(value, dict):
+        return value  # the model reports the type
+    context = info.context if isinstance(info.context, dict) else {}
+    most = context.get(ATTRIBUTES_CONTEXT_KEY, MAX_ATTRIBUTES)
+    longest = context.get(LENGTH_CONTEXT_KEY, MAX_VALUE_LENGTH)
+    if len(value) > most:
+        raise PydanticCustomError(
+            "too_large",
+            "{count} entries; the limit is {limit}",
+            {"count": len(value), "limit": most},
+        )
+    for name, item in value.items():
+        for text in (name, item):
+            if isinstance(text, str) and len(text) > longest:
+                raise PydanticCustomError(
+                    "too_large",
+                    "'{name}': {length} characters; the limit is {limit}",
+                    {"name": str(name)[:40], "length": len(text), "limit": longest},
+                )
+    return value
 
 
 def no_bool(value: Any) -> Any:

@@ -5,6 +5,7 @@ It is validated once at start; the engine itself only receives the plain values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
@@ -19,8 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-from schemas._types import TIMESTAMP_FLOOR, FiniteFloat
-from schemas.events import EVENT_TYPES
+from schemas._types import (
+    MAX_ATTRIBUTES,
+    MAX_MESSAGE_BYTES,
+    MAX_VALUE_LENGTH,
+    TIMESTAMP_FLOOR,
+    FiniteFloat,
+)
+from schemas.events import EVENT_TYPES, allowed_types_context
 from schemas.features import DEFAULT_LEARNED_FEATURES, DEFAULT_WINDOWS_DAYS, feature_kinds
 
 ClusterModel = Literal["kmeans", "streamkmeans", "dbstream", "denstream"]
@@ -227,6 +234,26 @@ class InputBoundsConfig(BaseModel):
     max_replay_jump_seconds: FiniteFloat = Field(
         30 * 86400.0, gt=0, description="Replay: event time this far ahead of the rest is refused."
     )
+    max_message_bytes: int = Field(
+        MAX_MESSAGE_BYTES, ge=1_000, le=900_000,
+        description="A larger input message is too_large (below Kafka's 1 MB record limit, "
+        "so that its dead letter fits).",
+    )  # fmt: skip
+    max_attributes: int = Field(
+        MAX_ATTRIBUTES, ge=1, le=10_000,
+        description="Entries allowed in an event's properties or a profile update's attributes.",
+    )  # fmt: skip
+    max_value_length: int = Field(
+        MAX_VALUE_LENGTH, ge=1, le=100_000,
+        description="Characters allowed in a property's or attribute's name or string value.",
+    )  # fmt: skip
+
+    def context(self, extra_event_types: Iterable[str] = ()) -> dict[str, Any]:
+        """The validation context of the contracts under these bounds."""
+        return allowed_types_context(
+            extra_event_types, self.timestamp_floor, self.max_message_bytes,
+            self.max_attributes, self.max_value_length,
+        )  # fmt: skip
 
     @field_validator("timestamp_floor")
     @classmethod

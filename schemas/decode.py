@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from schemas._types import BYTES_CONTEXT_KEY, MAX_MESSAGE_BYTES
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
 
@@ -31,6 +32,9 @@ def decode(
     """Validate ``value`` against the contract of ``source``; the key must be the customer."""
     if value is None:
         return Rejected("undecodable", "message has no value")
+    limit = context.get(BYTES_CONTEXT_KEY, MAX_MESSAGE_BYTES)
+    if len(value) > limit:
+        return Rejected("too_large", f"message is {len(value):,} bytes; the limit is {limit:,}")
     try:
         event = CONTRACTS[source].model_validate_json(value, context=dict(context))
     except ValidationError as exc:
@@ -46,7 +50,8 @@ def rejection(exc: ValidationError) -> Rejected:
     """The typed rejection of a failed validation: the deciding error, and how many more.
 
     Unreadable input is ``undecodable``; else an unknown event type, then event time out
-    of range, decide the reason over any other error; the rest is ``invalid``.
+    of range, then a bag too large, decide the reason over any other error; the rest is
+    ``invalid``.
     """
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
@@ -60,7 +65,7 @@ def rejection(exc: ValidationError) -> Rejected:
 
 
 # Error types (raised as ``PydanticCustomError``) that are a reason of their own.
-_DECIDING: tuple[DeadLetterReason, ...] = ("unknown_event_type", "out_of_range")
+_DECIDING: tuple[DeadLetterReason, ...] = ("unknown_event_type", "out_of_range", "too_large")
 
 
 def _detail(error: ErrorDetails, count: int) -> str:

@@ -12,16 +12,32 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from schemas._types import (
+    ATTRIBUTES_CONTEXT_KEY,
+    BYTES_CONTEXT_KEY,
     FLOOR_CONTEXT_KEY,
+    LENGTH_CONTEXT_KEY,
+    MAX_AMOUNT,
+    MAX_ATTRIBUTES,
+    MAX_MESSAGE_BYTES,
+    MAX_VALUE_LENGTH,
     NOT_BOOL,
     TIMESTAMP_FLOOR,
     EventTime,
     Identifier,
     Scalar,
+    bounded_bag,
 )
 
 EventType = Literal[
@@ -45,21 +61,29 @@ CompanySize = Literal["1-9", "10-49", "50-249", "250-999", "1000+"]
 
 
 def allowed_types_context(
-    extra_event_types: Iterable[str] = (), timestamp_floor: datetime = TIMESTAMP_FLOOR
+    extra_event_types: Iterable[str] = (),
+    timestamp_floor: datetime = TIMESTAMP_FLOOR,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_attributes: int = MAX_ATTRIBUTES,
+    max_value_length: int = MAX_VALUE_LENGTH,
 ) -> dict[str, Any]:
-    """Validation context that admits ``extra_event_types`` beside the vocabulary and
-    refuses event time before ``timestamp_floor`` (aware) as out of range.
+    """Validation context that admits ``extra_event_types`` beside the vocabulary,
+    refuses event time before ``timestamp_floor`` (aware) as out of range, and a larger
+    message or open bag than the limits as too large.
 
     >>> from datetime import UTC
     >>> context = allowed_types_context(["wishlist"], datetime(2020, 1, 1, tzinfo=UTC))
-    >>> sorted(context)
-    ['event_types', 'timestamp_floor']
+    >>> context["timestamp_floor"].year, context["max_attributes"]
+    (2020, 64)
     """
     if timestamp_floor.tzinfo is None:
         raise ValueError("timestamp_floor needs a UTC offset")
     return {
         "event_types": EVENT_TYPES | frozenset(extra_event_types),
         FLOOR_CONTEXT_KEY: timestamp_floor,
+        BYTES_CONTEXT_KEY: max_message_bytes,
+        ATTRIBUTES_CONTEXT_KEY: max_attributes,
+        LENGTH_CONTEXT_KEY: max_value_length,
     }
 
 
@@ -77,6 +101,8 @@ class EventProperties(BaseModel):
     campaign_id: str | None = Field(None, max_length=256)
     query: str | None = Field(None, max_length=512)
 
+    _bounded = model_validator(mode="before")(bounded_bag)
+
 
 class BehaviourEvent(BaseModel):
     """Something a customer did, at event time ``timestamp``."""
@@ -92,7 +118,9 @@ class BehaviourEvent(BaseModel):
         description="Event type; deployments may admit more through extra_event_types.",
     )
     timestamp: EventTime
-    amount: Annotated[float, Field(ge=0, allow_inf_nan=False), NOT_BOOL] | None = None
+    amount: Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False), NOT_BOOL] | None = (
+        None
+    )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
     properties: EventProperties | None = None
 
@@ -124,6 +152,8 @@ class ProfileAttributes(BaseModel):
     company_size: CompanySize | None = None
     industry: str | None = Field(None, max_length=128)
     language: str | None = Field(None, max_length=16)
+
+    _bounded = model_validator(mode="before")(bounded_bag)
 
 
 class ProfileUpdate(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,8 @@ from streams.metrics import Metrics
 from streams.model_follower import follow_models
 from streams.pipeline import Pipeline, sources
 from streams.table_store import PartitionIndex, TableStores
+
+log = logging.getLogger(__name__)
 
 BATCHES_MAX = 20  # RecordBatch events per engine call
 # Faust's stream buffer counts events, 4,096 by default: with RecordBatch events of up
@@ -74,6 +77,17 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     # Latest value per customer: their segments now; a tombstone once erased.
     memberships = app.topic(topics.memberships, key_type=bytes, value_type=bytes, compacting=True)
     index = PartitionIndex()
+
+    async def stop_on(output: str, error: BaseException) -> None:
+        # A batch's output was lost after its input was taken: stop before anything
+        # later is committed; the next worker reads that input again.
+        metrics.output_failures.labels(output).inc()
+        log.critical("stopping: %s could not be written: %s", output, error)
+        await app.fail_stop(error)
+
+    def changelog_failed(error: BaseException) -> None:
+        app.loop.create_task(stop_on("changelog", error))
+
     table = app.Table(
         "customer-state",
         default=None,
@@ -87,8 +101,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     pipeline = Pipeline(
         SegmentEngine(settings.engine, settings.topic_partitions, settings.trainer == "separate"),
         topics,
-        TableStores(table, index),
-        FaustPublisher(app, [dead_letters, drift]),  # changes: straight to the producer
+        TableStores(table, index, changelog_failed),
+        FaustPublisher(app),
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
         highwater=lambda topic, partition: highwater(app, topic, partition),
@@ -110,7 +124,11 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # batches of one fetch go to the engine together, their partitions taking turns.
         batches = stream.take_events(BATCHES_MAX, within=BATCH_WITHIN_SECONDS)  # type: ignore[attr-defined]
         async for events in batches:
-            await pipeline.handle(input_records(events))
+            try:
+                await pipeline.handle(input_records(events))
+            except Exception as exc:  # a produce failed, or a bug: nothing may be committed
+                await stop_on("batch", exc)
+                return
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

@@ -4,11 +4,11 @@ topics as the publisher."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, Message, TopicT
+from faust.types import TP, EventT, Message
 
 from streams.ports import Headers, InputRecord
 
@@ -39,30 +39,25 @@ def header_items(headers: Any) -> Headers:
 
 
 class FaustPublisher:
-    """A :class:`~streams.ports.Publisher` over a Faust app.
+    """A :class:`~streams.ports.Publisher` over a Faust app's producer.
 
-    Messages for one of ``topics`` go through that Faust topic (dead letters and
-    drift: what ``Topic.send`` does with the current event, they get); any other
-    topic (segment changes) goes straight to the app's producer, as the changelog
-    writes go: no attachment to the current event, no codecs. Faust flushes the
-    producer before it commits; :meth:`flush` waits for the latter only.
+    Every message goes straight to the producer, as the changelog writes do: no
+    attachment to the current event (Faust would send those only when the event is
+    acked, after the state is written, and drop a failure), no codecs.
+    :meth:`flush` waits for every message sent since the last one, and raises if
+    the broker refused one.
     """
 
-    def __init__(self, app: faust.App, topics: Iterable[TopicT]) -> None:
+    def __init__(self, app: faust.App) -> None:
         self._app = app
-        self._topics = {topic.get_topic_name(): topic for topic in topics}
         self._pending: list[Awaitable[Any]] = []
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         listed = None if headers is None else list(headers)
-        channel = self._topics.get(topic)
-        if channel is not None:
-            await channel.send(key=key, value=value, headers=listed)
-        else:
-            sent = await self._app.producer.send(topic, key, value, None, None, listed)
-            self._pending.append(sent)
+        sent = await self._app.producer.send(topic, key, value, None, None, listed)
+        self._pending.append(sent)
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []

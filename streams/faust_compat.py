@@ -149,6 +149,8 @@ class Consumer(driver.Consumer):
     def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
         # Faust's, capped at the first held record: Faust acks every record of a taken
         # batch, held or not. What the cap withholds is kept and committed once free.
+        if getattr(self.app, "commits_stopped", False):
+            return {}  # an output was lost: what follows the last commit is read again
         floors: dict[tuple[str, int], int] = getattr(self.app, "held_floors", dict)()
         ready: dict[TP, int] = self.__dict__.setdefault("_ready_offsets", {})
         offsets = {}
@@ -231,7 +233,16 @@ class SegmentApp(faust.App):
         # asked at each commit: commits stop before it, so a crash or a rebalance loses
         # no held record.
         self.held_floors: Callable[[], dict[tuple[str, int], int]] = dict
+        # Set once an output of a batch is lost: no offset is committed from then on.
+        self.commits_stopped = False
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
+
+    async def fail_stop(self, reason: BaseException) -> None:
+        """Stop the worker, committing nothing more: an output of a processed batch
+        was not taken, so its input must be read again by the next worker. The
+        process ends with a failure status, for its supervisor to restart."""
+        self.commits_stopped = True
+        await self.crash(reason)
 
     def _new_transport(self) -> TransportT:
         url = self.conf.broker_consumer[0]

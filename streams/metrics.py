@@ -70,6 +70,19 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        self.output_failures = Counter(
+            "segment_engine_output_failures_total",
+            "Batches whose outputs (segment changes, dead letters, lessons, state "
+            "changelog) the broker did not take: the worker stops without committing.",
+            ["output"],
+            registry=r,
+        )
+        self.start_time = Gauge(
+            "segment_engine_start_time_seconds",
+            "When this worker process started (Unix seconds): restarts show as changes.",
+            registry=r,
+        )
+        self.start_time.set_to_current_time()
         self.sweep_failures = Counter(
             "segment_engine_sweep_failures_total",
             "Customers a periodic re-evaluation could not refresh (see the worker log).",

@@ -39,7 +39,6 @@ from schemas.events import (
     BehaviourEvent,
     ErasureRequest,
     InputEvent,
-    allowed_types_context,
 )
 from schemas.memberships import CustomerSegments
 from settings import TopicNames
@@ -50,6 +49,7 @@ from streams.ports import InputRecord, Publisher, StoreFactory
 log = logging.getLogger(__name__)
 
 Accepted = tuple[InputRecord, InputEvent]
+_ERROR_CHARS = 2_000  # of an error in a dead letter's header: the start tells enough
 SegmentLabels = tuple[str, str]  # (segment id, kind)
 
 
@@ -81,7 +81,7 @@ class Pipeline:
         self.metrics = metrics
         self.type_labels = type_labels
         bounds = engine.config.input_bounds
-        self.context = allowed_types_context(type_labels, bounds.timestamp_floor)
+        self.context = bounds.context(type_labels)
         self.max_clock_skew_seconds = bounds.max_clock_skew_seconds
         self.highwater = highwater  # a partition's high watermark, for consumer lag
         self.clock = clock  # wall clock, epoch seconds: the bound on event time ahead
@@ -366,11 +366,11 @@ class Pipeline:
 
     async def reject_model(self, message: InputRecord, error: str) -> None:
         """A models-topic record that does not decode: to the dead-letter topic."""
-        headers = (
-            *message.headers,
-            *dl.why("invalid", error, message.topic, message.partition, message.offset),
+        why = dl.why(
+            "invalid", error[:_ERROR_CHARS], message.topic, message.partition, message.offset
         )
-        await self.publisher.send(self.topics.dead_letters, message.key, message.value, headers)
+        key, value, headers = dl.fitted(message.key, message.value, message.headers, why)
+        await self.publisher.send(self.topics.dead_letters, key, value, headers)
 
     async def _send_contributions(self, items: list[Contribution]) -> None:
         """To the trainer: one message per source partition, keyed by it (in order)."""
@@ -415,10 +415,9 @@ class Pipeline:
         self, record: InputRecord, source: str, label: str, reason: dl.DeadLetterReason, error: str
     ) -> None:
         """Forward the original message untouched, with headers saying why and from where."""
-        why = dl.why(reason, error, record.topic, record.partition, record.offset)
-        await self.publisher.send(
-            self.topics.dead_letters, record.key, record.value, (*record.headers, *why)
-        )
+        why = dl.why(reason, error[:_ERROR_CHARS], record.topic, record.partition, record.offset)
+        key, value, headers = dl.fitted(record.key, record.value, record.headers, why)
+        await self.publisher.send(self.topics.dead_letters, key, value, headers)
         self.metrics.events.labels(source, label, "dead_lettered").inc()
         self.metrics.dead_letters.labels(source, reason).inc()
 

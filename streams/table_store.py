@@ -16,8 +16,7 @@ per partition, when the engine first indexes that partition's timers.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -27,8 +26,6 @@ from faust.types import TP, EventT
 from engine.state import CustomerState
 from streams.faust_compat import current_partition, stored_keys
 from streams.ports import InputRecord
-
-log = logging.getLogger(__name__)
 
 
 class PartitionIndex:
@@ -69,6 +66,10 @@ class PartitionIndex:
             self.add(key, event.message.partition)
 
 
+class ChangelogError(Exception):
+    """A customer's state record did not reach its changelog."""
+
+
 class ChangelogWriter:
     """Sets a table entry as ``table[key] = value`` does, without Faust's per-message
     machinery in between: the store is set, and the changelog record (the bytes
@@ -79,9 +80,10 @@ class ChangelogWriter:
     What is given up: the table sensors' counts of keys set.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, on_failure: Callable[[BaseException], None]) -> None:
         self._table = table
         self._topic = table.changelog_topic.get_topic_name()
+        self._on_failure = on_failure  # a lost changelog record: the worker must stop
 
     async def set(self, key: str, value: dict[str, Any], partition: int) -> None:
         """Call with an event of ``partition`` current: RocksDB picks its database by it."""
@@ -93,10 +95,12 @@ class ChangelogWriter:
 
     def _on_sent(self, tp: TP, sent: Any) -> None:
         if sent.cancelled():
-            log.error("changelog write to %s was cancelled", tp)
+            self._on_failure(ChangelogError(f"changelog write to {tp.topic}[{tp.partition}] "
+                                            "was cancelled"))  # fmt: skip
             return
         if (error := sent.exception()) is not None:
-            log.error("changelog write to %s failed: %r", tp, error)
+            self._on_failure(ChangelogError(
+                f"changelog write to {tp.topic}[{tp.partition}] failed: {error!r}"))  # fmt: skip
             return
         # As Faust's table does: RocksDB keeps the offset it holds data up to, so a
         # restart recovers only what follows.
@@ -186,10 +190,12 @@ class TableStores:
     """The worker's :data:`~streams.ports.StoreFactory`: a :class:`TableStore` per
     batch, over one table, partition index and changelog writer."""
 
-    def __init__(self, table: Any, index: PartitionIndex) -> None:
+    def __init__(
+        self, table: Any, index: PartitionIndex, on_failure: Callable[[BaseException], None]
+    ) -> None:
         self.table = table
         self.index = index
-        self.writer = ChangelogWriter(table)
+        self.writer = ChangelogWriter(table, on_failure)
 
     def __call__(self, batch: Sequence[tuple[str, InputRecord]]) -> TableStore:
         return TableStore(self.table, batch, self.index, self.writer)

@@ -65,6 +65,22 @@ def test_to_dict_is_a_copy(state: CustomerState) -> None:
     assert state == before
 
 
+@settings(max_examples=40)
+@given(state=STATES)
+def test_from_dict_shares_nothing_with_the_stored_dict(state: CustomerState) -> None:
+    # An in-memory table hands out the dict it stores: editing the state before the
+    # batch is written must leave it as it was.
+    stored = state.to_dict()
+    before = copy.deepcopy(stored)
+    loaded = CustomerState.from_dict(stored)
+    loaded.counts["x"] = 1
+    loaded.remember("y", 64)
+    loaded.applied["t:0"] = 9
+    loaded.windowed.append(1.0)
+    loaded.attributes["z"] = 1
+    assert stored == before
+
+
 @settings(max_examples=60)
 @given(
     ids=st.lists(st.sampled_from("abcdefgh"), max_size=30),

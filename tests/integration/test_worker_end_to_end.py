@@ -38,6 +38,8 @@ def malformed(settings: Settings) -> list[tuple[str, bytes, bytes, str]]:
     """(topic, key, value, expected dead-letter reason)."""
     t = settings.topics
     ok = {"event_id": "m-1", "customer_id": "m1", "type": "purchase", "timestamp": DEFAULT_START_MS}
+    many = {f"a{i}": i for i in range(1_000)}
+    crowded = {"customer_id": "m1", "timestamp": DEFAULT_START_MS, "attributes": many}
     return [
         (t.behaviour, b"m1", b"{not json", "undecodable"),
         (t.behaviour, b"m1", b"\xff\xfe\x00binary", "undecodable"),
@@ -55,6 +57,11 @@ def malformed(settings: Settings) -> list[tuple[str, bytes, bytes, str]]:
             "invalid",
         ),
         (t.erasures, b"m1", _json({"customer_id": "m1", "timestamp": DEFAULT_START_MS}), "invalid"),
+        (t.behaviour, b"m1", _json({**ok, "amount": 1e308}), "invalid"),  # sums overflow
+        (t.behaviour, b"m1", _json({**ok, "properties": {"note": "n" * 5_000}}), "too_large"),
+        (t.profiles, b"m1", _json(crowded), "too_large"),
+        # Near Kafka's 1 MB record limit: its dead letter, with headers, must be cut to fit.
+        (t.behaviour, b"m1", _json({**ok, "pad": "p" * 999_700}), "too_large"),
     ]
 
 
@@ -143,9 +150,17 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
     expected = {value: (topic, reason) for topic, _, value, reason in bad}
     expected[_json(late)] = (t.behaviour, "late")
     assert len(letters) == len(expected)
+    assert sum(dl.HEADER_TRUNCATED in dict(letter.headers) for letter in letters) == 1
     for letter in letters:
         headers = dict(letter.headers)
-        topic, reason = expected[letter.value]
+        value = letter.value
+        if dl.HEADER_TRUNCATED in headers:  # the start of the original, and its length
+            (value,) = [v for v in expected if v.startswith(letter.value)]
+            assert int(headers[dl.HEADER_TRUNCATED]) == len(value) > len(letter.value)
+            assert len(letter.value) + sum(len(k) + len(v) for k, v in letter.headers) <= (
+                dl.DEAD_LETTER_BYTES
+            )
+        topic, reason = expected[value]
         assert headers[dl.HEADER_REASON].decode() == reason
         assert headers[dl.HEADER_TOPIC].decode() == topic
         assert int(headers[dl.HEADER_OFFSET]) >= 0 and int(headers[dl.HEADER_PARTITION]) >= 0

@@ -152,3 +152,64 @@ def test_booleans_stay_booleans_where_the_contract_takes_any_scalar() -> None:
     assert event.properties is not None and event.properties.model_extra == {"gift": True}
     update = ProfileUpdate.model_validate({**BODIES["profiles"], "timestamp": "2026-01-01T00:00Z"})
     assert update.changed() == {"age": 40, "vip": True}
+
+
+# --- sizes ---------------------------------------------------------------------------------
+
+
+def sized(role: str, bag: dict[str, Any]) -> bytes:
+    field = "properties" if role == "behaviour" else "attributes"
+    return json.dumps({**BODIES[role], "timestamp": "2026-01-01T00:00:00Z", field: bag}).encode()
+
+
+@settings(max_examples=60)
+@given(role=st.sampled_from(["behaviour", "profiles"]), limit=st.integers(1, 20),
+       extra=st.integers(-3, 3))  # fmt: skip
+def test_a_bag_over_its_entry_limit_is_too_large_and_one_within_it_is_not(
+    role: str, limit: int, extra: int
+) -> None:
+    bag = {f"k{i}": i for i in range(max(0, limit + extra))}
+    result = decode(role, b"c1", sized(role, bag), allowed_types_context(max_attributes=limit))
+    if len(bag) > limit:
+        assert isinstance(result, Rejected) and result.reason == "too_large"
+        assert f"{len(bag)} entries; the limit is {limit}" in result.error
+    else:
+        assert not isinstance(result, Rejected), result
+
+
+@settings(max_examples=60)
+@given(role=st.sampled_from(["behaviour", "profiles"]), limit=st.integers(1, 300),
+       length=st.integers(1, 400), in_name=st.booleans())  # fmt: skip
+def test_a_name_or_string_value_over_the_length_limit_is_too_large(
+    role: str, limit: int, length: int, in_name: bool
+) -> None:
+    text = "x" * length
+    bag = {text: 1} if in_name else {"n": text}
+    result = decode(role, b"c1", sized(role, bag), allowed_types_context(max_value_length=limit))
+    if length > limit:
+        assert isinstance(result, Rejected) and result.reason == "too_large"
+    else:
+        assert not isinstance(result, Rejected), result
+
+
+@settings(max_examples=40)
+@given(role=st.sampled_from(ROLES), pad=st.integers(0, 3_000), limit=st.integers(1_000, 3_000))
+def test_a_message_over_the_byte_limit_is_too_large_before_it_is_parsed(
+    role: str, pad: int, limit: int
+) -> None:
+    value = json.dumps({**BODIES[role], "timestamp": "2026-01-01T00:00:00Z"}).encode()
+    value += b" " * pad  # trailing whitespace: valid JSON of any size
+    result = decode(role, b"c1", value, allowed_types_context(max_message_bytes=limit))
+    if len(value) > limit:
+        assert result == Rejected(
+            "too_large", f"message is {len(value):,} bytes; the limit is {limit:,}"
+        )
+    else:
+        assert not isinstance(result, Rejected), result
+
+
+def test_amounts_stay_below_what_sums_can_hold() -> None:
+    for amount, accepted in ((1e15, True), (1.5e15, False), (1e308, False)):
+        value = json.dumps({**BODIES["behaviour"], "timestamp": 631_152_000_000, "amount": amount})
+        result = decode("behaviour", b"c1", value.encode(), allowed_types_context())
+        assert isinstance(result, Rejected) != accepted, (amount, result)

@@ -1,6 +1,5 @@
-"""Faust's events become the pipeline's records, and its producer and topics its
-publisher, exactly as the worker sent before: changes straight to the producer, dead
-letters and drift through their Faust topics."""
+"""Faust's events become the pipeline's records, and its producer the publisher:
+every output straight to the producer, and a refused one fails the flush."""
 
 from __future__ import annotations
 
@@ -43,28 +42,21 @@ def test_header_items_accepts_lists_mappings_and_empty_values() -> None:
 
 
 @dataclass
-class Calls:
-    made: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
-
-
-@dataclass
-class FakeTopic:
-    name: str
-    calls: Calls
-
-    def get_topic_name(self) -> str:
-        return self.name
-
-    async def send(self, **kwargs: Any) -> None:
-        self.calls.made.append((f"topic {self.name}", (), kwargs))
-
-
-@dataclass
 class FakeProducer:
-    calls: Calls
+    """Answers each send with a future it settles at once: refused when the topic
+    is in ``refusing``."""
 
-    async def send(self, *args: Any) -> None:
-        self.calls.made.append(("producer", args, {}))
+    refusing: set[str] = field(default_factory=set)
+    sent: list[tuple[Any, ...]] = field(default_factory=list)
+
+    async def send(self, *args: Any) -> asyncio.Future[None]:
+        self.sent.append(args)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if args[0] in self.refusing:
+            done.set_exception(RuntimeError(f"{args[0]}: record too large"))
+        else:
+            done.set_result(None)
+        return done
 
 
 @dataclass
@@ -72,19 +64,26 @@ class FakeApp:
     producer: FakeProducer
 
 
-def test_changes_go_to_the_producer_and_other_topics_through_faust() -> None:
-    calls = Calls()
-    topics = [FakeTopic("dead-letters", calls), FakeTopic("segment-drift", calls)]
-    publisher = FaustPublisher(FakeApp(FakeProducer(calls)), topics)  # type: ignore[arg-type]
+def test_every_output_goes_to_the_producer_and_a_refused_one_fails_the_flush() -> None:
+    producer = FakeProducer(refusing={"dead-letters"})
+    publisher = FaustPublisher(FakeApp(producer))  # type: ignore[arg-type]
 
-    async def publish() -> None:
+    async def publish() -> list[str]:
+        failures = []
         await publisher.send("segment-changes", b"c1", b"{}")
         await publisher.send("segment-drift", b"psi", b"{}")
+        await publisher.flush()  # both taken
         await publisher.send("dead-letters", b"c1", b"x", (("why", b"late"),))
+        try:
+            await publisher.flush()
+        except RuntimeError as exc:
+            failures.append(str(exc))
+        await publisher.flush()  # nothing pending any more
+        return failures
 
-    asyncio.run(publish())
-    assert calls.made == [
-        ("producer", ("segment-changes", b"c1", b"{}", None, None, None), {}),
-        ("topic segment-drift", (), {"key": b"psi", "value": b"{}", "headers": None}),
-        ("topic dead-letters", (), {"key": b"c1", "value": b"x", "headers": [("why", b"late")]}),
+    assert asyncio.run(publish()) == ["dead-letters: record too large"]
+    assert producer.sent == [
+        ("segment-changes", b"c1", b"{}", None, None, None),
+        ("segment-drift", b"psi", b"{}", None, None, None),
+        ("dead-letters", b"c1", b"x", None, None, [("why", b"late")]),
     ]
