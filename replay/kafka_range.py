@@ -32,7 +32,6 @@ from engine.changes import Change
 from replay.sources import Record, Reject, SourceError
 from schemas.changes import SegmentChange
 from schemas.decode import CONTRACTS, Rejected, decode
-from schemas.events import allowed_types_context
 from settings import Settings
 
 IDLE_TIMEOUT_S = 10.0  # no record for this long while short of the end: give up loudly
@@ -122,8 +121,7 @@ def _read(
     role: str,
     extra_event_types: tuple[str, ...],
 ) -> Iterator[Record | Reject]:
-    floor = settings.engine.input_bounds.timestamp_floor
-    context = allowed_types_context(extra_event_types, floor)
+    context = settings.engine.input_bounds.context(extra_event_types)
     position = 0
     with _consumer(settings) as consumer:
         for tp in partitions:

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(10, ge=1, le=60_000)
     web_bind: str = "127.0.0.1"  # Faust binds every interface unless told otherwise.
     web_port: int = Field(6066, ge=0, le=65535)
+    # Required by /segments and the customer lookup (not /metrics or the probes) as
+    # "Authorization: Bearer <token>"; without one, they answer only on loopback.
+    web_token: SecretStr | None = None
+    # A published profile (and its KPIs on /metrics) of a smaller segment would let one
+    # customer's values be read off it: withheld below this many customers.
+    min_published_segment_size: int = Field(10, ge=1)
     data_dir: Path = Path(".segment-engine")
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://")
     rocksdb: RocksDBOptions = RocksDBOptions()

@@ -25,6 +25,7 @@ from streams.metrics import Metrics
 from streams.model_follower import follow_models
 from streams.pipeline import Pipeline, sources
 from streams.table_store import PartitionIndex, TableStores
+from streams.web_access import not_ready, refusal
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,
+        # Only the project's own routes: Faust's would serve the customer-state table
+        # (/table), the cluster's assignment (/router) and internals, unauthenticated.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         # Tansu has no transactions; idempotent state makes at-least-once safe.
         processing_guarantee="at_least_once",
         broker_session_timeout=settings.session_timeout_seconds,
@@ -117,6 +124,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def count_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
         inputs = set(inputs_by_name)
         metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic in inputs))
+        app.joined = True
 
     @app.agent(inputs, name="segment")
     async def segment(stream: StreamT[bytes]) -> None:
@@ -134,13 +142,31 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
 
+    @app.page("/healthz")
+    async def alive_view(web: Any, request: Any) -> Any:
+        return web.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def ready_view(web: Any, request: Any) -> Any:
+        if reasons := not_ready(app):
+            return web.json({"status": "not ready", "reasons": reasons}, status=503)
+        return web.json({"status": "ready"})
+
+    def refused(web: Any, request: Any) -> Any:
+        refusal_ = refusal(settings, request.headers.get("Authorization"))
+        return None if refusal_ is None else web.json({"error": refusal_[1]}, status=refusal_[0])
+
+    smallest = settings.min_published_segment_size
+
     @app.page("/segments")
     async def segments_view(web: Any, request: Any) -> Any:
+        if (answer := refused(web, request)) is not None:
+            return answer
         # Profiles of the customers this worker holds (its partitions), as of the
         # latest event time it has seen.
         status = pipeline.engine.status()
         now = status.watermark_ms
-        profiles = [] if now is None else await _profiles(pipeline.engine, table, now)
+        profiles = [] if now is None else await _profiles(pipeline.engine, table, now, smallest)
         return web.json(
             {
                 "as_of_ms": now,
@@ -155,6 +181,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     @app.page("/customers/{customer_id}/segments")
     async def customer_segments_view(web: Any, request: Any, customer_id: str) -> Any:
+        if (answer := refused(web, request)) is not None:
+            return answer
         try:  # answered by the worker that holds the customer's partition
             return await app.router.route_topic_req(routing, customer_id.encode(), web, request)
         except SameNode:
@@ -180,7 +208,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def segment_kpis() -> None:
         now = pipeline.engine.status().watermark_ms
         if now is not None:
-            metrics.record_kpis(await _profiles(pipeline.engine, table, now))
+            metrics.record_kpis(await _profiles(pipeline.engine, table, now, smallest))
 
     @app.task  # type: ignore[untyped-decorator]
     async def ensure_output_topics() -> None:
@@ -200,7 +228,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     return app
 
 
-async def _profiles(engine: SegmentEngine, table: Any, now_ms: int) -> list[SegmentProfile]:
+async def _profiles(
+    engine: SegmentEngine, table: Any, now_ms: int, smallest: int
+) -> list[SegmentProfile]:
+    """Profiles of the segments of ``smallest`` customers or more."""
     # A walk over every customer (~0.2 ms each): in slices, so that events keep
     # flowing between them instead of waiting for the whole table.
     builder = engine.profile_builder(now_ms)
@@ -209,7 +240,7 @@ async def _profiles(engine: SegmentEngine, table: Any, now_ms: int) -> list[Segm
         for value in values[start : start + PROFILE_SLICE]:
             builder.add(CustomerState.from_dict(value))
         await asyncio.sleep(0)
-    return builder.profiles()
+    return [p for p in builder.profiles() if p.size >= smallest]
 
 
 def broker_credentials(settings: Settings) -> Any:

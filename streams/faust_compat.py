@@ -235,6 +235,7 @@ class SegmentApp(faust.App):
         self.held_floors: Callable[[], dict[tuple[str, int], int]] = dict
         # Set once an output of a batch is lost: no offset is committed from then on.
         self.commits_stopped = False
+        self.joined = False  # set once the consumer group first assigns partitions
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
 
     async def fail_stop(self, reason: BaseException) -> None:
@@ -301,3 +302,14 @@ def stored_keys(store: Any, partition: int) -> Iterator[Any]:
         # Private, but the store has no public per-partition view.
         for key in store._visible_keys(store._db_for_partition(partition)):
             yield store._decode_key(key)
+
+
+def coordinator_known(app: faust.App) -> bool:
+    """Whether the worker's consumer knows its group coordinator: aiokafka forgets it
+    when a heartbeat or a commit finds the broker gone, and finds it again once the
+    broker answers. Read across threads (the consumer runs on its own loop): a plain
+    attribute, so a stale answer at worst."""
+    thread = getattr(app.consumer, "_thread", None)
+    consumer = getattr(thread, "_consumer", None)
+    coordinator = getattr(consumer, "_coordinator", None)
+    return coordinator is not None and coordinator.coordinator_id is not None
