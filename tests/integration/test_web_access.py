@@ -51,7 +51,8 @@ def get(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def base(worker: Any) -> str:
-    return worker.metrics_url.removesuffix("/metrics")
+    url: str = worker.metrics_url
+    return url.removesuffix("/metrics")
 
 
 def ready(url: str, timeout: float = 60) -> None:
