@@ -81,7 +81,7 @@ def test_the_worker_rides_out_a_broker_outage(
         # Input keeps coming: the producer holds it until the broker is back.
         sender = threading.Thread(target=send, args=(rounds[1] + rounds[2],))
         sender.start()
-        status, body = _until(lambda: get(f"{url}/readyz"), "not ready", OUTAGE_SECONDS, 503)
+        _, body = _until(lambda: get(f"{url}/readyz"), "not ready", OUTAGE_SECONDS, 503)
         assert any("broker" in reason for reason in body["reasons"]), body
         assert get(f"{url}/healthz")[0] == 200, "alive through the outage"
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))  # the outage
