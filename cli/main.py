@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from kafka.errors import KafkaError
 
-from brokers.clients import TopicError, declare_topics
+from brokers.clients import KafkaConnectError, TopicError, check_connection, declare_topics
 from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
 from replay.sources import SourceError
@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("replay", "backtest"):
             from cli.replay import backtest_command, replay_command
 
+            if _replay_uses_kafka(args):
+                config = args.config[0] if args.command == "backtest" else args.config
+                check_connection(load_settings(config))
             return replay_command(args) if args.command == "replay" else backtest_command(args)
         settings = load_settings(getattr(args, "config", None))
         if args.command == "worker":
@@ -101,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate":
             from cli.generate import generate_command
 
+            if args.out is None:
+                check_connection(settings)
             return generate_command(settings, args)
         from cli.demo import run_demo
 
@@ -108,12 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RuleError, SourceError) as exc:
         print(f"segment-engine: {exc}", file=sys.stderr)
         return 2
-    except TopicError as exc:  # e.g. a replication factor above the cluster's brokers
+    except (TopicError, KafkaConnectError) as exc:  # e.g. too many replicas; a wrong password
         print(f"segment-engine {args.command}: {exc}", file=sys.stderr)
         return 1
     except KafkaError as exc:  # e.g. no broker at the bootstrap address
         print(f"segment-engine {args.command}: Kafka: {exc}", file=sys.stderr)
         return 1
+
+
+def _replay_uses_kafka(args: argparse.Namespace) -> bool:
+    """A replay that reads a topic (once its arguments are complete) or writes a shadow."""
+    reads = args.topic is not None and args.input is None and None not in (args.from_, args.to)
+    return reads or getattr(args, "shadow", None) is not None
 
 
 YOUNG_COLLECTION_THRESHOLD = 100_000
@@ -146,6 +157,7 @@ def _trainer(settings: Settings, loglevel: str) -> int:
 
     if not settings.engine.learned.epoch_seconds:
         raise ConfigError("the trainer needs model epochs (engine.learned.epoch_seconds)")
+    check_connection(settings)  # a wrong password or certificate: one line, at once
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -166,6 +178,7 @@ def _worker(settings: Settings, loglevel: str) -> int:
     # CPU (py-spy). 40k events, one partition: 192-198 -> 121 µs per event.
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     app = create_app(settings)  # checks the settings (rules...) before anything connects
+    check_connection(settings)  # a wrong password or certificate: one line, at once
     # Faust subscribes before any producer may have created the inputs, and a consumer
     # learns of a new topic only at its next metadata refresh (minutes on Kafka).
     declare_topics(settings)

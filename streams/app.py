@@ -12,7 +12,7 @@ import faust
 from faust.exceptions import SameNode
 from faust.types import StreamT
 
-from brokers.clients import ssl_context
+from brokers.clients import sasl_password, ssl_context
 from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
@@ -77,12 +77,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         stream_buffer_maxsize=STREAM_BUFFER_BATCHES,
     )
     inputs = app.topic(*inputs_by_name, key_type=bytes, value_type=bytes)
-    changes = app.topic(topics.changes, key_type=bytes, value_type=bytes)
-    dead_letters = app.topic(topics.dead_letters, key_type=bytes, value_type=bytes)
-    drift = app.topic(topics.drift, key_type=bytes, value_type=bytes)
-    lessons = app.topic(topics.lessons, key_type=bytes, value_type=bytes)
-    # Latest value per customer: their segments now; a tombstone once erased.
-    memberships = app.topic(topics.memberships, key_type=bytes, value_type=bytes, compacting=True)
+    # The output topics are declared by the worker command before the app starts
+    # (brokers.clients.declare_topics), each in its shape.
     index = PartitionIndex()
 
     async def stop_on(output: str, error: BaseException) -> None:
@@ -210,17 +206,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         if now is not None:
             metrics.record_kpis(await _profiles(pipeline.engine, table, now, smallest))
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def ensure_output_topics() -> None:
-        # Declared here so subscribers can attach before the first change is sent.
-        for topic in (changes, dead_letters, drift, memberships):
-            await topic.maybe_declare()
-
     if settings.trainer == "separate":
 
         @app.task  # type: ignore[untyped-decorator]
         async def follow_trainer() -> None:
-            await lessons.maybe_declare()
             await follow_models(settings, pipeline.adopt, pipeline.reject_model)
 
     app.pipeline = pipeline  # type: ignore[attr-defined]
@@ -248,10 +237,9 @@ def broker_credentials(settings: Settings) -> Any:
     context = ssl_context(settings)
     if sec.protocol.startswith("SASL"):
         # Faust speaks SASL_SSL only when given an SSL context; otherwise SASL_PLAINTEXT.
-        password = sec.sasl_password.get_secret_value() if sec.sasl_password else None
         return faust.SASLCredentials(
             username=sec.sasl_username,
-            password=password,
+            password=sasl_password(settings),  # kept out of every log from here on
             mechanism=sec.sasl_mechanism,
             ssl_context=context,
         )

@@ -1,6 +1,6 @@
 """The Kubernetes manifests: valid offline against kubernetes-validate's bundled schemas,
-all listed by the kustomization, and consistent with each other and the image (user,
-labels, service, ports).
+all but the example Secret listed by the kustomization, and consistent with each other
+and the image (user, labels, service, ports, probes on /healthz and /readyz).
 """
 
 from __future__ import annotations
@@ -52,10 +52,19 @@ def test_manifest_validates_offline_strictly(path: Path) -> None:
         assert validated == ".".join(version.split(".")[:2])
 
 
-def test_kustomization_lists_every_manifest() -> None:
+def kinds(path: Path) -> set[str]:
+    return {doc["kind"] for doc in yaml.safe_load_all(path.read_text()) if doc}
+
+
+def test_kustomization_lists_every_manifest_but_the_example_secret() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert kustomization["kind"] == "Kustomization"
-    assert sorted(kustomization["resources"]) == [p.name for p in MANIFESTS]
+    # `kubectl apply -k` would overwrite the real password with the example's placeholder.
+    expected = [p.name for p in MANIFESTS if "Secret" not in kinds(p)]
+    assert sorted(kustomization["resources"]) == expected
+    assert kinds(K8S / "secret.yaml") == {"Secret"}, "the example stays, for its shape"
+    for key in ("secretGenerator", "generators", "components"):
+        assert key not in kustomization, f"{key}: nothing may bring a Secret back in"
 
 
 def test_pod_security_matches_the_image_user() -> None:
@@ -77,12 +86,19 @@ def test_statefulset_service_and_labels_fit_together() -> None:
     assert statefulset["spec"]["replicas"] == 2
 
 
+def test_probes_ask_the_worker_if_it_is_alive_and_ready() -> None:
+    container = worker_container()
+    # Liveness restarts the pod: only "the process answers". Readiness (partitions
+    # assigned and recovered, broker reachable) only takes it out of the Service.
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
 def test_every_port_is_the_configured_web_port() -> None:
     port = web_port()
     container = worker_container()
     for probe in ("readinessProbe", "livenessProbe"):
         get = container[probe]["httpGet"]
-        assert get["path"] == "/metrics", probe
         assert container_port(get["port"]) == port, probe
     annotations = the("StatefulSet")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import types
 import typing
 from pathlib import Path, PurePosixPath
@@ -22,7 +21,7 @@ from tests.deploy.deploy_helpers import (
     DEPLOY,
     DOCKERFILE,
     K8S,
-    dockerfile_instructions,
+    dockerfile_env,
     engine_toml,
     manifests,
     pod_spec,
@@ -32,17 +31,6 @@ from tests.deploy.deploy_helpers import (
 
 ENV_PREFIX = "SEGMENT_ENGINE_"
 ENV_NAME = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9][A-Z0-9_]*")
-
-
-def dockerfile_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for keyword, rest in dockerfile_instructions():
-        if keyword == "ENV":
-            for pair in shlex.split(rest):
-                name, sep, value = pair.partition("=")
-                assert sep, f"use ENV name=value, not the legacy form: {rest!r}"
-                env[name] = value
-    return env
 
 
 def setting_path(env_name: str) -> list[str]:
