@@ -211,10 +211,11 @@ def declare_topics(settings: Settings, trainer: bool | None = None) -> None:
     t = settings.topics
     n = settings.topic_partitions
     shapes: dict[str, tuple[int, dict[str, str]]] = {
-        name: (n, {})
-        for name in (t.behaviour, t.profiles, t.erasures, t.changes, t.dead_letters, t.drift)
+        name: (n, {}) for name in (t.behaviour, t.profiles, t.erasures)
     }
-    shapes[t.memberships] = (n, {"cleanup.policy": "compact"})  # latest value per customer
+    for name in (t.changes, t.dead_letters, t.drift):
+        shapes[name] = (n, settings.output_topic_configs())
+    shapes[t.memberships] = (n, settings.compacted_topic_configs())  # latest per customer
     if settings.trainer == "separate" if trainer is None else trainer:
         shapes[t.lessons] = (n, KEPT)
         shapes[t.models] = (1, KEPT)  # one partition: one order of versions for all

@@ -430,10 +430,14 @@ class SegmentEngine:
         timer moved since); a failure is reported in ``errors``, never raised."""
         try:
             state = store.get(customer_id)
+            if timer is not None and state is not None and state.timer_ms != timer:
+                return  # moved since it was indexed
+            if state is not None and state.last_seen_ms is None and timer is not None:
+                if state.erased_until_ms is not None:  # an erasure marker whose time is up
+                    store.delete(customer_id)
+                return
             if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
                 return
-            if timer is not None and state.timer_ms != timer:
-                return  # moved since it was indexed
             self._evaluate(state, now_ms, None, out, drift)
             store.put(state)
         except Exception as exc:  # a bug: keep evaluating the others
@@ -583,5 +587,9 @@ class SegmentEngine:
             mark = self._watermark(partition, ts)
             self._emit(self.clock.lesson(partition, mark, Lesson(event.customer_id, mark, None)))
         until = max(ts, state.erased_until_ms or ts) if state else ts
-        store.put(CustomerState(event.customer_id, erased_until_ms=until))
+        marker = CustomerState(event.customer_id, erased_until_ms=until, partition=partition)
+        if self._tick_ms:  # kept while an event from before the erasure may still come
+            marker.timer_ms = until + self._lateness_ms + 1
+            self.timers.add(partition, marker.timer_ms, event.customer_id)
+        store.put(marker)
         return "erased"

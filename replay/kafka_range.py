@@ -174,6 +174,12 @@ class ShadowWriter:
     def __init__(self, settings: Settings, topic: str) -> None:
         if topic == settings.topics.changes:
             raise SourceError(f"shadow topic {topic!r} is the live changes topic; pick another")
+        if topic in settings.topics.model_dump().values() or topic.startswith(
+            f"{settings.app_id}-"
+        ):
+            # An input would feed the shadow's changes to the worker as events, and the
+            # worker's own topics (state changelog...) would be corrupted.
+            raise SourceError(f"shadow topic {topic!r} is a topic of the worker; pick another")
         ensure_topics(settings, [topic])
         self.topic = topic
         self.written = 0

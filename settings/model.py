@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # A published profile (and its KPIs on /metrics) of a smaller segment would let one
     # customer's values be read off it: withheld below this many customers.
     min_published_segment_size: int = Field(10, ge=1)
+    # Erasure (README, "Erasure"): how soon the compacted topics (the state changelog,
+    # customer-segments) drop a customer's overwritten records, and how long they keep a
+    # tombstone after; how long segment-changes, dead-letters and segment-drift keep any
+    # record. Applied when a topic is created.
+    compaction_lag_hours: float = Field(24.0, gt=0)
+    output_retention_days: float = Field(7.0, gt=0)
     data_dir: Path = Path(".segment-engine")
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://")
     rocksdb: RocksDBOptions = RocksDBOptions()
@@ -122,6 +128,17 @@ class Settings(BaseSettings):
         if self.trainer == "separate" and not self.engine.learned.epoch_seconds:
             raise ValueError("a separate trainer needs model epochs (engine.learned.epoch_seconds)")
         return self
+
+    def compacted_topic_configs(self) -> dict[str, str]:
+        """Topic configs of a compacted topic holding customers' data: an overwritten
+        record is compacted away within the lag, a tombstone kept that long after."""
+        lag_ms = str(int(self.compaction_lag_hours * 3_600_000))
+        return {"cleanup.policy": "compact", "max.compaction.lag.ms": lag_ms,
+                "delete.retention.ms": lag_ms}  # fmt: skip
+
+    def output_topic_configs(self) -> dict[str, str]:
+        """Topic configs of segment-changes, dead-letters and segment-drift."""
+        return {"retention.ms": str(int(self.output_retention_days * 86_400_000))}
 
     def table_options(self) -> dict[str, int] | None:
         """Options for the customer-state table's store: RocksDB's bounds, or None."""

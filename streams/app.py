@@ -99,6 +99,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # dict lacks; memory:// never decodes, rocksdb:// does on every read.
         value_type=None,
         options=settings.table_options(),  # RocksDB's memory bounds; None for memory://
+        extra_topic_configs=settings.compacted_topic_configs(),  # erasure: README
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
     )
     pipeline = Pipeline(

@@ -49,6 +49,12 @@ class PartitionIndex:
             self.partition_of[customer_id] = partition
             self.customers.setdefault(partition, set()).add(customer_id)
 
+    def remove(self, customer_id: str) -> None:
+        """Forget a customer whose state was deleted (an erasure marker whose time is up)."""
+        partition = self.partition_of.pop(customer_id, None)
+        if partition is not None:
+            self.customers[partition].discard(customer_id)
+
     def scan(self, table: Any, partition: int) -> None:
         """Add the customers ``table``'s store holds for ``partition``, once."""
         if partition not in self.scanned:
@@ -63,7 +69,10 @@ class PartitionIndex:
         if isinstance(key, bytes):
             key = json.loads(key)
         if isinstance(key, str):
-            self.add(key, event.message.partition)
+            if event.message.value is None:  # a tombstone: the state was deleted
+                self.remove(key)
+            else:
+                self.add(key, event.message.partition)
 
 
 class ChangelogError(Exception):
@@ -173,8 +182,9 @@ class TableStore:
         for customer_id in sorted(self._dirty):
             state, (topic, partition) = self._cache[customer_id], self._owner(customer_id)
             with current_partition(topic, partition):
-                if state is None:
-                    self._table.pop(customer_id, None)  # rare: Faust's own tombstone
+                if state is None:  # an erasure marker whose time is up
+                    self._table.pop(customer_id, None)  # Faust writes the tombstone
+                    self._index.remove(customer_id)
                 else:
                     await self._writer.set(customer_id, state.to_dict(), partition)
         self._dirty.clear()

@@ -113,3 +113,20 @@ def test_erasure_touches_only_its_customer() -> None:
     assert result.outcomes == ["accepted", "accepted", "erased"]
     assert store.states["b"].purchase_count == 1
     assert store.states["a"].purchase_count == 0
+
+
+def test_the_erasure_marker_goes_once_no_event_before_the_erasure_can_come() -> None:
+    hour = 3600
+    engine, store = primed(lateness=hour, sweep_every=hour)
+    engine.process([buy("e1", 100), erase(200)], store)
+    marker = store.get("c1")
+    assert marker is not None and marker.erased_until_ms == ms(200)
+    assert marker.timer_ms == ms(200) + hour * 1000 + 1  # only the id and that time
+    # Other customers' events move the partition's event time on: within the
+    # lateness the marker still turns an older event of c1 away...
+    engine.process([buy("x1", 200 + hour // 2, customer="other"), buy("e2", 150)], store)
+    assert store.get("c1") == marker
+    # ...past it, the marker is deleted: nothing of c1 is left.
+    result = engine.process([buy("x2", 200 + hour + 1, customer="other")], store)
+    assert "c1" not in store.states
+    assert all(change.customer_id != "c1" for change in result.changes)

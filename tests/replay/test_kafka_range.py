@@ -253,6 +253,14 @@ def test_shadow_topic_must_not_be_the_live_one(settings: Settings) -> None:
         ShadowWriter(settings, settings.topics.changes)
 
 
+def test_shadow_topic_must_not_be_any_topic_of_the_worker(settings: Settings) -> None:
+    t = settings.topics
+    changelog = f"{settings.app_id}-customer-state-changelog"
+    for topic in (t.behaviour, t.erasures, t.memberships, t.dead_letters, changelog):
+        with pytest.raises(SourceError, match="is a topic of the worker"):
+            ShadowWriter(settings, topic)
+
+
 def test_a_range_starts_where_the_time_index_says(ten: Settings, broker: Broker) -> None:
     """Apache Kafka answers ListOffsets by timestamp from its time index, so reading
     starts at the range's first message; Tansu answers the log start, and the reader
