@@ -135,7 +135,13 @@ def test_pod_settings_are_reachable_and_writable(
     assert settings.web_bind == "0.0.0.0", "probes and Prometheus cannot reach loopback"
     password = settings.kafka_security.sasl_password
     assert password is not None
-    assert password.get_secret_value() == the("Secret")["stringData"]["sasl-password"]
+    kafka = manifests()["Secret/segment-engine-kafka"]
+    assert password.get_secret_value() == kafka["stringData"]["sasl-password"]
+    token = settings.web_token
+    assert token is not None
+    assert (
+        token.get_secret_value() == manifests()["Secret/segment-engine-web"]["stringData"]["token"]
+    )
 
     container = worker_container()
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
