@@ -115,6 +115,8 @@ class Rechecks:
         gap, offset = self.first_ms, self.first_ms
         while offset <= silent_ms:
             gap = min(self.max_ms, max(gap + 1, int(gap * self.growth)))
+            if gap == self.max_ms:  # equal gaps from here on: step over them at once
+                return offset + ((silent_ms - offset) // gap + 1) * gap
             offset += gap
         return offset
 

@@ -116,3 +116,27 @@ def test_the_next_check_is_after_now_and_never_further_than_the_longest_gap(
     due = checks.next(state, now, pending)
     assert due is not None and now < due
     assert due - now <= max(int(first * DAY_MS), int(longest * DAY_MS)) + 1
+
+
+def _walked(first: int, growth: float, most: int, silent: int) -> int:
+    """The re-check offsets walked one by one (what ``_gap_after`` must equal)."""
+    gap, offset = first, first
+    while offset <= silent:
+        gap = min(most, max(gap + 1, int(gap * growth)))
+        offset += gap
+    return offset
+
+
+@settings(max_examples=300, deadline=None)  # the reference walks up to 200k steps
+@given(
+    first=st.integers(1, 1000),
+    growth=st.floats(1.0, 8.0),
+    most=st.integers(1, 5000),
+    silent=st.integers(-10, 200_000),
+)
+def test_the_next_recheck_offset_is_the_walked_one_without_the_walk(
+    first: int, growth: float, most: int, silent: int
+) -> None:
+    rechecks = Rechecks.__new__(Rechecks)
+    rechecks.first_ms, rechecks.growth, rechecks.max_ms = first, growth, most
+    assert rechecks._gap_after(silent) == _walked(first, growth, most, silent)
