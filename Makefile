@@ -11,7 +11,7 @@ KAFKA_CACHE := .cache/apache-kafka
 KAFKA_STAMP := $(KAFKA_CACHE)/.fetched
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps apache-kafka demo test lint schemas bench clean
+.PHONY: help install system-deps apache-kafka demo test fuzz lint schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,8 +46,12 @@ apache-kafka: ## fetch the pinned Apache Kafka broker with Maven (needs java and
 demo: install ## run broker, worker and generator live in the terminal
 	$(BIN)/segment-engine demo
 
-test: install system-deps apache-kafka lint ## run the whole test suite (unit, property, integration)
+test: install system-deps apache-kafka lint fuzz ## run the whole test suite (unit, property, integration)
 	$(BIN)/python -m pytest
+
+FUZZ_SECONDS ?= 3
+fuzz: install ## fuzz every decoder briefly with atheris (FUZZ_SECONDS each; tests/fuzz)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 lint: install ## ruff, formatting and mypy
 	$(BIN)/ruff check .

@@ -98,10 +98,10 @@ def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) ->
         if args.input is None:
             raise SourceError("give an input file (JSON Lines, CSV or Parquet) or --topic")
         mapping = sources.ColumnMap.parse(args.map, args.type_map, args.map_file)
-        floor = settings.engine.input_bounds.timestamp_floor
         items = sources.read_log(
-            args.input, mapping.columns, mapping.types, tuple(extra), timestamp_floor=floor
-        )
+            args.input, mapping.columns, mapping.types, tuple(extra),
+            settings.engine.input_bounds,
+        )  # fmt: skip
     with _progress(None, "read", args.no_progress) as bar:
         jump_ms = int(settings.engine.input_bounds.max_replay_jump_seconds * 1000)
         return order(_counting(items, bar), args.partitions, jump_ms)

@@ -116,6 +116,8 @@ def plan_columns(path: Path, header: Sequence[str], columns: Mapping[str, str]) 
     for target in REQUIRED:
         if target not in plan:
             shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+            # One line, though a quoted header cell may hold line breaks.
+            shown = shown.replace("\r", "\\r").replace("\n", "\\n")
             raise SourceError(
                 f"{path}: no column for {target} (columns: {shown}); "
                 f"map one with --map {target}=COLUMN"
@@ -124,19 +126,21 @@ def plan_columns(path: Path, header: Sequence[str], columns: Mapping[str, str]) 
 
 
 def _load_table(path: Path, where: str) -> dict[str, Any]:
+    parsers: dict[str, Callable[[str], Any]] = {".toml": tomllib.loads, ".json": json.loads}
+    parse = parsers.get(path.suffix.lower())
+    if parse is None:
+        raise SourceError(f"{where}: expected a .toml or .json file")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = parse(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SourceError(f"{where}: {exc.strerror}") from None
-    try:
-        if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise SourceError(f"{where}: expected a .toml or .json file")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise SourceError(f"{where}: not UTF-8 text") from None
+    # ValueError: either parser's syntax error, or an integer of over 4,300 digits.
+    except ValueError as exc:
         raise SourceError(f"{where}: {exc}") from None
+    except RecursionError:  # both parsers recurse once per level of nesting
+        raise SourceError(f"{where}: nested too deeply") from None
     if not isinstance(data, dict):
         raise SourceError(f"{where}: expected a table with columns and types")
     return data

@@ -37,9 +37,11 @@ def parse_time(value: str | float | datetime | date) -> datetime:
     """
     try:
         moment = _moment(value)
+        # In UTC, a time of year 1 east of Greenwich or of year 9999 west of it is not
+        # a datetime either.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (OverflowError, OSError):
         raise ValueError("time is out of range") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _moment(value: object) -> datetime:
@@ -88,11 +90,11 @@ def parse_range_time(text: str) -> int:
     (1767225600000, 1767225600000)
     """
     text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
+        if text.isdigit():
+            return int(text)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+    except ValueError:  # not a time; or digits int() will not read ("²", over 4,300 of them)
         raise SourceError(
             f"time {text[:40]!r}: expected ISO-8601 (e.g. 2026-01-31T00:00:00Z) or epoch ms"
         ) from None

@@ -150,11 +150,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     values: dict[str, Any] = {}
     if config_file is not None:
         try:
-            values = tomllib.loads(config_file.read_text())
+            values = tomllib.loads(config_file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read config {config_file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config {config_file} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config {config_file} is not UTF-8 text") from None
+        except RecursionError:
+            raise ConfigError(f"config {config_file} nests too deeply") from None
+        except ValueError as exc:  # TOMLDecodeError, or an integer of 4,300+ digits
+            raise ConfigError(f"config {config_file} is not valid TOML: {_flat(exc)}") from None
     values.update(overrides)
     try:
         # Init values win over the environment in pydantic-settings; the file must
@@ -164,6 +168,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(one_line(exc)) from None
     except SettingsError as exc:  # e.g. an environment variable that is not valid JSON
         raise ConfigError(str(exc).splitlines()[0]) from None
+    except RecursionError:  # a JSON environment value nested thousands deep
+        raise ConfigError("a SEGMENT_ENGINE_* value nests too deeply") from None
 
 
 def _with_file_defaults(values: dict[str, Any]) -> Settings:
@@ -188,4 +194,9 @@ def one_line(exc: ValidationError) -> str:
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"]) or "config"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    return _flat(f"{where}: {first['msg']}{more}")
+
+
+def _flat(text: object) -> str:
+    """One line: a key or a value may hold line breaks."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")

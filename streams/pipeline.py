@@ -415,7 +415,8 @@ class Pipeline:
         self, record: InputRecord, source: str, label: str, reason: dl.DeadLetterReason, error: str
     ) -> None:
         """Forward the original message untouched, with headers saying why and from where."""
-        why = dl.why(reason, error[:_ERROR_CHARS], record.topic, record.partition, record.offset)
+        detail = error[:_ERROR_CHARS].replace("\r", "\\r").replace("\n", "\\n")  # one line
+        why = dl.why(reason, detail, record.topic, record.partition, record.offset)
         key, value, headers = dl.fitted(record.key, record.value, record.headers, why)
         await self.publisher.send(self.topics.dead_letters, key, value, headers)
         self.metrics.events.labels(source, label, "dead_lettered").inc()

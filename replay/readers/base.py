@@ -26,6 +26,7 @@ __all__ = [
     "Reject",
     "check_readable",
     "file_errors",
+    "one_line",
     "open_binary",
     "open_text",
     "reject",
@@ -103,10 +104,20 @@ def file_errors(path: Path, *errors: type[Exception]) -> Iterator[None]:
     try:
         yield
     except caught as exc:
-        raise SourceError(f"{path}: {exc}") from None
+        raise SourceError(f"{path}: {one_line(str(exc))}") from None
 
 
 def reject(position: int, origin: str, rejected: Rejected, raw: str) -> Reject:
     # Lone surrogates (bytes that were not UTF-8) would break whoever writes `raw` out.
     safe = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return Reject(position, origin, rejected.reason, rejected.error, safe)
+    return Reject(position, origin, rejected.reason, one_line(rejected.error), safe)
+
+
+def one_line(error: str) -> str:
+    """An error as one line. Some quote the value they refuse, line breaks and all (a
+    CSV cell whose quote is never closed runs to the end of the file); pyarrow's may
+    end with one."""
+    error = error.strip()
+    if "\n" in error or "\r" in error:
+        return error.replace("\r", "\\r").replace("\n", "\\n")
+    return error

@@ -47,13 +47,18 @@ def _read(
 ) -> Iterator[Record | Reject]:
     layout = Layout.of(plan, {column: i for i, column in reversed(list(enumerate(header)))})
     name, width, position = path.name, len(header), 0
-    with file_errors(path, csv.Error), open_text(path) as handle:
+    with file_errors(path), open_text(path) as handle:
         reader = csv.reader(handle)
         next(reader)
-        for row in reader:
+        for row in _rows(reader):
+            origin = f"{name}:{reader.line_num}"
+            if isinstance(row, csv.Error):
+                unreadable = Rejected("undecodable", f"unreadable row: {row}")
+                yield reject(position, origin, unreadable, "")
+                position += 1
+                continue
             if not row:  # a blank line
                 continue
-            origin = f"{name}:{reader.line_num}"
             result = _broken(row, width) or row_event(
                 [cell.strip() for cell in row], layout, origin, types, context
             )
@@ -64,6 +69,18 @@ def _read(
             else:
                 yield Record(position, origin, result)
             position += 1
+
+
+def _rows(reader: Iterator[list[str]]) -> Iterator[list[str] | csv.Error]:
+    """The rows, and in place of a row that the csv module refuses (a cell over its
+    field size limit, 128 KiB), the error: the next row is read from the next line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
 
 
 def _broken(row: list[str], width: int) -> Rejected | None:

@@ -41,6 +41,7 @@ _PREFIXES = tuple(
     (f'{{"_topic": "{role}", '.encode(), model.__pydantic_validator__.validate_json)
     for role, model in _ROLES.items()
 )
+_TOO_DEEP = Rejected("undecodable", "not JSON: nested too deeply")
 
 
 def read(
@@ -111,6 +112,8 @@ def _event(
         value = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         return Rejected("undecodable", f"not JSON: {exc}")
+    except RecursionError:  # `[[[[...` thousands deep: json's parser recurses per level
+        return _TOO_DEEP
     if not isinstance(value, dict):
         return Rejected("undecodable", "a line must be one JSON object")
     role = value.pop("_topic", None)
@@ -120,7 +123,11 @@ def _event(
         return Rejected("invalid", f"_topic: unknown role {str(role)[:40]!r}")
     model = _infer(value) if role is None else _ROLES[str(role)]
     _rename(value, columns, types)
-    return model.model_validate_json(json.dumps(value), context=context)
+    try:
+        text = json.dumps(value)
+    except RecursionError:  # parsed just under the limit, encoded just over it
+        return _TOO_DEEP
+    return model.model_validate_json(text, context=context)
 
 
 def _infer(value: dict[str, Any]) -> Contract:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from replay.errors import SourceError
 from replay.mapping import KNOWN_FIELDS, plan_columns
-from replay.readers.base import Record, Reject, check_readable, file_errors, reject
+from replay.readers.base import Record, Reject, check_readable, file_errors, one_line, reject
 from replay.readers.tabular import Layout, row_event
 from schemas.decode import Rejected
 
@@ -31,16 +31,36 @@ def read(
     path: Path, columns: Mapping[str, str], types: Mapping[str, str], context: dict[str, Any]
 ) -> Iterator[Record | Reject]:
     """The log's rows; reads the schema and checks the mapping against it before returning."""
-    header = _header(path)
-    return _read(path, plan_columns(path, header, columns), types, context)
+    schema = _schema(path)
+    plan = plan_columns(path, schema.names, columns)
+    _check_columns(path, schema, sorted(set(plan.values())))
+    return _read(path, plan, types, context)
 
 
-def _header(path: Path) -> list[str]:
+def _schema(path: Path) -> pa.Schema:
     check_readable(path)
     try:
-        return list(pq.read_schema(path).names)
-    except pa.ArrowException as exc:
-        raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
+        return pq.read_schema(path)
+    # A broken footer: ArrowException, OSError (thrift), UnicodeDecodeError (a name).
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({one_line(str(exc))})") from None
+
+
+def _check_columns(path: Path, schema: pa.Schema, wanted: list[str]) -> None:
+    """What would stop every row of a column being read: a name two columns have, a
+    time zone Python does not know."""
+    for column in wanted:
+        count = schema.names.count(column)
+        if count > 1:
+            raise SourceError(f"{path}: {count} columns are named {column!r}")
+        kind = schema.field(column).type
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            try:
+                pa.scalar(0, kind).as_py()
+            except (LookupError, ValueError, pa.ArrowException):  # KeyError: pytz, zoneinfo
+                raise SourceError(
+                    f"{path}: column {column!r}: unknown time zone {kind.tz!r}"
+                ) from None
 
 
 def _read(
@@ -52,10 +72,13 @@ def _read(
     name, position = path.name, 0
     with file_errors(path, pa.ArrowException), pq.ParquetFile(path) as source:
         for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
-            cells = [_as_cells(batch.column(c), c in texts) for c in wanted]
-            for row in zip(*cells, strict=True):
+            broken: dict[int, Rejected] = {}  # rows with a cell Python cannot hold
+            cells = [_as_cells(batch.column(c), c, c in texts, broken) for c in wanted]
+            for index, row in enumerate(zip(*cells, strict=True)):
                 origin = f"{name}:{position + 1}"
-                result = row_event(row, layout, origin, types, context)
+                result = (broken.get(index) if broken else None) or row_event(
+                    row, layout, origin, types, context
+                )
                 if isinstance(result, Rejected):
                     shown = dict(zip(wanted, row, strict=True))
                     raw = json.dumps(shown, default=str, ensure_ascii=False)
@@ -65,10 +88,28 @@ def _read(
                 position += 1
 
 
-def _as_cells(column: pa.Array, text: bool) -> list[Any]:
-    """A column's values; numbers that feed text fields (ids, mostly) as text."""
+def _as_cells(column: pa.Array, name: str, text: bool, broken: dict[int, Rejected]) -> list[Any]:
+    """A column's values; numbers that feed text fields (ids, mostly) as text. A value
+    Python cannot hold (a date past year 9999, text that is not UTF-8) spoils the
+    whole column's conversion: then cell by cell, such a cell ``None`` and its row in
+    ``broken``."""
     kind = column.type
     if text and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         column = column.cast(pa.string())
-    values: list[Any] = column.to_pylist()
+    try:
+        values: list[Any] = column.to_pylist()
+    except (OverflowError, ValueError):
+        values = [_cell(column, i, name, broken) for i in range(len(column))]
     return values
+
+
+def _cell(column: pa.Array, index: int, name: str, broken: dict[int, Rejected]) -> Any:
+    try:
+        return column[index].as_py()
+    except OverflowError as exc:
+        broken.setdefault(index, Rejected("out_of_range", f"column {name!r}: out of range ({exc})"))
+    except UnicodeDecodeError:
+        broken.setdefault(index, Rejected("undecodable", f"column {name!r}: text is not UTF-8"))
+    except ValueError as exc:
+        broken.setdefault(index, Rejected("invalid", f"column {name!r}: {exc}"))
+    return None

@@ -7,7 +7,6 @@ Adding a format is one module with a ``read`` function (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -15,8 +14,7 @@ from replay.errors import SourceError
 from replay.mapping import ERASURE_TYPE, PROFILE_TYPE
 from replay.readers import csv_file, json_lines, parquet_file
 from replay.readers.base import LogFormat, Record, Reject
-from schemas._types import TIMESTAMP_FLOOR
-from schemas.events import allowed_types_context
+from schemas.config import InputBoundsConfig
 
 __all__ = ["FORMATS", "format_of", "log_format", "read_log"]
 
@@ -34,22 +32,26 @@ FORMATS: Mapping[str, LogFormat] = MappingProxyType(
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
+_BOUNDS = InputBoundsConfig()
+
+
 def read_log(
     path: Path | str,
     columns: Mapping[str, str] = _EMPTY,
     types: Mapping[str, str] = _EMPTY,
     extra_event_types: Iterable[str] = (),
-    timestamp_floor: datetime = TIMESTAMP_FLOOR,
+    bounds: InputBoundsConfig = _BOUNDS,
 ) -> Iterator[Record | Reject]:
     """Records and rejects of a log, in file order; the format follows the extension.
 
     ``.jsonl``/``.ndjson``/``.json`` (JSON Lines), ``.csv`` (both also ``.gz``) and
-    ``.parquet``. Checks the file and the mapping before returning. Rows dated before
-    ``timestamp_floor`` (``engine.input_bounds.timestamp_floor``) are ``out_of_range``.
+    ``.parquet``. Checks the file and the mapping before returning. Rows are decoded
+    under ``bounds`` (``engine.input_bounds``): dated before its floor, they are
+    ``out_of_range``; with larger bags than it allows, ``too_large``.
     """
     path = Path(path)
     log = format_of(path)
-    context = allowed_types_context(extra_event_types, timestamp_floor)
+    context = bounds.context(extra_event_types)
     allowed = context["event_types"]
     for written, meant in types.items():
         if meant not in allowed | {PROFILE_TYPE, ERASURE_TYPE}:

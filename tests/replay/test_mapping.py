@@ -70,13 +70,22 @@ def test_mapping_files_and_flags_over_them(tmp_path: Path, name: str, text: str)
         ("map.json", "[]", "expected a table"),
         ("map.toml", 'columns = {colour = "c"}', "columns 'colour=c': unknown field 'colour'"),
         ("absent.toml", None, "absent.toml: No such file"),
+        ("map.toml", b'columns = {customer_id = "\xff"}', "not UTF-8"),
+        pytest.param(
+            "map.toml", "a = " + "[" * 10**5 + "]" * 10**5, "nested too deeply", id="deep-toml"
+        ),
+        pytest.param("map.json", "[" * 10**5 + "]" * 10**5, "nested too deeply", id="deep-json"),
+        pytest.param("map.json", '{"columns": ' + "1" * 5000 + "}", "4300", id="long-json-int"),
+        pytest.param("map.toml", "columns = " + "1" * 5000, "4300", id="long-toml-int"),
     ],
 )
 def test_bad_mapping_files_are_named(
-    tmp_path: Path, name: str, text: str | None, error: str
+    tmp_path: Path, name: str, text: str | bytes | None, error: str
 ) -> None:
     path = tmp_path / name
-    if text is not None:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
         path.write_text(text)
     with pytest.raises(SourceError) as caught:
         ColumnMap.parse(file=path)

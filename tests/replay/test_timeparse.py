@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -55,6 +55,11 @@ def test_parse_time_reads_common_formats(value: object, expected: datetime) -> N
         (float("inf"), "finite"),
         (10**30, "out of range"),
         (None, "cannot read a time"),
+        # A datetime, but not one in UTC: year 0 and year 10000 there.
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+        ("9999-12-31T23:59:59-01:00", "out of range"),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "out of range"),
+        pytest.param("9" * 5000, "digits", id="5000-digits"),
     ],
 )
 def test_parse_time_refuses_with_one_line(value: object, error: str) -> None:
@@ -105,7 +110,11 @@ def test_parse_range_time(text: str, expected: int) -> None:
     assert parse_range_time(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "-5", "1.5e12"])
+@pytest.mark.parametrize(
+    "text",
+    # "²" is a digit to str.isdigit, not to int(); nor are 5,000 digits a number to it.
+    ["", "yesterday", "-5", "1.5e12", "²", pytest.param("1" * 5000, id="5000-digits")],
+)
 def test_parse_range_time_refuses_with_one_line(text: str) -> None:
     with pytest.raises(SourceError, match="expected ISO-8601") as caught:
         parse_range_time(text)

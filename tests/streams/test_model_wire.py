@@ -62,5 +62,5 @@ def test_the_hash_tells_two_models_of_one_version_apart() -> None:
 
 
 def test_an_unknown_contribution_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown contribution"):
+    with pytest.raises(ValueError, match=r"not a contribution: a row of 2 starting 'other'"):
         decode_contributions(b'[["other", 1]]')

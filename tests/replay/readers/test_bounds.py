@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replay.sources import Record, Reject
+from schemas.config import InputBoundsConfig
 
 WriteLog = Callable[..., Path]
 ReadRows = Callable[..., list[Record | Reject]]
@@ -90,7 +91,9 @@ def test_jsonl_epoch_ms_from_the_floor_to_2000_are_read(
 def test_the_floor_is_the_callers(write_log: WriteLog, read_rows: ReadRows) -> None:
     path = write_log("log.jsonl", line("behaviour", timestamp="2019-12-31T23:00:00Z"))
     assert isinstance(read_rows(path)[0], Record)  # the default floor: 1990
-    reject = only_reject(read_rows(path, timestamp_floor=datetime(2020, 1, 1, tzinfo=UTC)))
+    reject = only_reject(
+        read_rows(path, bounds=InputBoundsConfig(timestamp_floor=datetime(2020, 1, 1, tzinfo=UTC)))
+    )
     assert reject.reason == "out_of_range" and "2020-01-01T00:00:00+00:00" in reject.error
 
 
