@@ -8,7 +8,8 @@ stopped and started again with its data on the same ports, as a restarted broker
 from __future__ import annotations
 
 import json
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,6 +54,24 @@ def purchase(customer: int, n: int) -> dict[str, Any]:
             "amount": 12.0, "timestamp": DEFAULT_START_MS + n * DAY_MS + customer}  # fmt: skip
 
 
+# An application's producer, in a process of its own: it connects while the broker is
+# up, then sends the events given on stdin and holds them until the broker is back.
+# (In the test's own process, kafka-python 3.0.12 would leak the sockets of its failed
+# reconnects into whichever test runs next.)
+PRODUCER = """
+import json, sys
+from brokers.clients import producer
+from settings import Settings
+settings = Settings.model_validate_json(sys.argv[1])
+client = producer(settings, retries=2**31 - 1, delivery_timeout_ms=300_000)
+print("ready", flush=True)
+for event in json.loads(sys.stdin.read()):
+    client.send(sys.argv[2], key=event["customer_id"].encode(), value=json.dumps(event).encode())
+client.flush()
+client.close()
+"""
+
+
 def test_the_worker_rides_out_a_broker_outage(
     broker: ApacheKafka, start_worker: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -62,37 +81,33 @@ def test_the_worker_rides_out_a_broker_outage(
     ensure_topics(settings, [t.behaviour])
     rounds = [[purchase(c, n) for c in range(CUSTOMERS)] for n in range(4)]
 
-    # One producer throughout, as an application's: it buffers through the outage.
-    client = producer(settings, retries=2**31 - 1, delivery_timeout_ms=300_000)
-
     def send(events: list[dict[str, Any]]) -> None:
-        for event in events:
-            client.send(t.behaviour, key=event["customer_id"].encode(),
-                        value=json.dumps(event).encode())  # fmt: skip
-        client.flush()
+        with producer(settings) as client:
+            for event in events:
+                client.send(t.behaviour, key=event["customer_id"].encode(),
+                            value=json.dumps(event).encode())  # fmt: skip
 
-    try:
-        send(rounds[0])
-        wait_for_count(worker.metrics_url, CUSTOMERS)
-        _until(lambda: get(f"{url}/readyz")[0] == 200, "ready before the outage", 60)
+    send(rounds[0])
+    wait_for_count(worker.metrics_url, CUSTOMERS)
+    _until(lambda: get(f"{url}/readyz")[0] == 200, "ready before the outage", 60)
 
+    command = [sys.executable, "-c", PRODUCER, settings.model_dump_json(), t.behaviour]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as sender:  # fmt: skip
+        assert sender.stdout is not None and sender.stdin is not None
+        assert sender.stdout.readline().strip() == "ready"
         broker.stop()
         stopped = time.monotonic()
-        # Input keeps coming: the producer holds it until the broker is back.
-        sender = threading.Thread(target=send, args=(rounds[1] + rounds[2],))
-        sender.start()
+        sender.stdin.write(json.dumps(rounds[1] + rounds[2]))  # mid-stream: held by it
+        sender.stdin.close()
         _, body = _until(lambda: get(f"{url}/readyz"), "not ready", OUTAGE_SECONDS, 503)
         assert any("broker" in reason for reason in body["reasons"]), body
         assert get(f"{url}/healthz")[0] == 200, "alive through the outage"
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))  # the outage
         assert worker.process.running
         broker.start()
-
-        sender.join(timeout=120)
-        assert not sender.is_alive()
-        send(rounds[3])
-    finally:
-        client.close()
+        assert sender.wait(timeout=120) == 0, "the producer could not deliver"
+    send(rounds[3])
     events = sum(len(r) for r in rounds)
     wait_for_count(worker.metrics_url, events, timeout=180)
     _until(lambda: get(f"{url}/readyz")[0] == 200, "ready again", 60)
