@@ -254,6 +254,13 @@ class SegmentEngine:
                 self.history.prune(min(sealed) + 1 - clock.lag)
         return news
 
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """``partitions`` were taken away (a rebalance): their timers are indexed again
+        from the stored states if they come back, so that timers another worker set
+        meanwhile fire here too."""
+        for partition in partitions:
+            self.timers.forget(partition)
+
     def seal_caught_up(self, caught_up: Iterable[int]) -> list[Contribution]:
         """Take ``caught_up`` partitions (nothing more to read for now) to have passed
         the epochs the furthest partition may need; the contributions to send to a

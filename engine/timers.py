@@ -146,6 +146,12 @@ class TimerIndex:
                 self._queued[state.customer_id] = state.timer_ms
         heapq.heapify(heap)
 
+    def forget(self, partition: int) -> None:
+        """Stop indexing ``partition`` (taken away): indexed again from its stored
+        states when it comes back, with the timers another worker set meanwhile."""
+        for _, customer_id in self._heaps.pop(partition, ()):
+            self._queued.pop(customer_id, None)
+
     def add(self, partition: int, due: int, customer_id: str) -> None:
         self._queued[customer_id] = due
         heapq.heappush(self._heaps.setdefault(partition, []), (due, customer_id))

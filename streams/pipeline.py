@@ -197,12 +197,14 @@ class Pipeline:
 
     async def drop_held(self, revoked: set[tuple[str, int]]) -> None:
         """Forget the held records of partitions taken away (their new owner reads them
-        again: commits stopped before them)."""
+        again: commits stopped before them), and their timers (indexed again from the
+        stored states if they come back)."""
         async with self._turn:
             self._held = [
                 h for h in self._held if (h[0][0].topic, h[0][0].partition) not in revoked
             ]
             self.metrics.held_events.set(len(self._held))
+            self.engine.forget_partitions({p for topic, p in revoked if topic in self.sources})
 
     def _ahead(self, event: InputEvent) -> str:
         skew = self.max_clock_skew_seconds

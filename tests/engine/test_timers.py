@@ -140,3 +140,16 @@ def test_the_next_recheck_offset_is_the_walked_one_without_the_walk(
     rechecks = Rechecks.__new__(Rechecks)
     rechecks.first_ms, rechecks.growth, rechecks.max_ms = first, growth, most
     assert rechecks._gap_after(silent) == _walked(first, growth, most, silent)
+
+
+def test_a_partition_taken_away_is_indexed_again_from_its_stored_states() -> None:
+    index = TimerIndex()
+    index.index(0, [CustomerState("a", timer_ms=100), CustomerState("b", timer_ms=200)])
+    index.index(1, [CustomerState("c", timer_ms=150)])
+    index.forget(0)  # a rebalance took it; another worker moved a's timer meanwhile
+    assert not index.indexed(0) and index.indexed(1)
+    index.index(0, [CustomerState("a", timer_ms=300), CustomerState("b", timer_ms=200)])
+    index.advance(0, 1_000)
+    index.advance(1, 1_000)
+    assert list(index.due(0)) == [(200, "b"), (300, "a")]
+    assert list(index.due(1)) == [(150, "c")]

@@ -91,11 +91,19 @@ def test_a_worker_killed_ten_times_ends_as_replay(
         assert trainer.running, f"the trainer exited; see {trainer.log_path}"
     last = start_worker(**CLUSTER, **TIMEOUTS)
     settings = last.settings
-    t = settings.topics
     send(slices[KILLS], settings)
     _all_committed(settings, deadline)
     assert len(kills) == KILLS
 
+    emitted, repeats = assert_ends_as_replay(last, log, tmp_path, customers=80)
+    print(f"kills at {kills}; {len(messages)} events; {emitted} changes, {repeats} repeats")
+
+
+def assert_ends_as_replay(last: Any, log: Path, tmp_path: Path, customers: int) -> tuple[int, int]:
+    """Every customer's state and segments as a 4-partition replay of ``log`` decides,
+    and every change replay decides emitted, with no other: (changes, repeats)."""
+    settings: Settings = last.settings
+    t = settings.topics
     out = tmp_path / "replay"
     config = tmp_path / "engine.toml"
     config.write_text("engine = " + _toml_inline(EPOCHS) + "\n")
@@ -103,7 +111,7 @@ def test_a_worker_killed_ten_times_ends_as_replay(
                  "--partitions", "4", "--no-progress"]) == 0  # fmt: skip
     with (out / "assignments.csv").open() as f:
         replayed = {row["customer_id"]: row for row in csv.DictReader(f)}
-    assert len(replayed) == 80
+    assert len(replayed) == customers
 
     # Every customer's state: the changelog's latest value per customer.
     states = {}
@@ -136,7 +144,7 @@ def test_a_worker_killed_ten_times_ends_as_replay(
         decided = {SegmentChange.model_validate_json(line).change_id for line in f}
     assert decided, "replay decided no change"
     assert set(emitted) == decided
-    print(f"kills at {kills}; {len(messages)} events; {len(emitted)} changes, {repeats} repeats")
+    return len(emitted), repeats
 
 
 def _in_time_order(messages: list[Any], n: int) -> list[list[Any]]:

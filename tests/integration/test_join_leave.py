@@ -1,0 +1,71 @@
+"""A worker joining and then leaving the cluster rebalances partitions without
+changing any customer's segment: on Apache Kafka, with model epochs and the separate
+trainer, one worker takes the first third of the input, two the second (a join: half
+the partitions move), one again the last (a leave: they move back), and the end is a
+4-partition replay of the whole input, change for change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brokers.apache_kafka import ApacheKafka
+from cli.generate import send, write_jsonl
+from cli.local import WorkerProcess
+from settings import Settings
+from synthetic import generate
+from tests.integration.test_cluster import CLUSTER, _all_committed, _settle
+from tests.integration.test_crash import TIMEOUTS, _in_time_order, assert_ends_as_replay
+
+pytestmark = pytest.mark.integration
+
+SEED = 23
+
+
+@pytest.fixture
+def broker(apache_kafka: ApacheKafka) -> ApacheKafka:
+    return apache_kafka
+
+
+@pytest.fixture
+def trainer(broker: ApacheKafka, tmp_path: Path) -> Iterator[WorkerProcess]:
+    values = {"kafka_bootstrap": broker.bootstrap, **CLUSTER}
+    process = WorkerProcess(values, tmp_path / "trainer.log", command="trainer").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_a_worker_joining_and_leaving_changes_no_segment(
+    start_worker: Callable[..., Any], trainer: WorkerProcess, tmp_path: Path
+) -> None:
+    messages = list(generate(customers=60, days=45, seed=SEED, with_profiles=False))
+    log = tmp_path / "events.jsonl"
+    write_jsonl(messages, log)
+    first, second, third = _in_time_order(messages, 3)
+    deadline = time.monotonic() + 300
+
+    stays = start_worker(**CLUSTER, **TIMEOUTS)
+    settings: Settings = stays.settings
+    send(first, settings)
+    _all_committed(settings, deadline)
+
+    joins = start_worker(**CLUSTER, **TIMEOUTS)
+    _settle([stays, joins], deadline)  # each holds some partitions now
+    send(second, settings)
+    _all_committed(settings, deadline)
+
+    assert joins.process.stop() == 0  # a graceful leave: its partitions move back
+    _settle([stays], deadline)
+    send(third, settings)
+    _all_committed(settings, deadline)
+    assert trainer.running, f"the trainer exited; see {trainer.log_path}"
+
+    changes, repeats = assert_ends_as_replay(stays, log, tmp_path, customers=60)
+    print(f"{len(messages)} events; {changes} changes, {repeats} repeats")
