@@ -8,42 +8,34 @@ the partitions move), one again the last (a leave: they move back), and the end 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from brokers.apache_kafka import ApacheKafka
 from cli.generate import send, write_jsonl
 from cli.local import WorkerProcess
 from settings import Settings
 from synthetic import generate
 from tests.integration.test_cluster import CLUSTER, _all_committed, _settle
-from tests.integration.test_crash import TIMEOUTS, _in_time_order, assert_ends_as_replay
+from tests.integration.test_crash import (  # broker, trainer: the crash test's fixtures
+    TIMEOUTS,
+    _in_time_order,
+    assert_ends_as_replay,
+    broker,  # noqa: F401
+    trainer,  # noqa: F401
+)
 
 pytestmark = pytest.mark.integration
 
 SEED = 23
 
 
-@pytest.fixture
-def broker(apache_kafka: ApacheKafka) -> ApacheKafka:
-    return apache_kafka
-
-
-@pytest.fixture
-def trainer(broker: ApacheKafka, tmp_path: Path) -> Iterator[WorkerProcess]:
-    values = {"kafka_bootstrap": broker.bootstrap, **CLUSTER}
-    process = WorkerProcess(values, tmp_path / "trainer.log", command="trainer").start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 def test_a_worker_joining_and_leaving_changes_no_segment(
-    start_worker: Callable[..., Any], trainer: WorkerProcess, tmp_path: Path
+    start_worker: Callable[..., Any],
+    trainer: WorkerProcess,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     messages = list(generate(customers=60, days=45, seed=SEED, with_profiles=False))
     log = tmp_path / "events.jsonl"
