@@ -22,6 +22,7 @@ from replay.readers.base import (
     open_binary,
     reject,
 )
+from schemas._types import BYTES_CONTEXT_KEY, MAX_MESSAGE_BYTES
 from schemas.decode import Rejected
 from schemas.decode import rejection as rejection_of
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
@@ -75,20 +76,26 @@ def _read(
     name, position = path.name, 0
     fast = not columns and not types
     prefixes = _PREFIXES if fast else ()
+    limit = context.get(BYTES_CONTEXT_KEY, MAX_MESSAGE_BYTES)  # as the live decoder's
     with file_errors(path), open_binary(path) as lines:
         for number, line in enumerate(lines, 1):
             result: InputEvent | Rejected
-            try:
-                for prefix, validate in prefixes:
-                    if line.startswith(prefix):
-                        result = validate(b"{" + line[len(prefix) :], context=context)
-                        break
-                else:
-                    if not line or line.isspace():
-                        continue
-                    result = _event(line, fast, columns, types, context)
-            except ValidationError as exc:
-                result = rejection_of(exc)
+            if len(line) > limit:
+                result = Rejected(
+                    "too_large", f"line is {len(line):,} bytes; the limit is {limit:,}"
+                )
+            else:
+                try:
+                    for prefix, validate in prefixes:
+                        if line.startswith(prefix):
+                            result = validate(b"{" + line[len(prefix) :], context=context)
+                            break
+                    else:
+                        if not line or line.isspace():
+                            continue
+                        result = _event(line, fast, columns, types, context)
+                except ValidationError as exc:
+                    result = rejection_of(exc)
             if isinstance(result, Rejected):
                 raw = line.decode("utf-8", "replace").rstrip("\r\n")
                 yield reject(position, f"{name}:{number}", result, raw)

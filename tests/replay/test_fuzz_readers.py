@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 from replay.mapping import KNOWN_FIELDS
@@ -31,6 +31,7 @@ from replay.sources import (
     parse_time,
     read_log,
 )
+from schemas.config import InputBoundsConfig
 from schemas.dead_letters import DEAD_LETTER_REASONS
 from schemas.decode import Rejected, decode
 from schemas.events import InputEvent, allowed_types_context
@@ -50,9 +51,15 @@ def log_file(name: str, data: bytes) -> Iterator[Path]:
         yield path
 
 
+# Lines up to the largest size a deployment may allow: deep nesting is what is tested.
+ROOMY = InputBoundsConfig(max_message_bytes=900_000)
+
+
 def read_all(path: Path, mapped: bool = False) -> list[Record | Reject] | None:
     """Every row, the promises checked; None when the file as a whole is refused."""
-    options = {"columns": MAPPED.columns, "types": MAPPED.types} if mapped else {}
+    options: dict[str, object] = {"bounds": ROOMY}
+    if mapped:
+        options |= {"columns": MAPPED.columns, "types": MAPPED.types}
     try:
         items = read_log(path, **options)  # type: ignore[arg-type]
         # Parquet's pages are read as the rows are: a corrupt one ends the read there.
@@ -147,12 +154,11 @@ def test_json_lines_decide_as_the_live_decoder(
 ) -> None:
     value = data.draw(NEAR_VALID[source])
     key = value.get("customer_id")
-    live = decode(
-        source,
-        key.encode() if isinstance(key, str) else None,
-        json_bytes(value, ascii_only),
-        CONTEXT,
-    )
+    try:
+        body = json_bytes(value, ascii_only)
+    except ValueError:  # inf or nan: no JSON text holds it
+        reject()
+    live = decode(source, key.encode() if isinstance(key, str) else None, body, CONTEXT)
     line = json_bytes({"_topic": ROLES[source], **value}, ascii_only)
     with log_file("log.jsonl", line) as path:
         items = read_all(path)

@@ -97,6 +97,14 @@ def test_the_floor_is_the_callers(write_log: WriteLog, read_rows: ReadRows) -> N
     assert reject.reason == "out_of_range" and "2020-01-01T00:00:00+00:00" in reject.error
 
 
+def test_a_line_over_the_byte_limit_is_too_large(write_log: WriteLog, read_rows: ReadRows) -> None:
+    note = {"note": "n" * 900}  # within the value length, not within 1,000 bytes a line
+    path = write_log("log.jsonl", line("behaviour", timestamp=FLOOR_MS, properties=note))
+    assert isinstance(read_rows(path)[0], Record)  # the default: 100,000 bytes
+    reject = only_reject(read_rows(path, bounds=InputBoundsConfig(max_message_bytes=1_000)))
+    assert reject.reason == "too_large" and "the limit is 1,000" in reject.error
+
+
 # --- CSV and Parquet: times in the common formats, then the same floor -----------------------
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from replay.errors import SourceError
 from replay.sources import ColumnMap, Record, Reject, read_log
+from schemas.config import InputBoundsConfig
 
 WriteLog = Callable[..., Path]
 ReadRows = Callable[..., list[Record | Reject]]
@@ -32,6 +33,8 @@ GOOD = json.dumps(EVENT)
 GOOD_CSV = "c1,2026-01-01T00:00:00Z,page_view"
 HEADER = "customer_id,timestamp,type"
 MAPPED = {"columns": ColumnMap.parse(["customer_id=user"]).columns}
+# Lines up to the largest size a deployment may allow: deep nesting is what is tested.
+ROOMY = InputBoundsConfig(max_message_bytes=900_000)
 
 
 def kinds(items: list[Record | Reject]) -> list[str]:
@@ -59,7 +62,7 @@ def test_a_deeply_nested_line_is_rejected_and_the_replay_goes_on(
     write_log: WriteLog, read_rows: ReadRows, line: str, options: dict[str, object]
 ) -> None:
     path = write_log("log.jsonl", GOOD, line, GOOD)
-    items = read_rows(path, **options)
+    items = read_rows(path, bounds=ROOMY, **options)
     assert [item.position for item in items] == [0, 1, 2]
     reject = items[1]
     assert isinstance(reject, Reject) and reject.reason == "undecodable"
