@@ -437,13 +437,13 @@ class SegmentEngine:
         timer moved since); a failure is reported in ``errors``, never raised."""
         try:
             state = store.get(customer_id)
-            if timer is not None and state is not None and state.timer_ms != timer:
-                return  # moved since it was indexed
-            if state is not None and state.last_seen_ms is None and timer is not None:
-                if state.erased_until_ms is not None:  # an erasure marker whose time is up
-                    store.delete(customer_id)
+            if state is None or (timer is not None and state.timer_ms != timer):
+                return  # gone, or its timer moved since it was indexed
+            if state.last_seen_ms is None:  # a profile alone, or an erasure marker
+                if timer is not None and state.erased_until_ms is not None:
+                    store.delete(customer_id)  # the marker's time is up
                 return
-            if state is None or state.last_seen_ms is None or now_ms < state.last_seen_ms:
+            if now_ms < state.last_seen_ms:
                 return
             self._evaluate(state, now_ms, None, out, drift)
             store.put(state)

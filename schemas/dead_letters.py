@@ -67,6 +67,19 @@ def fitted(
     return key, None if value is None else value[:room], kept
 
 
+def one_line(error: str) -> str:
+    """An error as one line (a header value, a rejects-file field). Some quote the value
+    they refuse, line breaks and all; some end with one.
+
+    >>> one_line("bad cell 'a\\nb'\\n")
+    "bad cell 'a\\\\nb'"
+    """
+    error = error.strip()
+    if "\n" in error or "\r" in error:
+        return error.replace("\r", "\\r").replace("\n", "\\n")
+    return error
+
+
 def why(
     reason: DeadLetterReason, error: str, topic: str, partition: int, offset: int
 ) -> tuple[tuple[str, bytes], ...]:

@@ -150,8 +150,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         return web.json({"status": "ready"})
 
     def refused(web: Any, request: Any) -> Any:
-        refusal_ = refusal(settings, request.headers.get("Authorization"))
-        return None if refusal_ is None else web.json({"error": refusal_[1]}, status=refusal_[0])
+        """The answer to a request for customer data it may not have; None if it may."""
+        denied = refusal(settings, request.headers.get("Authorization"))
+        return None if denied is None else web.json({"error": denied[1]}, status=denied[0])
 
     smallest = settings.min_published_segment_size
 

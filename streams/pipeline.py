@@ -368,11 +368,7 @@ class Pipeline:
 
     async def reject_model(self, message: InputRecord, error: str) -> None:
         """A models-topic record that does not decode: to the dead-letter topic."""
-        why = dl.why(
-            "invalid", error[:_ERROR_CHARS], message.topic, message.partition, message.offset
-        )
-        key, value, headers = dl.fitted(message.key, message.value, message.headers, why)
-        await self.publisher.send(self.topics.dead_letters, key, value, headers)
+        await self._forward(message, "invalid", error)
 
     async def _send_contributions(self, items: list[Contribution]) -> None:
         """To the trainer: one message per source partition, keyed by it (in order)."""
@@ -416,13 +412,17 @@ class Pipeline:
     async def dead_letter(
         self, record: InputRecord, source: str, label: str, reason: dl.DeadLetterReason, error: str
     ) -> None:
-        """Forward the original message untouched, with headers saying why and from where."""
-        detail = error[:_ERROR_CHARS].replace("\r", "\\r").replace("\n", "\\n")  # one line
+        """Forward the original message, with headers saying why and from where."""
+        await self._forward(record, reason, error)
+        self.metrics.events.labels(source, label, "dead_lettered").inc()
+        self.metrics.dead_letters.labels(source, reason).inc()
+
+    async def _forward(self, record: InputRecord, reason: dl.DeadLetterReason, error: str) -> None:
+        """The original to the dead-letter topic, untouched unless too large to send."""
+        detail = dl.one_line(error[:_ERROR_CHARS])
         why = dl.why(reason, detail, record.topic, record.partition, record.offset)
         key, value, headers = dl.fitted(record.key, record.value, record.headers, why)
         await self.publisher.send(self.topics.dead_letters, key, value, headers)
-        self.metrics.events.labels(source, label, "dead_lettered").inc()
-        self.metrics.dead_letters.labels(source, reason).inc()
 
     def _type_label(self, event: InputEvent) -> str:
         if isinstance(event, BehaviourEvent):

@@ -103,13 +103,9 @@ class ChangelogWriter:
         sent.add_done_callback(partial(self._on_sent, TP(self._topic, partition)))
 
     def _on_sent(self, tp: TP, sent: Any) -> None:
-        if sent.cancelled():
-            self._on_failure(ChangelogError(f"changelog write to {tp.topic}[{tp.partition}] "
-                                            "was cancelled"))  # fmt: skip
-            return
-        if (error := sent.exception()) is not None:
-            self._on_failure(ChangelogError(
-                f"changelog write to {tp.topic}[{tp.partition}] failed: {error!r}"))  # fmt: skip
+        if sent.cancelled() or sent.exception() is not None:
+            why = "was cancelled" if sent.cancelled() else f"failed: {sent.exception()!r}"
+            self._on_failure(ChangelogError(f"changelog write to {tp.topic}[{tp.partition}] {why}"))
             return
         # As Faust's table does: RocksDB keeps the offset it holds data up to, so a
         # restart recovers only what follows.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from replay.errors import SourceError
-from schemas.dead_letters import DeadLetterReason
+from schemas.dead_letters import DeadLetterReason, one_line
 from schemas.decode import Rejected
 from schemas.events import BehaviourEvent, ErasureRequest, InputEvent, ProfileUpdate
 
@@ -111,13 +111,3 @@ def reject(position: int, origin: str, rejected: Rejected, raw: str) -> Reject:
     # Lone surrogates (bytes that were not UTF-8) would break whoever writes `raw` out.
     safe = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return Reject(position, origin, rejected.reason, one_line(rejected.error), safe)
-
-
-def one_line(error: str) -> str:
-    """An error as one line. Some quote the value they refuse, line breaks and all (a
-    CSV cell whose quote is never closed runs to the end of the file); pyarrow's may
-    end with one."""
-    error = error.strip()
-    if "\n" in error or "\r" in error:
-        return error.replace("\r", "\\r").replace("\n", "\\n")
-    return error
