@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests use (promtool and prometheus, docker-compose to check the
-# Compose file); installed only as root.
-DEBIAN_PACKAGES := prometheus docker-compose
+# Compose file, headless Chromium for the replay report); installed only as root.
+DEBIAN_PACKAGES := prometheus docker-compose chromium chromium-driver
 # The Apache Kafka broker the tests run beside the embedded one (brokers/kafka-pom.xml).
 KAFKA_CACHE := .cache/apache-kafka
 KAFKA_STAMP := $(KAFKA_CACHE)/.fetched
