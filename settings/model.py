@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # the leader topic) included. Many managed clusters refuse a topic with one replica;
     # with min.insync.replicas > 1, writes to one fail.
     topic_replication_factor: int = Field(1, ge=1)
+    # Off on clusters where applications may not create topics: the worker and the
+    # trainer then only check that every topic they need exists (``segment-engine
+    # topics create`` or the cluster's own tooling makes them).
+    create_topics: bool = True
     # Tansu answers a new member's join only after half the session timeout, so
     # this also sets how long a worker takes to start consuming there.
     session_timeout_seconds: float = Field(10.0, gt=0)
