@@ -90,6 +90,11 @@ def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) ->
             raise SourceError("give an input file or --topic, not both")
         if args.from_ is None or args.to is None:
             raise SourceError("--topic needs --from and --to")
+        mapping_flags = {"--map": args.map, "--map-file": args.map_file,
+                         "--type-map": args.type_map, "--set": args.sets}  # fmt: skip
+        if given := [flag for flag, value in mapping_flags.items() if value]:
+            # A topic holds the contract's own events: there is nothing to map.
+            raise SourceError(f"{', '.join(given)}: file inputs only, not with --topic")
         from replay.kafka_range import read_topic_range
 
         start, end = sources.parse_range_time(args.from_), sources.parse_range_time(args.to)
@@ -97,10 +102,10 @@ def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) ->
     else:
         if args.input is None:
             raise SourceError("give an input file (JSON Lines, CSV or Parquet) or --topic")
-        mapping = sources.ColumnMap.parse(args.map, args.type_map, args.map_file)
+        mapping = sources.ColumnMap.parse(args.map, args.type_map, args.map_file, args.sets)
         items = sources.read_log(
             args.input, mapping.columns, mapping.types, tuple(extra),
-            settings.engine.input_bounds,
+            settings.engine.input_bounds, mapping.constants,
         )  # fmt: skip
     with _progress(None, "read", args.no_progress) as bar:
         jump_ms = int(settings.engine.input_bounds.max_replay_jump_seconds * 1000)

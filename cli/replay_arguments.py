@@ -16,10 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser, backtest: bool) -> None:
     else:
         parser.add_argument("--config", type=Path, help="TOML settings file (engine config)")
     parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                        help="input column for a schema field (CSV, Parquet)")  # fmt: skip
+                        help="input column (or JSON key) for a schema field")  # fmt: skip
     parser.add_argument("--map-file", type=Path, help="TOML or JSON column and type mapping")
     parser.add_argument("--type-map", action="append", default=[], metavar="FROM=TO",
                         help="rename an event type, e.g. view=page_view")  # fmt: skip
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                        help="give a field the file lacks one value for every row, e.g. "
+                        "type=purchase (a field is mapped or set, not both)")  # fmt: skip
     parser.add_argument("--labels", type=Path, help="CSV customer_id,segment to score ARI against")
     parser.add_argument("--topic", help="read a Kafka topic instead of a file")
     parser.add_argument("--from", dest="from_", metavar="TIME", help="start of the topic range")

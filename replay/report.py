@@ -3,6 +3,9 @@
 The page is byte-for-byte the same for the same outcomes, so a replay's output files
 can be compared: the figures come from :mod:`replay.plots`, whose SVG is reproducible
 with ids unique in the page; the HTML around them depends on the outcomes alone.
+Each figure sits in a ``<figure class="chart">`` that names its kind and its number of
+panels: what a browser holds the drawing to (``tests/replay/test_report_browser.py``).
+The page loads nothing: no script, stylesheet, font or image from anywhere.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from replay.plots import (
 )
 
 if TYPE_CHECKING:  # only read, never built here
+    from matplotlib.figure import Figure
+
     from engine.drift import DriftReading
     from replay.model import ReplayOutcome
 
@@ -35,7 +40,7 @@ h2{border-bottom:2px solid #ccc;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.note{color:#777;font-style:italic}svg{max-width:100%;height:auto}
+.note{color:#777;font-style:italic}svg{max-width:100%;height:auto}figure{margin:0 0 1em}
 """
 
 
@@ -77,17 +82,18 @@ def render(
 def _outcome(outcome: ReplayOutcome, anchor: str, svg: Svg) -> str:
     timeline, drift, stats = outcome.timeline, outcome.drift, outcome.stats
     no_timeline = _note("No timeline: the replay saw no sweep boundary.")
+    no_drift = _note("No drift readings.")
     stats_rows = [[k.replace("_", " "), v] for k, v in stats.items()]
     parts = [
         f'<section id="{anchor}"><h2>{_e(outcome.name)}</h2>',
         _summary(outcome),
         _table(["statistic", "value"], stats_rows) if stats else _note("No statistics."),
         "<h3>Segment sizes</h3>",
-        svg(sizes_figure(outcome)) if timeline else no_timeline,
+        _chart("sizes", sizes_figure(outcome), svg) if timeline else no_timeline,
         "<h3>Segment changes</h3>",
-        svg(changes_figure(outcome)) if timeline else no_timeline,
+        _chart("changes", changes_figure(outcome), svg) if timeline else no_timeline,
         "<h3>Drift signals</h3>",
-        svg(drift_figure(drift)) + _detections(drift) if drift else _note("No drift readings."),
+        _chart("drift", drift_figure(drift), svg) + _detections(drift) if drift else no_drift,
         "<h3>Segment profiles</h3>",
         _profiles(outcome.profiles) if outcome.profiles else _note("No segment profiles."),
     ]
@@ -145,8 +151,16 @@ def _comparison(
     cells = [[row.get(k) for k in keys] for row in rows]
     table = _table([k.replace("_", " ") for k in keys], cells)
     drawn = [o for o in outcomes if o.timeline]
-    figure = svg(comparison_figure(drawn)) if drawn else _note("No timelines to overlay.")
+    nothing = _note("No timelines to overlay.")
+    figure = _chart("comparison", comparison_figure(drawn), svg) if drawn else nothing
     return f'<section id="comparison"><h2>Comparison</h2>\n{table}\n{figure}</section>'
+
+
+def _chart(name: str, fig: Figure, svg: Svg) -> str:
+    """A figure as the page declares it: its kind and its number of panels, which a
+    browser test holds the drawing to (a panel that draws nothing is caught)."""
+    panels = len(fig.axes)
+    return f'<figure class="chart" data-chart="{name}" data-panels="{panels}">{svg(fig)}</figure>'
 
 
 def _kpi(name: str, value: object) -> object:

@@ -34,5 +34,8 @@ def finite(x: float) -> float:
 
     >>> finite(0.5), finite(math.inf)
     (0.5, 1e+300)
+    >>> import numpy as np
+    >>> repr(finite(np.float64(0.25)))  # a plain float: drift.csv writes its repr
+    '0.25'
     """
-    return x if math.isfinite(x) else 1e300
+    return float(x) if math.isfinite(x) else 1e300

@@ -55,10 +55,11 @@ class Reject:
     raw: str
 
 
-# (path, columns, types, validation context) -> rows. Whole-file problems raise at the
-# call, before the first row is asked for: the returned iterator does the reading.
+# (path, columns, types, constants, validation context) -> rows. Whole-file problems
+# raise at the call, before the first row is asked for: the iterator does the reading.
 Reader = Callable[
-    [Path, Mapping[str, str], Mapping[str, str], dict[str, Any]], Iterator[Record | Reject]
+    [Path, Mapping[str, str], Mapping[str, str], Mapping[str, str], dict[str, Any]],
+    Iterator[Record | Reject],
 ]
 
 

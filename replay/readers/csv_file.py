@@ -1,7 +1,8 @@
 """CSV logs (``.csv``, also gzipped): a header row, then one event a row.
 
-Columns are named like contract fields or mapped onto them (:mod:`replay.mapping`);
-cells are trimmed, and an empty cell is a missing value.
+Columns are named like contract fields or mapped onto them, and fields the file lacks
+may be set for every row (:mod:`replay.mapping`); cells are trimmed, and an empty cell
+is a missing value.
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ __all__ = ["read"]
 
 
 def read(
-    path: Path, columns: Mapping[str, str], types: Mapping[str, str], context: dict[str, Any]
+    path: Path,
+    columns: Mapping[str, str],
+    types: Mapping[str, str],
+    constants: Mapping[str, str],
+    context: dict[str, Any],
 ) -> Iterator[Record | Reject]:
     """The log's rows; reads the header and checks the mapping against it before returning."""
     header = _header(path)
-    return _read(path, header, plan_columns(path, header, columns), types, context)
+    plan = plan_columns(path, header, columns, constants)
+    index = {column: i for i, column in reversed(list(enumerate(header)))}
+    return _read(path, header, Layout.of(plan, index, constants), types, context)
 
 
 def _header(path: Path) -> list[str]:
@@ -41,11 +48,10 @@ def _header(path: Path) -> list[str]:
 def _read(
     path: Path,
     header: list[str],
-    plan: dict[str, str],
+    layout: Layout,
     types: Mapping[str, str],
     context: dict[str, Any],
 ) -> Iterator[Record | Reject]:
-    layout = Layout.of(plan, {column: i for i, column in reversed(list(enumerate(header)))})
     name, width, position = path.name, len(header), 0
     with file_errors(path), open_text(path) as handle:
         reader = csv.reader(handle)

@@ -2,12 +2,15 @@
 
 Lines follow the input contracts exactly, as the live topics do; a ``_topic`` key
 (``segment-engine generate --out`` writes one) names the contract, else the keys do.
+Keys may be mapped, and fields set for every line (:mod:`replay.mapping`): a set field
+goes to the lines of the contract that has it, and a line with its own is rejected.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +49,15 @@ _TOO_DEEP = Rejected("undecodable", "not JSON: nested too deeply")
 
 
 def read(
-    path: Path, columns: Mapping[str, str], types: Mapping[str, str], context: dict[str, Any]
+    path: Path,
+    columns: Mapping[str, str],
+    types: Mapping[str, str],
+    constants: Mapping[str, str],
+    context: dict[str, Any],
 ) -> Iterator[Record | Reject]:
     """The log's rows; checks that the file can be opened before returning."""
     check_readable(path)
-    return _read(path, columns, types, context)
+    return _read(path, _Names(columns, types, constants), context)
 
 
 def _fast_record(position: int, origin: str, event: InputEvent) -> Record:
@@ -69,12 +76,19 @@ _set_origin = Record.__dict__["origin"].__set__
 _set_event = Record.__dict__["event"].__set__
 
 
-def _read(
-    path: Path, columns: Mapping[str, str], types: Mapping[str, str], context: dict[str, Any]
-) -> Iterator[Record | Reject]:
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """What ``--map``, ``--type-map`` and ``--set`` do to each line."""
+
+    columns: Mapping[str, str]
+    types: Mapping[str, str]
+    constants: Mapping[str, str]
+
+
+def _read(path: Path, names: _Names, context: dict[str, Any]) -> Iterator[Record | Reject]:
     # This loop is the read rate of a replay: keep per-line work to the validation itself.
     name, position = path.name, 0
-    fast = not columns and not types
+    fast = not names.columns and not names.types and not names.constants
     prefixes = _PREFIXES if fast else ()
     limit = context.get(BYTES_CONTEXT_KEY, MAX_MESSAGE_BYTES)  # as the live decoder's
     with file_errors(path), open_binary(path) as lines:
@@ -93,7 +107,7 @@ def _read(
                     else:
                         if not line or line.isspace():
                             continue
-                        result = _event(line, fast, columns, types, context)
+                        result = _event(line, fast, names, context)
                 except ValidationError as exc:
                     result = rejection_of(exc)
             if isinstance(result, Rejected):
@@ -105,11 +119,7 @@ def _read(
 
 
 def _event(
-    line: bytes,
-    fast: bool,
-    columns: Mapping[str, str],
-    types: Mapping[str, str],
-    context: dict[str, Any],
+    line: bytes, fast: bool, names: _Names, context: dict[str, Any]
 ) -> InputEvent | Rejected:
     """A line that is not of the usual shape, or any line when names are mapped.
 
@@ -129,7 +139,13 @@ def _event(
     if role is not None and str(role) not in _ROLES:
         return Rejected("invalid", f"_topic: unknown role {str(role)[:40]!r}")
     model = _infer(value) if role is None else _ROLES[str(role)]
-    _rename(value, columns, types)
+    _rename(value, names.columns)
+    clash = _set(value, names.constants, model)
+    if clash is not None:
+        return clash
+    kind = value.get("type")
+    if isinstance(kind, str) and kind in names.types:
+        value["type"] = names.types[kind]
     try:
         text = json.dumps(value)
     except RecursionError:  # parsed just under the limit, encoded just over it
@@ -145,7 +161,7 @@ def _infer(value: dict[str, Any]) -> Contract:
     return BehaviourEvent
 
 
-def _rename(value: dict[str, Any], columns: Mapping[str, str], types: Mapping[str, str]) -> None:
+def _rename(value: dict[str, Any], columns: Mapping[str, str]) -> None:
     for target, key in columns.items():
         if key not in value:
             continue
@@ -156,6 +172,21 @@ def _rename(value: dict[str, Any], columns: Mapping[str, str], types: Mapping[st
                 nested[name] = value.pop(key)
         else:
             value[target] = value.pop(key)
-    kind = value.get("type")
-    if isinstance(kind, str) and kind in types:
-        value["type"] = types[kind]
+
+
+def _set(value: dict[str, Any], constants: Mapping[str, str], model: Contract) -> Rejected | None:
+    """Give the line the set fields its contract has; one it has already is a clash."""
+    for target, given in constants.items():
+        group, _, name = target.partition(".")
+        if (group if name else target) not in model.model_fields:
+            continue
+        into = value
+        if name:  # a property or attribute: into the line's bag, made if absent or null
+            into = value[group] = {} if value.get(group) is None else value[group]
+        if not isinstance(into, dict):
+            continue  # not an object: the contract rejects the line as it is
+        key = name or target
+        if key in into:
+            return Rejected("invalid", f"{target}: the line has one, and it is also set")
+        into[key] = given
+    return None

@@ -1,6 +1,7 @@
 """Parquet logs (``.parquet``; never gzipped: Parquet compresses inside the file).
 
-Columns are named like contract fields or mapped onto them (:mod:`replay.mapping`);
+Columns are named like contract fields or mapped onto them, and fields the file lacks
+may be set for every row (:mod:`replay.mapping`);
 native timestamps and numbers are used as they are, except numbers that feed text
 fields (ids, mostly), which are read as text.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,17 @@ _BATCH_ROWS = 8192  # Parquet rows turned into Python objects at a time
 
 
 def read(
-    path: Path, columns: Mapping[str, str], types: Mapping[str, str], context: dict[str, Any]
+    path: Path,
+    columns: Mapping[str, str],
+    types: Mapping[str, str],
+    constants: Mapping[str, str],
+    context: dict[str, Any],
 ) -> Iterator[Record | Reject]:
     """The log's rows; reads the schema and checks the mapping against it before returning."""
     schema = _schema(path)
-    plan = plan_columns(path, schema.names, columns)
+    plan = plan_columns(path, schema.names, columns, constants)
     _check_columns(path, schema, sorted(set(plan.values())))
-    return _read(path, plan, types, context)
+    return _read(path, plan, types, constants, context)
 
 
 def _schema(path: Path) -> pa.Schema:
@@ -64,17 +70,24 @@ def _check_columns(path: Path, schema: pa.Schema, wanted: list[str]) -> None:
 
 
 def _read(
-    path: Path, plan: dict[str, str], types: Mapping[str, str], context: dict[str, Any]
+    path: Path,
+    plan: dict[str, str],
+    types: Mapping[str, str],
+    constants: Mapping[str, str],
+    context: dict[str, Any],
 ) -> Iterator[Record | Reject]:
     wanted = sorted(set(plan.values()))
-    layout = Layout.of(plan, {column: i for i, column in enumerate(wanted)})
+    layout = Layout.of(plan, {column: i for i, column in enumerate(wanted)}, constants)
     texts = {column for target, column in plan.items() if target in _TEXT_FIELDS}
     name, position = path.name, 0
     with file_errors(path, pa.ArrowException), pq.ParquetFile(path) as source:
-        for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
+        # Every field set (--set), none read: one column still counts the rows.
+        read = wanted or source.schema_arrow.names[:1]
+        for batch in source.iter_batches(batch_size=_BATCH_ROWS, columns=read):
             broken: dict[int, Rejected] = {}  # rows with a cell Python cannot hold
             cells = [_as_cells(batch.column(c), c, c in texts, broken) for c in wanted]
-            for index, row in enumerate(zip(*cells, strict=True)):
+            rows = zip(*cells, strict=True) if cells else repeat((), batch.num_rows)
+            for index, row in enumerate(rows):
                 origin = f"{name}:{position + 1}"
                 result = (broken.get(index) if broken else None) or row_event(
                     row, layout, origin, types, context

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from replay.errors import SourceError
-from replay.mapping import ERASURE_TYPE, PROFILE_TYPE
+from replay.mapping import ERASURE_TYPE, PROFILE_TYPE, ColumnMap, checked_constants
 from replay.readers import csv_file, json_lines, parquet_file
 from replay.readers.base import LogFormat, Record, Reject
 from schemas.config import InputBoundsConfig
@@ -41,13 +41,15 @@ def read_log(
     types: Mapping[str, str] = _EMPTY,
     extra_event_types: Iterable[str] = (),
     bounds: InputBoundsConfig = _BOUNDS,
+    constants: Mapping[str, str] = _EMPTY,
 ) -> Iterator[Record | Reject]:
     """Records and rejects of a log, in file order; the format follows the extension.
 
     ``.jsonl``/``.ndjson``/``.json`` (JSON Lines), ``.csv`` (both also ``.gz``) and
     ``.parquet``. Checks the file and the mapping before returning. Rows are decoded
     under ``bounds`` (``engine.input_bounds``): dated before its floor, they are
-    ``out_of_range``; with larger bags than it allows, ``too_large``.
+    ``out_of_range``; with larger bags than it allows, ``too_large``. ``constants``
+    are fields set for every row (``--set``), checked against the contracts here.
     """
     path = Path(path)
     log = format_of(path)
@@ -56,7 +58,9 @@ def read_log(
     for written, meant in types.items():
         if meant not in allowed | {PROFILE_TYPE, ERASURE_TYPE}:
             raise SourceError(f"type map {written}={meant}: {meant!r} is not a known event type")
-    return log.read(path, columns, types, context)
+    ColumnMap(columns, types, constants)  # a field mapped and set, an id set: one line
+    constants = checked_constants(constants, types, context)
+    return log.read(path, columns, types, constants, context)
 
 
 def format_of(path: Path) -> LogFormat:

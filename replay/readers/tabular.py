@@ -1,8 +1,10 @@
 """Rows of a table (CSV, Parquet) as input events: the part the tabular readers share.
 
-A row's ``type`` cell names its contract: a profile update, an erasure request, or else
-a behaviour event. Times are read in the common formats of :func:`parse_time`; a row
-without an event id (or request id) gets one derived from where it is in the file.
+A row's ``type`` cell (or the type set for every row) names its contract: a profile
+update, an erasure request, or else a behaviour event. Times are read in the common
+formats of :func:`parse_time`; a row without an event id (or request id) gets one
+derived from where it is in the file (its name and line or row number), so the same
+file replays the same, and two equal rows are two events.
 """
 
 from __future__ import annotations
@@ -29,30 +31,52 @@ def derived_event_id(origin: str) -> str:
     return "row-" + hashlib.sha256(origin.encode()).hexdigest()[:24]
 
 
+_Cells = tuple[tuple[str, int], ...]  # field name, cell index
+_Set = tuple[tuple[str, str], ...]  # field name, the value every row gets
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where a row's cells go: top-level fields, properties and attributes (by cell index)."""
+    """Where a row's cells go: top-level fields, properties and attributes (by cell index),
+    and the values set for every row (``--set``), by the same groups."""
 
-    top: tuple[tuple[str, int], ...]
-    properties: tuple[tuple[str, int], ...]
-    attributes: tuple[tuple[str, int], ...]
+    top: _Cells
+    properties: _Cells
+    attributes: _Cells
+    set_top: _Set = ()
+    set_properties: _Set = ()
+    set_attributes: _Set = ()
 
     @classmethod
-    def of(cls, plan: Mapping[str, str], index: Mapping[str, int]) -> Layout:
-        """From a column plan (field -> column) and the columns' places in a row."""
-        groups: dict[str, list[tuple[str, int]]] = {"": [], "properties": [], "attributes": []}
+    def of(
+        cls,
+        plan: Mapping[str, str],
+        index: Mapping[str, int],
+        constants: Mapping[str, str] | None = None,
+    ) -> Layout:
+        """From a column plan (field -> column), the columns' places in a row, and the
+        fields set for every row (which the plan leaves out)."""
+        cells: dict[str, list[tuple[str, int]]] = {"": [], "properties": [], "attributes": []}
         for target, column in plan.items():
             group, _, name = target.partition(".")
-            if name:
-                groups[group].append((name, index[column]))
-            else:
-                groups[""].append((target, index[column]))
-        return cls(tuple(groups[""]), tuple(groups["properties"]), tuple(groups["attributes"]))
+            cells[group if name else ""].append((name or target, index[column]))
+        fixed: dict[str, list[tuple[str, str]]] = {"": [], "properties": [], "attributes": []}
+        for target, value in (constants or {}).items():
+            group, _, name = target.partition(".")
+            fixed[group if name else ""].append((name or target, value))
+        return cls(
+            tuple(cells[""]), tuple(cells["properties"]), tuple(cells["attributes"]),
+            tuple(fixed[""]), tuple(fixed["properties"]), tuple(fixed["attributes"]),
+        )  # fmt: skip
 
 
-def _pick(pairs: tuple[tuple[str, int], ...], row: Sequence[Any]) -> dict[str, Any]:
-    """The non-empty cells named by ``pairs``: an empty cell is a missing value."""
-    return {name: cell for name, i in pairs if (cell := row[i]) is not None and cell != ""}
+def _pick(pairs: _Cells, row: Sequence[Any], fixed: _Set = ()) -> dict[str, Any]:
+    """The non-empty cells named by ``pairs`` (an empty cell is a missing value), and
+    the set values (no field is both: :func:`replay.mapping.plan_columns`)."""
+    picked = {name: cell for name, i in pairs if (cell := row[i]) is not None and cell != ""}
+    if fixed:
+        picked.update(fixed)
+    return picked
 
 
 def row_event(
@@ -63,7 +87,7 @@ def row_event(
     context: dict[str, Any],
 ) -> InputEvent | Rejected:
     """A row as an input event of the kind its type names."""
-    given = _pick(layout.top, row)
+    given = _pick(layout.top, row, layout.set_top)
     kind = given.get("type")
     if kind is None:
         return Rejected("invalid", "type: missing")
@@ -77,7 +101,7 @@ def row_event(
     model: Contract
     if kind == PROFILE_TYPE:
         model = ProfileUpdate
-        value["attributes"] = _pick(layout.attributes, row)
+        value["attributes"] = _pick(layout.attributes, row, layout.set_attributes)
     elif kind == ERASURE_TYPE:
         model = ErasureRequest
         value["request_id"] = given.get("request_id") or derived_event_id(origin)
@@ -86,7 +110,7 @@ def row_event(
         value.update((k, given[k]) for k in ("amount", "currency") if k in given)
         value["event_id"] = given.get("event_id") or derived_event_id(origin)
         value["type"] = kind
-        value["properties"] = _pick(layout.properties, row) or None
+        value["properties"] = _pick(layout.properties, row, layout.set_properties) or None
     try:
         return model.model_validate(value, context=context)
     except ValidationError as exc:

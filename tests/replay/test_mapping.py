@@ -69,6 +69,7 @@ def test_mapping_files_and_flags_over_them(tmp_path: Path, name: str, text: str)
         ("map.toml", "columns = {customer_id = 3}", "columns must be a table of names"),
         ("map.json", "[]", "expected a table"),
         ("map.toml", 'columns = {colour = "c"}', "columns 'colour=c': unknown field 'colour'"),
+        ("map.toml", 'columns = {colour = "a\\nb"}', "columns 'colour=a\\nb': unknown field"),
         ("absent.toml", None, "absent.toml: No such file"),
         ("map.toml", b'columns = {customer_id = "\xff"}', "not UTF-8"),
         pytest.param(
