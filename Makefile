@@ -58,8 +58,9 @@ lint: install ## ruff, formatting and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy schemas engine synthetic settings brokers streams replay cli bench
 
-schemas: install ## re-export the JSON Schemas after changing a contract
+schemas: install ## re-export the JSON Schemas and docs/configuration.md after changing a setting or contract
 	$(BIN)/python -m schemas.export
+	$(BIN)/python -m settings.reference
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .segment-engine .cache

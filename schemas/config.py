@@ -32,7 +32,9 @@ from schemas.features import DEFAULT_LEARNED_FEATURES, DEFAULT_WINDOWS_DAYS, fea
 
 ClusterModel = Literal["kmeans", "streamkmeans", "dbstream", "denstream"]
 # The models' own options: finite numbers only (pydantic lets inf and nan through).
-_OPTIONS = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_OPTIONS = ConfigDict(
+    extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+)
 
 
 class STREAMKMeansOptions(BaseModel):
@@ -70,7 +72,10 @@ class DenStreamOptions(BaseModel):
 
     decaying_factor: float = Field(0.01, gt=0, le=1, description="How fast old lessons fade.")
     beta: float = Field(
-        0.5, gt=0, le=1, description="Share of mu a micro-cluster needs not to be an outlier."
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of mu a micro-cluster needs not to be an outlier; beta * mu > 1.",
     )
     mu: float = Field(2.5, gt=1, description="Weight of a core micro-cluster.")
     epsilon: float = Field(0.5, gt=0, description="Radius of a micro-cluster.")
@@ -89,12 +94,15 @@ class DenStreamOptions(BaseModel):
 class LearnedSegmentsConfig(BaseModel):
     """Online clustering that learns behavioural segments."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     model: ClusterModel = "kmeans"
+    """The clustering model: River's KMeans, STREAMKMeans, DBSTREAM or DenStream."""
     n_segments: int = Field(6, ge=2, le=64, description="Clusters, for models that take a count.")
     features: tuple[str, ...] = Field(DEFAULT_LEARNED_FEATURES, min_length=1)
+    """Features the model learns from: numeric names of the vocabulary (schemas/features.py)."""
     seed: int = 42
+    """Seed of the model's randomness: same config, seed and input, same segments."""
     halflife: float = Field(0.02, gt=0, le=1, description="k-means step towards each point.")
     warmup_updates: int = Field(
         1000, ge=10, description="Vectors seen before the first model is published."
@@ -128,10 +136,12 @@ class LearnedSegmentsConfig(BaseModel):
         0.15, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
     )
     hysteresis_evaluations: int = Field(
-        2, ge=1, description="...and to be preferred this many evaluations in a row,"
+        2, ge=1, description="Evaluations in a row that must prefer the closer segment."
     )
     hysteresis_spacing_seconds: float = Field(
-        21600, ge=0, description="...counting at most one evaluation per this much event time."
+        21600,
+        ge=0,
+        description="Hysteresis counts at most one evaluation per this much event time.",
     )
     match_overlap: float = Field(
         0.5, gt=0, le=1, description="Share of members a segment must keep to keep its id."
@@ -140,8 +150,11 @@ class LearnedSegmentsConfig(BaseModel):
         default_factory=dict, description="Segment id -> name, overriding generated names."
     )
     streamkmeans: STREAMKMeansOptions = STREAMKMeansOptions()
+    """Options of the ``streamkmeans`` model."""
     dbstream: DBSTREAMOptions = DBSTREAMOptions()
+    """Options of the ``dbstream`` model."""
     denstream: DenStreamOptions = DenStreamOptions()
+    """Options of the ``denstream`` model."""
 
     @model_serializer(mode="wrap")
     def _options_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -167,11 +180,15 @@ class LearnedSegmentsConfig(BaseModel):
 class RuleSegmentConfig(BaseModel):
     """A declarative segment, e.g. ``country in [DE, AT] and age between 30 and 50``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    """The segment's id, unique among the rules."""
     name: str = Field(min_length=1, max_length=128)
+    """Its readable name."""
     expression: str = Field(min_length=1, max_length=2000)
+    """Who is in it: comparisons, ``in [...]``, ``between ... and ...``, ``is null``,
+    ``and``, ``or``, ``not`` and parentheses over any feature or attribute."""
 
 
 DriftDetector = Literal["adwin", "page_hinkley"]
@@ -181,10 +198,12 @@ class DriftConfig(BaseModel):
     """Drift watch: change detectors on the feature stream the model learns from, and
     divergence (PSI, Jensen-Shannon) of features and segment sizes from a reference."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
+    """Whether drift is watched at all."""
     detectors: tuple[DriftDetector, ...] = ("adwin", "page_hinkley")
+    """Change detectors run on each watched feature (PSI and Jensen-Shannon run beside them)."""
     features: tuple[str, ...] | None = Field(
         None,
         description="Features watched; default: the learned segments' features but tenure_days and "
@@ -200,10 +219,19 @@ class DriftConfig(BaseModel):
         2000, ge=50, description="Lessons in the reference window (and the current window)."
     )
     bins: int = Field(10, ge=2, le=100, description="Quantile bins for PSI and JS.")
-    psi_warning: float = Field(0.1, gt=0, description="PSI of a moderate shift.")
+    psi_warning: float = Field(
+        0.1,
+        gt=0,
+        description="PSI of a moderate shift; below psi_alert. After a detection, PSI must"
+        " fall below it before it can detect again.",
+    )
     psi_alert: float = Field(0.25, gt=0, description="PSI of a significant shift: a detection.")
     js_alert: float = Field(
-        0.05, gt=0, le=1, description="Jensen-Shannon divergence (base 2) that is a detection."
+        0.05,
+        gt=0,
+        le=1,
+        description="Jensen-Shannon divergence (base 2) that is a detection; after one, JS must"
+        " fall below half of it before it can detect again.",
     )
     adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence.")
     page_hinkley_threshold: float = Field(100.0, gt=0, description="Page-Hinkley lambda.")
@@ -221,7 +249,9 @@ class InputBoundsConfig(BaseModel):
     everywhere; ahead of the wall clock by more than the skew is refused live; replay,
     which has no wall clock, refuses a jump in event time instead."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     timestamp_floor: AwareDatetime = Field(
         TIMESTAMP_FLOOR, description="Event time before this is out of range (every input topic)."
@@ -264,9 +294,10 @@ class InputBoundsConfig(BaseModel):
 class EngineConfig(BaseModel):
     """Everything that decides segments. Same config and input give the same output."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     extra_event_types: tuple[str, ...] = ()
+    """Behavioural event types accepted beside the vocabulary (schemas/events.py)."""
     allowed_lateness_seconds: float = Field(
         7 * 86400, ge=0, description="Events older than a customer's latest by more are late."
     )
@@ -274,6 +305,7 @@ class EngineConfig(BaseModel):
         64, ge=1, description="Recent event ids remembered per customer for deduplication."
     )
     windows_days: tuple[int, ...] = Field(DEFAULT_WINDOWS_DAYS, min_length=1)
+    """Windows of the windowed features, in days: each gives ``frequency_Nd`` and the like."""
     recency_cap_days: float = Field(
         365, gt=0, description="recency_days of a customer who never bought, and its ceiling."
     )
@@ -301,9 +333,13 @@ class EngineConfig(BaseModel):
     )
     affinity_slots: int = Field(8, ge=1, le=64, description="Affinities kept per customer.")
     learned: LearnedSegmentsConfig = LearnedSegmentsConfig()
+    """The learned segments."""
     rules: tuple[RuleSegmentConfig, ...] = ()
+    """Rule segments; a customer can be in several."""
     drift: DriftConfig = DriftConfig()
+    """The drift watch."""
     input_bounds: InputBoundsConfig = InputBoundsConfig()
+    """What input is refused as out of range or too large."""
 
     @field_validator("extra_event_types")
     @classmethod

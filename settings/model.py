@@ -22,32 +22,52 @@ class ConfigError(ValueError):
 
 
 class TopicNames(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """The topics the worker, the trainer and the tools read and write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     behaviour: str = "behaviour-events"
+    """Input: behavioural events, keyed by customer id."""
     profiles: str = "profile-updates"
+    """Input: profile updates, keyed by customer id."""
     erasures: str = "erasure-requests"
+    """Input: erasure requests, keyed by customer id."""
     changes: str = "segment-changes"
+    """Output: a message each time a customer's segment changes."""
     dead_letters: str = "dead-letters"
+    """Output: input that could not be used, as it came, with headers saying why."""
     drift: str = "segment-drift"
-    memberships: str = "customer-segments"  # compacted: each customer's current segments
-    # With ``trainer = "separate"``: the workers' lessons to the trainer, and its models.
+    """Output: drift detections."""
+    memberships: str = "customer-segments"
+    """Output, compacted: each customer's current segments."""
     lessons: str = "segment-lessons"
+    """With ``trainer = "separate"``: the workers' lessons to the trainer."""
     models: str = "segment-models"
+    """With ``trainer = "separate"``: the models the trainer publishes (one partition)."""
 
 
 class KafkaSecurity(BaseModel):
     """Passed through to the Kafka clients; PLAINTEXT unless set."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every command connects to Kafka: the worker and the trainer, ``generate``,
+    ``replay --topic`` and ``--shadow``."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    """The SASL mechanism, with a ``SASL_*`` protocol."""
     sasl_username: str | None = None
+    """The SASL user name."""
     sasl_password: SecretStr | None = None
+    """The SASL password: best set in the environment. It is never printed and shows in
+    no log record."""
     ssl_cafile: Path | None = None
+    """The CA that signed the brokers' certificates (PEM); unset: the system's CAs. The
+    host in ``kafka_bootstrap`` must be one the certificate names."""
     ssl_certfile: Path | None = None
+    """A client certificate (PEM), for clusters that want one."""
     ssl_keyfile: Path | None = None
+    """The client certificate's private key (PEM)."""
 
 
 class RocksDBOptions(BaseModel):
@@ -58,12 +78,15 @@ class RocksDBOptions(BaseModel):
     worker with four partitions grow by gigabytes.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     block_cache_mib: int = Field(8, ge=1, le=4096)
+    """Block cache of each table partition's database, in MiB."""
     write_buffer_mib: int = Field(4, ge=1, le=1024)
-    # RocksDB needs two: one filling while the other is flushed.
+    """Size of each write buffer, in MiB."""
     write_buffers: int = Field(2, ge=2, le=16)
+    """Write buffers per database. RocksDB needs two: one filling while the other is
+    flushed."""
 
     def faust_options(self) -> dict[str, int]:
         """As ``faust.stores.rocksdb.RocksDBOptions`` takes them (bytes)."""
@@ -78,54 +101,77 @@ class Settings(BaseSettings):
     """Everything a worker needs. Environment variables override the config file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SEGMENT_ENGINE_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="SEGMENT_ENGINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
     app_id: str = "segment-engine"
+    """The Faust application id: the workers' consumer group, and the prefix of the
+    customer-state table's changelog topic (``APP_ID-customer-state-changelog``)."""
     kafka_bootstrap: str = "127.0.0.1:9092"
+    """Bootstrap brokers, ``host:port`` separated by commas."""
     kafka_security: KafkaSecurity = KafkaSecurity()
+    """How to connect to a secured cluster."""
     topics: TopicNames = TopicNames()
+    """Topic names."""
     topic_partitions: int = Field(4, ge=1)
-    # Where the model learns, with model epochs on (engine.learned.epoch_seconds):
-    # "in_worker" for one worker holding every partition (and replay); "separate" for
-    # several workers, which send lessons to one ``segment-engine trainer`` and follow
-    # the models it publishes.
+    """Partitions of every topic the worker creates, and the engine's partition count:
+    with model epochs, every partition must pass an epoch before it is learned. Replay's
+    default ``--partitions``."""
     trainer: Literal["in_worker", "separate"] = "in_worker"
-    # Of every topic the worker and the tools create, Faust's own (the table's changelog,
-    # the leader topic) included. Many managed clusters refuse a topic with one replica;
-    # with min.insync.replicas > 1, writes to one fail.
+    """Where the model learns, with model epochs on (engine.learned.epoch_seconds):
+    "in_worker" for one worker holding every partition (and replay); "separate" for
+    several workers, which send lessons to one ``segment-engine trainer`` and follow
+    the models it publishes. "separate" needs model epochs."""
     topic_replication_factor: int = Field(1, ge=1)
-    # Off on clusters where applications may not create topics: the worker and the
-    # trainer then only check that every topic they need exists (``segment-engine
-    # topics create`` or the cluster's own tooling makes them).
+    """Of every topic the worker and the tools create, Faust's own (the table's changelog,
+    the leader topic) included. Many managed clusters refuse a topic with one replica;
+    with min.insync.replicas > 1, writes to one fail."""
     create_topics: bool = True
-    # Tansu answers a new member's join only after half the session timeout, so
-    # this also sets how long a worker takes to start consuming there.
+    """Off on clusters where applications may not create topics: the worker and the
+    trainer then only check that every topic they need exists (``segment-engine
+    topics create`` or the cluster's own tooling makes them)."""
     session_timeout_seconds: float = Field(10.0, gt=0)
+    """The consumer group's session timeout. Tansu answers a new member's join only
+    after half the session timeout, so this also sets how long a worker takes to start
+    consuming there."""
     heartbeat_interval_seconds: float = Field(3.0, gt=0)
-    # How long the broker may hold a fetch while too few records are there. Kafka
-    # answers once one record is in; Tansu tends to hold most of the wait anyway, so
-    # this floors event-to-change latency on the embedded broker. Short costs only
-    # empty fetches while idle.
+    """The consumer group's heartbeat interval."""
     fetch_max_wait_ms: int = Field(10, ge=1, le=60_000)
-    web_bind: str = "127.0.0.1"  # Faust binds every interface unless told otherwise.
+    """How long the broker may hold a fetch while too few records are there. Kafka
+    answers once one record is in; Tansu tends to hold most of the wait anyway, so
+    this floors event-to-change latency on the embedded broker. Short costs only
+    empty fetches while idle."""
+    web_bind: str = "127.0.0.1"
+    """The address the web port binds (``/metrics``, the probes, the customer lookups).
+    Faust binds every interface unless told otherwise."""
     web_port: int = Field(6066, ge=0, le=65535)
-    # Required by /segments and the customer lookup (not /metrics or the probes) as
-    # "Authorization: Bearer <token>"; without one, they answer only on loopback.
+    """The worker's web port."""
     web_token: SecretStr | None = None
-    # A published profile (and its KPIs on /metrics) of a smaller segment would let one
-    # customer's values be read off it: withheld below this many customers.
+    """Required by /segments and the customer lookup (not /metrics or the probes) as
+    "Authorization: Bearer <token>"; without one, they answer only on loopback."""
     min_published_segment_size: int = Field(10, ge=1)
-    # Erasure (README, "Erasure"): how soon the compacted topics (the state changelog,
-    # customer-segments) drop a customer's overwritten records, and how long they keep a
-    # tombstone after; how long segment-changes, dead-letters and segment-drift keep any
-    # record. Applied when a topic is created.
+    """A published profile (and its KPIs on /metrics) of a smaller segment would let one
+    customer's values be read off it: withheld below this many customers."""
     compaction_lag_hours: float = Field(24.0, gt=0)
+    """Erasure (docs/operations.md, "Erasure"): how soon the compacted topics (the state
+    changelog, customer-segments) drop a customer's overwritten records, and how long
+    they keep a tombstone after. Applied when a topic is created."""
     output_retention_days: float = Field(7.0, gt=0)
+    """How long segment-changes, dead-letters and segment-drift keep any record. Applied
+    when a topic is created."""
     data_dir: Path = Path(".segment-engine")
+    """Faust's data directory: with ``rocksdb://`` it holds the table's databases."""
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://")
+    """The customer-state table's store: ``memory://`` (rebuilt from the changelog at
+    every start) or ``rocksdb://`` (on disk under ``data_dir``)."""
     rocksdb: RocksDBOptions = RocksDBOptions()
+    """RocksDB's memory bounds (``rocksdb://`` only)."""
     engine: EngineConfig = EngineConfig()
+    """Everything that decides segments, live and in replay."""
 
     @model_validator(mode="after")
     def _trainer_needs_epochs(self) -> Settings:

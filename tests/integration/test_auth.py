@@ -69,7 +69,7 @@ def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKa
 def secured(
     node: ApacheKafka, mechanism: str = "SCRAM-SHA-512", changes: Mapping[str, str | None] = EMPTY
 ) -> dict[str, Any]:
-    """Settings for the node's SASL_SSL listener, as the README documents them; ``changes``
+    """Settings for the node's SASL_SSL listener, as docs/operations.md documents them; ``changes``
     replaces security settings (None: leaves one out)."""
     values = {
         "protocol": "SASL_SSL",
@@ -153,7 +153,7 @@ def test_replay_reads_a_topic_and_writes_a_shadow_over_sasl_ssl_at_debug(
 ) -> None:
     names = topics("replay")
     send(generate(customers=40, days=10, seed=3), plaintext(secured_kafka, topics=names))
-    # The README's way: security in the config file, the password in the environment.
+    # The documented way (docs/operations.md): security in the file, the password in the env.
     config = tmp_path / "engine.toml"
     config.write_text(
         f'kafka_bootstrap = "{secured_kafka.sasl_ssl_bootstrap}"\n'

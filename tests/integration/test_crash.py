@@ -67,7 +67,7 @@ def test_a_worker_killed_ten_times_ends_as_replay(
     rng = random.Random(SEED)
     # Behaviour only: a worker takes a partition's profile updates and behaviour in the
     # order it fetches them, replay in event-time order, and the model reads both (see
-    # the README, model epochs).
+    # docs/engine.md, model epochs).
     messages = list(generate(customers=80, days=60, seed=SEED, with_profiles=False))
     log = tmp_path / "events.jsonl"
     write_jsonl(messages, log)
@@ -151,7 +151,7 @@ def _in_time_order(messages: list[Any], n: int) -> list[list[Any]]:
     """``n`` consecutive slices of the log (it is in event-time order), cut at epoch
     (day) boundaries. Cut mid-epoch, the pause after a slice would let the worker seal
     its idle partitions' epoch, and the next slice's events of that epoch would teach
-    the next one instead: a result that depends on when input arrives (README, model
+    the next one instead: a result that depends on when input arrives (docs/engine.md, model
     epochs), which is not what this test is about."""
     days = [_day(m) for m in messages]
     cuts = [days[0] + (days[-1] - days[0] + 1) * i // n for i in range(1, n)]

@@ -1,5 +1,5 @@
 """After an erasure, every topic the project writes and the worker's state hold nothing
-of the customer beyond what the README's erasure guarantee says:
+of the customer beyond what the erasure guarantee says (docs/operations.md):
 
 - the state changelog and ``customer-segments`` end the customer with a tombstone
   (compacted away within ``compaction_lag_hours``: their topic configs say so);

@@ -114,7 +114,7 @@ def assert_rocksdb_opened_with(data_dir: Path, options: dict[str, int]) -> None:
     """RocksDB's own LOG says which options each partition's database was created with.
 
     Only at creation: rocksdict 0.3 reopens an existing database with the column
-    options saved in it and its own 8 MiB block cache (see the README).
+    options saved in it and its own 8 MiB block cache (docs/operations.md, capacity per worker).
     """
     logs = list(data_dir.glob("**/customer-state-*.db/LOG"))
     assert logs, f"no RocksDB database under {data_dir}"
