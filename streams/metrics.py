@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 
 from engine.profiles import SegmentProfile
+from schemas.dead_letters import DEAD_LETTER_REASONS
+from schemas.decode import CONTRACTS
 
 # The *_created series double every counter's exposition and nothing here reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -70,6 +72,11 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        # Every (source, reason) starts at 0: a series born with its first dead letter
+        # hides that one from rate() and increase(), and a rare reason may never show.
+        for source in CONTRACTS:
+            for reason in DEAD_LETTER_REASONS:
+                self.dead_letters.labels(source, reason)
         self.output_failures = Counter(
             "segment_engine_output_failures_total",
             "Batches whose outputs (segment changes, dead letters, lessons, state "

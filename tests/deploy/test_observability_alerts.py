@@ -1,5 +1,6 @@
 """The alert rules agree with the code: ``promtool`` checks them and runs their unit
-tests, and every alert uses exported metrics, has its labels, annotations and tests.
+tests, and every alert uses exported metrics, has its labels, annotations (a link to its
+own runbook among them) and tests.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tests.deploy.observability_helpers import (
     ALERTS,
     ALERTS_TEST,
     PROMETHEUS,
+    ROOT,
     SCRAPE_CONFIG,
     alerts,
     rules,
@@ -22,6 +24,7 @@ from tests.deploy.observability_helpers import (
 )
 
 SEVERITIES = {"critical", "warning", "info"}
+RUNBOOKS = "docs/runbooks.md"  # from the repository root, as the links are written
 
 
 # --- promtool ---------------------------------------------------------------------
@@ -71,6 +74,21 @@ def test_every_alert_has_severity_summary_description_and_for() -> None:
         assert rule["annotations"]["summary"].strip(), name
         assert rule["annotations"]["description"].strip(), name
         assert re.fullmatch(r"(\d+[smh])+", rule["for"]), name
+
+
+def test_every_alert_links_its_own_runbook() -> None:
+    for name, rule in alerts().items():
+        assert rule["annotations"].get("runbook_url") == f"{RUNBOOKS}#{name.lower()}", name
+
+
+def test_every_runbook_link_leads_to_a_heading() -> None:
+    """The anchor is GitHub's for the alert's ``## <AlertName>`` heading in the runbooks."""
+    headings = re.findall(r"^## (.+?)\s*$", (ROOT / RUNBOOKS).read_text(), re.M)
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+    for name, rule in alerts().items():
+        page, anchor = rule["annotations"]["runbook_url"].split("#")
+        assert page == RUNBOOKS, name
+        assert anchor in anchors, f"{name}: no heading for #{anchor} in {RUNBOOKS}"
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:

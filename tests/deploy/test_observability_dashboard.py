@@ -6,20 +6,25 @@ and dashboard providers are the provisioned ones.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.deploy.observability_helpers import (
-    _STRING,
     DASHBOARD,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
     ROOT,
     SCRAPE_CONFIG,
+    GrafanaView,
     alerts,
+    dashboard,
+    dashboard_expressions,
+    grafana_to_promql,
+    grafana_view,
+    panels,
     run,
     unknown_names_and_labels,
 )
@@ -28,55 +33,45 @@ from tests.deploy.observability_helpers import (
 TARGETLESS = {"row", "alertlist"}
 
 
-def dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return loaded
+@pytest.mark.parametrize(
+    ("view", "interval", "rate_interval"),
+    [
+        (GrafanaView(6 * 3600, 15), "20s", "60s"),  # the dashboard's 6 h on 15 s scrapes
+        (GrafanaView(3600, 15), "15s", "60s"),  # 3.6 s a point: the scrape interval is the floor
+        (GrafanaView(7 * 86400, 15), "600s", "615s"),  # a week: 10 min a point, plus a scrape
+        (GrafanaView(6 * 3600, 60), "60s", "240s"),
+    ],
+)
+def test_grafana_variables_take_grafanas_values(
+    view: GrafanaView, interval: str, rate_interval: str
+) -> None:
+    expr = (
+        "rate(m[$__rate_interval]) + increase(m[$__range]) + $__interval_ms + sum(m[${__interval}])"
+    )
+    promql = grafana_to_promql(expr, view)
+    assert promql == (
+        f"rate(m[{rate_interval}]) + increase(m[{view.range_seconds}s])"
+        f" + {int(interval[:-1]) * 1000} + sum(m[{interval}])"
+    )
+    assert grafana_to_promql('label_replace(m{job=~"$job"}, "a", "$1", "b", "(.*)")', view) == (
+        'label_replace(m{job=~"segment-engine.*"}, "a", "$1", "b", "(.*)")'
+    )
+    with pytest.raises(AssertionError, match="unknown variable"):
+        grafana_to_promql("rate(m[$__rate_intervall])", view)
 
 
-def panels() -> list[dict[str, Any]]:
-    """Every panel, those inside collapsed rows included."""
-    found = []
-    for panel in dashboard()["panels"]:
-        found.append(panel)
-        found += panel.get("panels", [])
-    return found
-
-
-def dashboard_expressions() -> list[tuple[str, str]]:
-    """``(where, PromQL)`` for every query: panel targets, annotations, variables."""
-    found = [
-        (f"panel {panel['id']} {target['refId']}", target["expr"])
-        for panel in panels()
-        for target in panel.get("targets", [])
-    ]
-    for index, annotation in enumerate(dashboard()["annotations"]["list"]):
-        if "expr" in annotation:
-            found.append((f"annotation {index}", annotation["expr"]))
-    for variable in dashboard()["templating"]["list"]:
-        if variable["type"] == "query":
-            match = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["query"])
-            assert match, f"variable {variable['name']}: expected label_values(selector, label)"
-            found.append((f"variable {variable['name']}", match[1]))
-    return found
-
-
-_GRAFANA_INTERVALS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "6h"}
-
-
-def grafana_to_promql(expr: str) -> str:
-    for variable, value in _GRAFANA_INTERVALS.items():
-        expr = expr.replace(variable, value)
-    for variable in dashboard()["templating"]["list"]:
-        expr = expr.replace(f"${variable['name']}", variable.get("allValue") or ".*")
-    assert "$" not in _STRING.sub("", expr), f"an unknown variable in {expr!r}"
-    return expr
+def test_the_dashboard_view_is_its_default_range_on_the_provisioned_scrape_interval() -> None:
+    view = grafana_view()
+    assert view.range_seconds == 6 * 3600
+    assert view.scrape_seconds == 15
+    assert grafana_to_promql("rate(m[$__rate_interval])") == "rate(m[60s])"
 
 
 def test_dashboard_expressions_parse(promtool: str, tmp_path: Path) -> None:
     """Every dashboard query, Grafana's variables filled in, as a recording rule."""
     rules = [
-        {"record": f"dashboard:{where.replace(' ', '_')}", "expr": grafana_to_promql(expr)}
-        for where, expr in dashboard_expressions()
+        {"record": f"dashboard:query_{index}", "expr": grafana_to_promql(expr)}
+        for index, (_, expr) in enumerate(dashboard_expressions())
     ]
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))

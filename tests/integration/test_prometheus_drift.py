@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 from brokers.clients import ensure_topics
-from cli.generate import send
+from cli.generate import Message, send
 from cli.local import wait_for_count
 from schemas.drift import DriftDetected
 from synthetic import DEFAULT_START_MS, Shift, generate
+from tests.conftest import PrometheusServer, RunningWorker
 
 pytestmark = pytest.mark.integration
 
@@ -48,25 +49,44 @@ def drift_alert(tmp_path: Path) -> tuple[str, Path]:
     raise AssertionError("alerts.yml has no alert on segment_engine_drift_detections_total")
 
 
-def test_a_planted_shift_raises_drift_metrics_and_fires_the_alert(
-    start_worker: Callable[..., Any], start_prometheus: Callable[..., Any], tmp_path: Path
-) -> None:
-    alert, rules = drift_alert(tmp_path)
+def start_scraped_worker(
+    start_worker: Callable[..., RunningWorker],
+    start_prometheus: Callable[..., PrometheusServer],
+    rules: list[Path],
+) -> tuple[RunningWorker, PrometheusServer]:
+    """A worker watching the features the planted shift moves, its input topics made,
+    and a Prometheus scraping it with ``rules`` loaded: (worker, prometheus)."""
     worker = start_worker(engine=ENGINE, topic_partitions=1)
     settings = worker.settings
-    prom = start_prometheus(f"{settings.web_bind}:{settings.web_port}", [rules], JOB)
+    prom = start_prometheus(f"{settings.web_bind}:{settings.web_port}", rules, JOB)
     t = settings.topics
     ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
+    return worker, prom
 
+
+def planted_shift() -> tuple[list[Message], list[Message], float]:
+    """The generated stream split at the shift, and when the shift starts (epoch ms):
+    (before, after, shift_ms)."""
     shift = Shift(SHIFT_AT, "bargain_hunters", "high_value_loyal", 1.0)
     messages = list(generate(CUSTOMERS, DAYS, seed=11, shift=shift, with_profiles=False))
     shift_ms = DEFAULT_START_MS + SHIFT_AT * DAYS * DAY_MS
     before = [m for m in messages if _ms(m["value"]["timestamp"]) < shift_ms]
-    after = messages[len(before) :]
+    return before, messages[len(before) :], shift_ms
+
+
+def test_a_planted_shift_raises_drift_metrics_and_fires_the_alert(
+    start_worker: Callable[..., Any], start_prometheus: Callable[..., Any], tmp_path: Path
+) -> None:
+    alert, rules = drift_alert(tmp_path)
+    worker, prom = start_scraped_worker(start_worker, start_prometheus, [rules])
+    settings = worker.settings
+    t = settings.topics
+    before, after, shift_ms = planted_shift()
+    messages = before + after
     send(before, settings)
     wait_for_count(worker.metrics_url, len(before), timeout=240)
     # The worker can finish between two scrapes: read Prometheus once it has them.
-    _wait_scraped(prom, len(before))
+    wait_scraped(prom, len(before))
     detections_before = _scraped_detections(prom)
     psi_before = prom.value('max(segment_engine_drift_score{detector="psi"})')
     assert psi_before is not None, "the reference completed before the shift: PSI is scored"
@@ -89,7 +109,8 @@ def test_a_planted_shift_raises_drift_metrics_and_fires_the_alert(
     assert any(e.detected_at.timestamp() * 1000 >= shift_ms for e in events)
 
 
-def _wait_scraped(prom: Any, events: int, timeout: float = 30.0) -> None:
+def wait_scraped(prom: PrometheusServer, events: int, timeout: float = 30.0) -> None:
+    """Until Prometheus has scraped ``events`` counted input messages."""
     deadline = time.monotonic() + timeout
     while (prom.value("sum(segment_engine_events_total)") or 0) < events:
         assert time.monotonic() < deadline, f"Prometheus did not scrape {events} events"
