@@ -1,5 +1,6 @@
 """Plain kafka-python clients for the tools around the worker (generator, demo, tests),
-and the connection check every command that talks to Kafka makes first."""
+and the connection check every command that talks to Kafka makes first. Topic admin
+(the declaration of every topic, creating and checking them): ``brokers.topics``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiokafka import errors as aio_errors
 from aiokafka.conn import create_conn
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from brokers.redaction import protect
 from settings import Settings
@@ -194,66 +195,11 @@ def _addresses(bootstrap: str) -> list[tuple[str, int]]:
 
 
 def ensure_topics(settings: Settings, names: Iterable[str], partitions: int | None = None) -> None:
-    """Create missing topics with the worker's partition count (tables need co-partitioning),
-    or ``partitions``, and replication factor. Existing topics are left as they are."""
-    shape: tuple[int, dict[str, str]] = (partitions or settings.topic_partitions, {})
-    _create(settings, {name: shape for name in names})
+    """Create missing topics for the tools: ``brokers.topics.ensure_topics`` (imported here
+    on call: that module builds on this one)."""
+    from brokers.topics import ensure_topics as ensure
 
-
-# Read from their start by every restarted trainer and worker: never deleted by age.
-KEPT = {"retention.ms": "-1"}
-
-
-def declare_topics(settings: Settings, trainer: bool | None = None) -> None:
-    """Create every missing topic the project reads or writes, each in its shape, so that
-    a worker started before any producer subscribes to topics that exist. ``trainer``
-    (default: ``trainer = "separate"``) adds the lessons and models topics."""
-    t = settings.topics
-    n = settings.topic_partitions
-    shapes: dict[str, tuple[int, dict[str, str]]] = {
-        name: (n, {}) for name in (t.behaviour, t.profiles, t.erasures)
-    }
-    for name in (t.changes, t.dead_letters, t.drift):
-        shapes[name] = (n, settings.output_topic_configs())
-    shapes[t.memberships] = (n, settings.compacted_topic_configs())  # latest per customer
-    if settings.trainer == "separate" if trainer is None else trainer:
-        shapes[t.lessons] = (n, KEPT)
-        shapes[t.models] = (1, KEPT)  # one partition: one order of versions for all
-    _create(settings, shapes)
-
-
-class TopicError(RuntimeError):
-    """The broker refused to create a topic; the message is one line naming it."""
-
-
-ALREADY_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS: another process won the race
-
-
-def _create(settings: Settings, shapes: dict[str, tuple[int, dict[str, str]]]) -> None:
-    admin = KafkaAdminClient(**client_options(settings))
-    try:
-        existing = set(admin.list_topics())
-        wanted = {
-            name: {
-                "num_partitions": partitions,
-                "replication_factor": settings.topic_replication_factor,
-                "configs": configs,
-            }
-            for name, (partitions, configs) in shapes.items()
-            if name not in existing
-        }
-        if not wanted:
-            return
-        answer = admin.create_topics(wanted, raise_errors=False)
-    finally:
-        admin.close()
-    for topic in answer["topics"]:
-        if topic["error_code"] not in (0, ALREADY_EXISTS):
-            raise TopicError(
-                f"cannot create topic {topic['name']!r} ({wanted[topic['name']]['num_partitions']}"
-                f" partitions, topic_replication_factor = {settings.topic_replication_factor}): "
-                f"{topic['error_message']}"
-            )
+    ensure(settings, names, partitions)
 
 
 def producer(settings: Settings, **extra: Any) -> KafkaProducer:

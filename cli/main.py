@@ -1,4 +1,4 @@
-"""``segment-engine``: the broker, a worker, the generator, the demo, replay and backtests.
+"""``segment-engine``: broker, worker, trainer, topics, config, generator, demo, replay, backtests.
 
 A bad argument or setting ends with one line naming it, never a traceback.
 """
@@ -6,6 +6,7 @@ A bad argument or setting ends with one line naming it, never a traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,8 @@ from typing import NoReturn
 
 from kafka.errors import KafkaError
 
-from brokers.clients import KafkaConnectError, TopicError, check_connection, declare_topics
+from brokers.clients import KafkaConnectError, check_connection
+from brokers.topics import MissingTopics, TopicError, declare_topics
 from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
 from replay.sources import SourceError
@@ -63,6 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--config", type=Path, help="TOML settings file")
     trainer.add_argument("--loglevel", default="info")
 
+    topics = commands.add_parser(
+        "topics", help="create or check every topic the project reads and writes"
+    )
+    actions = topics.add_subparsers(dest="action", required=True, metavar="{create,check}",
+                                    parser_class=_Parser)  # fmt: skip
+    for action, text in (
+        ("create", "create the missing topics; report existing ones that differ"),
+        ("check", "compare every topic with its declared shape"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--config", type=Path, help="TOML settings file")
+
+    config = commands.add_parser("config", help="show the resolved settings")
+    config_actions = config.add_subparsers(dest="action", required=True, metavar="{check}",
+                                           parser_class=_Parser)  # fmt: skip
+    config_check = config_actions.add_parser(
+        "check", help="each setting with its source (file, environment, default), or every error"
+    )
+    config_check.add_argument("file", nargs="?", type=Path, help="TOML settings file")
+
     gen = commands.add_parser("generate", help="write a synthetic stream with planted segments")
     gen.add_argument("--config", type=Path, help="TOML settings file (topics, Kafka)")
     gen.add_argument("--customers", type=_positive_int, default=1000)
@@ -89,9 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "broker":
             return _broker(args.port)
-        if args.command in ("replay", "backtest"):
-            from cli.replay import backtest_command, replay_command
+        if args.command == "config":
+            from cli.config_check import config_check
 
+            return config_check(args.file)
+        if args.command in ("replay", "backtest"):
+            from cli.replay import backtest_command, check_arguments, replay_command
+
+            check_arguments(args)
             if _replay_uses_kafka(args):
                 config = args.config[0] if args.command == "backtest" else args.config
                 check_connection(load_settings(config))
@@ -101,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(settings, args.loglevel)
         if args.command == "trainer":
             return _trainer(settings, args.loglevel)
+        if args.command == "topics":
+            from cli.topics import topics_command
+
+            check_connection(settings)
+            return topics_command(settings, args.action)
         if args.command == "generate":
             from cli.generate import generate_command
 
@@ -113,12 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RuleError, SourceError) as exc:
         print(f"segment-engine: {exc}", file=sys.stderr)
         return 2
+    except MissingTopics as exc:  # create_topics = false
+        config = f" --config {shlex.quote(str(args.config))}" if args.config else ""
+        print(f"segment-engine {args.command}: {exc}; create them with: "
+              f"segment-engine topics create{config}", file=sys.stderr)  # fmt: skip
+        return 1
     except (TopicError, KafkaConnectError) as exc:  # e.g. too many replicas; a wrong password
-        print(f"segment-engine {args.command}: {exc}", file=sys.stderr)
+        print(f"segment-engine {_name(args)}: {exc}", file=sys.stderr)
         return 1
     except KafkaError as exc:  # e.g. no broker at the bootstrap address
-        print(f"segment-engine {args.command}: Kafka: {exc}", file=sys.stderr)
+        print(f"segment-engine {_name(args)}: Kafka: {exc}", file=sys.stderr)
         return 1
+
+
+def _name(args: argparse.Namespace) -> str:
+    """The command, as errors name it: ``worker``, ``topics check``."""
+    action = getattr(args, "action", None)
+    return args.command if action is None else f"{args.command} {action}"
 
 
 def _replay_uses_kafka(args: argparse.Namespace) -> bool:
@@ -158,6 +201,8 @@ def _trainer(settings: Settings, loglevel: str) -> int:
     if not settings.engine.learned.epoch_seconds:
         raise ConfigError("the trainer needs model epochs (engine.learned.epoch_seconds)")
     check_connection(settings)  # a wrong password or certificate: one line, at once
+    # Before logging is set up: a refusal is the one line main() prints.
+    declare_topics(settings, "trainer")
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -180,8 +225,11 @@ def _worker(settings: Settings, loglevel: str) -> int:
     app = create_app(settings)  # checks the settings (rules...) before anything connects
     check_connection(settings)  # a wrong password or certificate: one line, at once
     # Faust subscribes before any producer may have created the inputs, and a consumer
-    # learns of a new topic only at its next metadata refresh (minutes on Kafka).
-    declare_topics(settings)
+    # learns of a new topic only at its next metadata refresh (minutes on Kafka). With
+    # create_topics = false nothing is created (Faust neither: topic_allow_declare) and
+    # a missing topic ends the command, as do co-partitioned topics of different sizes
+    # (partition N of the table's changelog holds the state of input partition N).
+    declare_topics(settings, "worker")
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, so every debug call in
     # Faust, mode and aiokafka builds a record nobody prints (~120 us per event).

@@ -83,6 +83,17 @@ def _run(name: str, config: EngineConfig, ordered: Ordered, args: argparse.Names
     return replay
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse flags that would be ignored, before anything connects."""
+    if args.topic is None:
+        return
+    mapping_flags = {"--map": args.map, "--map-file": args.map_file,
+                     "--type-map": args.type_map, "--set": args.sets}  # fmt: skip
+    if given := [flag for flag, value in mapping_flags.items() if value]:
+        # A topic holds the contract's own events: there is nothing to map.
+        raise SourceError(f"{', '.join(given)}: for file inputs, not with --topic")
+
+
 def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) -> Ordered:
     items: Iterable[Record | Reject]
     if args.topic is not None:
@@ -90,11 +101,6 @@ def _read(args: argparse.Namespace, settings: Settings, extra: Sequence[str]) ->
             raise SourceError("give an input file or --topic, not both")
         if args.from_ is None or args.to is None:
             raise SourceError("--topic needs --from and --to")
-        mapping_flags = {"--map": args.map, "--map-file": args.map_file,
-                         "--type-map": args.type_map, "--set": args.sets}  # fmt: skip
-        if given := [flag for flag, value in mapping_flags.items() if value]:
-            # A topic holds the contract's own events: there is nothing to map.
-            raise SourceError(f"{', '.join(given)}: file inputs only, not with --topic")
         from replay.kafka_range import read_topic_range
 
         start, end = sources.parse_range_time(args.from_), sources.parse_range_time(args.to)

@@ -13,6 +13,7 @@ from faust.exceptions import SameNode
 from faust.types import StreamT
 
 from brokers.clients import sasl_password, ssl_context
+from brokers.topics import STATE_TABLE, changelog_topic
 from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
@@ -58,6 +59,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
+        # Faust creates its table changelog and leader topic unless told not to; with
+        # create_topics = false they must exist (the worker command checks they do).
+        topic_allow_declare=settings.create_topics,
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,
@@ -77,8 +81,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         stream_buffer_maxsize=STREAM_BUFFER_BATCHES,
     )
     inputs = app.topic(*inputs_by_name, key_type=bytes, value_type=bytes)
-    # The output topics are declared by the worker command before the app starts
-    # (brokers.clients.declare_topics), each in its shape.
+    # Every topic, Faust's included, is declared by the worker command before the app
+    # starts (brokers.topics.declare_topics), each in its shape.
     index = PartitionIndex()
 
     async def stop_on(output: str, error: BaseException) -> None:
@@ -92,16 +96,20 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         app.loop.create_task(stop_on("changelog", error))
 
     table = app.Table(
-        "customer-state",
+        STATE_TABLE,
         default=None,
         key_type=str,
         # Not dict: Faust decodes a stored value with ``value_type.from_data``, which
         # dict lacks; memory:// never decodes, rocksdb:// does on every read.
         value_type=None,
         options=settings.table_options(),  # RocksDB's memory bounds; None for memory://
-        extra_topic_configs=settings.compacted_topic_configs(),  # erasure: README
+        extra_topic_configs=settings.compacted_topic_configs(),  # erasure: docs/operations.md
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
     )
+    changelog = table.changelog_topic.get_topic_name()
+    if changelog != changelog_topic(settings):  # a Faust that names it anew
+        raise RuntimeError(f"the table's changelog is {changelog!r}, "
+                           f"brokers.topics declares {changelog_topic(settings)!r}")  # fmt: skip
     pipeline = Pipeline(
         SegmentEngine(settings.engine, settings.topic_partitions, settings.trainer == "separate"),
         topics,

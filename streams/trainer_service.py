@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from brokers.clients import client_options, declare_topics, producer
+from brokers.clients import client_options, producer
 from engine.epochs import Contribution, ModelRecord
 from engine.trainer import Trainer
 from schemas import dead_letters as dl
@@ -35,9 +35,9 @@ __all__ = ["latest_record", "run_trainer"]
 
 
 def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -> None:
-    """Train until ``stop`` is set."""
+    """Train until ``stop`` is set. Its topics are declared before (the command does it:
+    ``brokers.topics.declare_topics``)."""
     topics = settings.topics
-    declare_topics(settings, trainer=True)
     trainer = Trainer(settings.engine, settings.topic_partitions)
     told = latest_record(settings)
     # Each epoch waits on a round trip through this consumer: fetch waits are short.

@@ -28,6 +28,23 @@ class Case:
 CASES: dict[str, Case] = {
     "unknown-option": Case(("generate", "--bogus"), ("--bogus",)),
     "customers-not-a-number": Case(("generate", "--customers", "abc"), ("--customers", "abc")),
+    "mapping-with-topic": Case(
+        (
+            "replay",
+            "--topic",
+            "t",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-02",
+            "--out",
+            "{out}",
+            "--set",
+            "type=purchase",
+        ),
+        ("--set", "--topic"),
+    ),
+    "config-check-bad-file": Case(("config", "check", "{missing}"), ("{missing}",)),
     "customers-zero": Case(("generate", "--customers", "0"), ("--customers", "positive")),
     "missing-config-generate": Case(("generate", "--config", "{missing}"), ("{missing}",)),
     "missing-config-worker": Case(("worker", "--config", "{missing}"), ("{missing}",)),

@@ -9,7 +9,7 @@ of the customer beyond what the erasure guarantee says (docs/operations.md):
   time is ``allowed_lateness_seconds`` past the erasure;
 - the lookup answers 404.
 
-Apache Kafka only: Tansu keeps no topic configs (and ignores compaction).
+Apache Kafka only: Tansu never compacts.
 """
 
 from __future__ import annotations
