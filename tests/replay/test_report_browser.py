@@ -33,23 +33,10 @@ from cli.generate import write_jsonl
 from cli.main import main
 from synthetic import Shift, generate
 from tests.conftest import need
+from tests.replay.test_replay import CONFIG
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CUSTOMERS, DAYS = 40, 40  # the smallest log whose replay has drift readings of every detector
-CONFIG = """
-[engine.learned]
-warmup_updates = 150
-publish_every = 300
-
-[engine.drift]
-reference_delay_seconds = 604800
-reference_size = 200
-
-[[engine.rules]]
-id = "big-spenders"
-name = "Big spenders"
-expression = "monetary_30d > 200"
-"""
 MIN_MARKED_PIXELS = 50  # a line across a panel colours hundreds; an empty panel none
 NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}  # never fetched
 KPI_HEADERS = ("conversion rate", "revenue per customer", "lapsed share")
