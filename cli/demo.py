@@ -29,10 +29,14 @@ EVENTS = "segment_engine_events_total"
 DEMO_PERSONAS = with_timing(new_from=0.3, lapsed_until=0.2)
 
 
+KAFKA_PORT = 9092
+
+
 def run_demo(args: argparse.Namespace) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="segment-engine-demo-") as tmp,
-        EmbeddedBroker() as broker,
+        # Kafka's own port when it is free, so a subscriber's defaults reach the demo.
+        EmbeddedBroker(port=KAFKA_PORT if port_is_free("127.0.0.1", KAFKA_PORT) else 0) as broker,
     ):
         overrides = {
             "kafka_bootstrap": broker.bootstrap,
@@ -49,7 +53,12 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             wait_for_metrics(url, worker, timeout=60)
             print(f"worker  metrics at {url}\n")
-            return _stream_and_watch(args, settings, url, worker)
+            status = _stream_and_watch(args, settings, url, worker)
+            if args.keep_running:
+                print(f"\nbroker {broker.bootstrap} and worker keep running; Ctrl-C stops them")
+                while worker.running:
+                    time.sleep(1)
+            return status
         except KeyboardInterrupt:
             print("\nstopping...")
             return 130
@@ -126,4 +135,4 @@ def _summary(
     for name, size in Counter(latest.values()).most_common():
         planted = Counter(truth[c] for c, seg in latest.items() if seg == name).most_common(1)[0]
         print(f"  {name:<28} {size:>6}   {planted[0]} {planted[1] / size:.0%}")
-    print(f"metrics were at {url} (the worker has stopped)")
+    print(f"metrics at {url}")

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive_float, default=60.0)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--web-port", type=_positive_int, default=6066)
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep broker and worker up after the summary"
+    )
     return parser
 
 

@@ -130,11 +130,10 @@ def test_a_broken_link_or_anchor_is_found(tmp_path: Path) -> None:
     assert broken_links(doc) == ["c.md (no such file)", "b.md#nowhere (no such heading)"]
 
 
-def test_the_readme_keeps_the_place_of_the_subscriber_section() -> None:
+def test_the_readme_shows_subscribing_after_the_picture() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert readme.count("<!-- subscriber section -->") == 1
     picture = readme.index("## How it fits together")
-    assert picture < readme.index("<!-- subscriber section -->") < readme.index("## Replay")
+    assert picture < readme.index("## Subscribing to segment changes") < readme.index("## Replay")
 
 
 # --- the configuration reference ---------------------------------------------------------
