@@ -3,13 +3,27 @@
 Every windowed quantity is an exponentially weighted sum with the window as its
 time constant, kept as of ``last_seen_ms``. An event that arrives late (within the
 allowed lateness) is added with the weight it would have had, so the result does
-not depend on arrival order.
+not depend on arrival order. A sum that has decayed below ``WINDOW_EPSILON`` (a
+millionth of one event, or of one unit of money) is exactly 0.0, stored and read: a
+customer long silent reads as one who did nothing, not as 1e-08 of an event.
+
+A session begins at an on-site event (any type but ``OFF_SITE``) that is
+- a ``session_start`` (unless it carries the current session's id: its events came first),
+- or carries a ``session_id`` other than the current session's,
+- or, without a ``session_id``, comes more than ``session_gap_ms`` after the customer's
+  previous on-site event.
+An event with an id that follows an id-less start within the gap names that session
+rather than opening another. A late event (older than the latest on-site event) opens
+a session only if it is a ``session_start`` of another session than the current one:
+which earlier session it belongs to is not kept. So, unlike the windowed sums, the
+sessions counted can depend on arrival order, within the allowed lateness.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import zlib
 from collections.abc import Container, Sequence
 
 from engine.state import CustomerState, Scalar
@@ -18,15 +32,23 @@ from schemas.features import WINDOWED, windowed_name
 
 DAY_MS = 86_400_000
 QUANTITIES = tuple(WINDOWED)
-# Event type -> indices of the counted quantities it feeds (money is added apart).
+# Event type -> indices of the counted quantities it feeds. Money is added apart, and
+# sessions where one begins (module docstring), not per session_start.
 _FEEDS: dict[str, tuple[int, ...]] = {
     event_type: tuple(
-        i for i, q in enumerate(QUANTITIES) if q != "monetary" and event_type in WINDOWED[q]
+        i
+        for i, q in enumerate(QUANTITIES)
+        if q not in ("monetary", "sessions") and event_type in WINDOWED[q]
     )
     for types in WINDOWED.values()
     for event_type in types
 }
 _MONETARY = QUANTITIES.index("monetary")
+_SESSIONS = QUANTITIES.index("sessions")
+WINDOW_EPSILON = 1e-6  # a windowed sum below this (of one event's weight) is exactly 0.0
+SESSION_GAP_MS = 30 * 60_000  # inactivity that ends an id-less session (web analytics' default)
+# Not a visit: these neither begin nor continue a session, with or without an id.
+OFF_SITE = frozenset({"email_open", "email_click", "support_contact", "refund"})
 _FREQUENCY = QUANTITIES.index("frequency")
 _CARTS = QUANTITIES.index("cart_adds")
 INCOME_LEVELS = {"low": 0, "lower_middle": 1, "middle": 2, "upper_middle": 3, "high": 4}
@@ -62,10 +84,12 @@ class FeatureMaker:
         windows_days: Sequence[int] = (7, 30, 90),
         recency_cap_days: float = 365.0,
         affinity_slots: int = 8,
+        session_gap_ms: int = SESSION_GAP_MS,
     ) -> None:
         self.windows_days = tuple(windows_days)
         self.recency_cap_days = recency_cap_days
         self.affinity_slots = affinity_slots
+        self.session_gap_ms = session_gap_ms
         self._taus_ms = [days * DAY_MS for days in self.windows_days]
         self._affinity_tau_ms = max(self._taus_ms)
         self._affinity_window = self._taus_ms.index(self._affinity_tau_ms)
@@ -89,9 +113,11 @@ class FeatureMaker:
         # event (an f-string and the hash of a new string each time).
         self._affinity_keys: list[tuple[str, dict[str, str]]] = [(k, {}) for k in AFFINITY_KINDS]
         self._money = [(_MONETARY * self._width + w, w) for w in range(self._width)]
+        self._sessions = [(_SESSIONS * self._width + w, w) for w in range(self._width)]
 
     def fold_in(self, state: CustomerState, event: BehaviourEvent, ts: int) -> None:
-        """Add one accepted event to ``state``; order-independent within lateness."""
+        """Add one accepted event to ``state``; order-independent within lateness, but
+        for which event begins a session (module docstring)."""
         if not state.windowed:
             state.windowed = [0.0] * (len(QUANTITIES) * self._width)
         ref = state.last_seen_ms
@@ -104,16 +130,21 @@ class FeatureMaker:
         state.counts[kind] = state.counts.get(kind, 0) + 1
         age = ref - ts  # > 0 only for an event older than the reference time
         # exp(-0 / tau) is exactly 1.0: skip the calls for the usual, in-order event.
-        weights = self._ones if age == 0 else [math.exp(-age / tau) for tau in self._taus_ms]
+        # A weight below epsilon is none, so a count stays 0.0 or at least epsilon.
+        weights = self._ones if age == 0 else [_floor(math.exp(-age / t)) for t in self._taus_ms]
         windowed = state.windowed
         for index, w in self._fed.get(kind, ()):
             windowed[index] += weights[w]  # a count: 1.0 * weight is exactly weight
+        if kind not in OFF_SITE and self._begins_session(state, event, ts):
+            state.session_count += 1
+            for index, w in self._sessions:
+                windowed[index] += weights[w]
         if kind == "purchase":
             amount = event.amount or 0.0
             state.purchase_count += 1
             state.total_spend += amount
             for index, w in self._money:
-                windowed[index] += amount * weights[w]
+                windowed[index] = _floor(windowed[index] + amount * weights[w])
             if state.last_purchase_ms is None or ts > state.last_purchase_ms:
                 state.last_purchase_ms = ts
         elif kind == "refund":
@@ -123,6 +154,28 @@ class FeatureMaker:
             weight = 1.0 if age == 0 else math.exp(-age / self._affinity_tau_ms)
             self._affinity(state, event, weight)
 
+    def _begins_session(self, state: CustomerState, event: BehaviourEvent, ts: int) -> bool:
+        """Whether on-site ``event`` begins a session (module docstring); keeps the
+        current session's id key and latest event up to date."""
+        props = event.properties
+        session_id = None if props is None else props.session_id
+        key = None if session_id is None else zlib.crc32(session_id.encode())
+        current, seen = state.session_key, state.session_seen_ms
+        explicit = event.type == "session_start"
+        if seen is not None and ts < seen:  # late: the current session stays current
+            return explicit and (key is None or key != current)
+        state.session_seen_ms = ts
+        gap = seen is None or ts - seen > self.session_gap_ms
+        if key is None:
+            begins = explicit or gap
+            if begins:
+                state.session_key = None
+            return begins
+        # An id after an id-less start within the gap names that session.
+        begins = key != current and (current is not None or gap)
+        state.session_key = key
+        return begins
+
     def _decay(self, state: CustomerState, elapsed_ms: int) -> None:
         decays = [math.exp(-elapsed_ms / tau) for tau in self._taus_ms]
         factors = decays * len(QUANTITIES)
@@ -130,7 +183,9 @@ class FeatureMaker:
             raise ValueError(f"state has {len(state.windowed)} windowed values, not {len(factors)}")
         # In place: a new list and dict per event would each be promoted through the
         # collector's generations, and trigger full collections over every state.
-        state.windowed[:] = map(operator.mul, state.windowed, factors)
+        state.windowed[:] = [
+            v if v >= WINDOW_EPSILON else 0.0 for v in map(operator.mul, state.windowed, factors)
+        ]
         affinities = state.affinities
         if affinities:
             factor = decays[self._affinity_window]  # the same exp(): the longest window's
@@ -165,17 +220,26 @@ class FeatureMaker:
         elapsed = now_ms - last
         windowed = state.windowed or [0.0] * (len(QUANTITIES) * self._width)
         windowed_plan, abandonment, affinity, profile = self._plan(wanted)
+        decays: Sequence[float] = self._ones
         if elapsed > 0:
             decays = [math.exp(-elapsed / tau) for tau in self._taus_ms]
             for index, w, name in windowed_plan:
-                out[name] = windowed[index] * decays[w]
+                value = windowed[index] * decays[w]
+                out[name] = value if value >= WINDOW_EPSILON else 0.0
         else:  # read at the last event, as on every event: the decays are all 1.0
             for index, _, name in windowed_plan:
-                out[name] = windowed[index]
+                value = windowed[index]
+                out[name] = value if value >= WINDOW_EPSILON else 0.0  # a state from before
         for w, name in abandonment:
             carts = windowed[_CARTS * self._width + w]
             bought = windowed[_FREQUENCY * self._width + w]
-            out[name] = max(0.0, 1.0 - bought / carts) if carts > 1e-9 else 0.0
+            # A ratio of the stored sums (decay cancels), as the two read: 0.0 below epsilon.
+            if carts * decays[w] < WINDOW_EPSILON:
+                out[name] = 0.0
+            elif bought * decays[w] < WINDOW_EPSILON:
+                out[name] = 1.0
+            else:
+                out[name] = max(0.0, 1.0 - bought / carts)
         self._lifetime(state, now_ms, out)
         if affinity:
             out.update(self._affinity_features(state))
@@ -234,6 +298,11 @@ class FeatureMaker:
             if kind == "category":
                 out["category_diversity"] = _evenness(list(weights.values()))
         return out
+
+
+def _floor(value: float) -> float:
+    """``value``, or exactly 0.0 below :data:`WINDOW_EPSILON`."""
+    return value if value >= WINDOW_EPSILON else 0.0
 
 
 def net_spend(state: CustomerState) -> float:

@@ -115,7 +115,7 @@ class ProfileBuilder:
             self._members.setdefault(segment_id, _Moments()).add(x)
             sums = self._kpi_sums.setdefault(segment_id, [0.0, 0.0, 0.0, 0.0])
             sums[0] += state.counts.get("purchase", 0)
-            sums[1] += state.counts.get("session_start", 0)
+            sums[1] += state.session_count  # begun, explicitly or not (engine.features)
             sums[2] += net_spend(state)
             sums[3] += lapsed
 

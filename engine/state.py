@@ -34,6 +34,11 @@ class CustomerState:
     total_spend: float = 0.0  # purchases, gross; see engine.features.net_spend
     refunded: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)  # events by type
+    # Sessions (engine.features): how many began, the current one's id (a CRC-32 of
+    # it, not the string: one small int per customer) and its latest on-site event.
+    session_count: int = 0
+    session_key: int | None = None
+    session_seen_ms: int | None = None
     # Exponentially weighted sums at last_seen_ms, quantity-major, one per window.
     windowed: list[float] = field(default_factory=list)
     affinities: dict[str, float] = field(default_factory=dict)  # "category:shoes" -> weight
@@ -107,10 +112,21 @@ class CustomerState:
         copied: dict[str, Any] = {
             k: v.copy() if isinstance(v, list | dict) else v for k, v in data.items()
         }
+        if "session_count" not in copied:
+            _sessions_from_before(copied)
         return cls(**copied)
 
 
 _FIELDS = tuple(f.name for f in fields(CustomerState) if f.init)  # not the derived index
+
+
+def _sessions_from_before(data: dict[str, Any]) -> None:
+    """Session fields for a record written before sessions were derived from ids and
+    gaps: then every ``session_start`` was one, and the latest event is taken as the
+    current session's, so an event that continues it does not count a second one."""
+    counts = data.get("counts") or {}
+    data["session_count"] = counts.get("session_start", 0)
+    data.setdefault("session_seen_ms", data.get("last_seen_ms"))
 
 
 class StateStore(Protocol):
@@ -153,8 +169,7 @@ class MemoryStore:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         check_snapshot(state, "memory_store", 1)
-        # Through to_dict twice: the restored states share no list or dict with the snapshot.
-        restored = (
-            CustomerState.from_dict(CustomerState(**data).to_dict()) for data in state["states"]
-        )
+        # from_dict copies every list and dict (the restored states share none with the
+        # snapshot) and reads a state written before a field was added.
+        restored = (CustomerState.from_dict(data) for data in state["states"])
         self.states = {s.customer_id: s for s in restored}

@@ -16,6 +16,8 @@ FeatureKind = Literal["number", "text"]
 WINDOWED: dict[str, tuple[str, ...]] = {
     "frequency": ("purchase",),
     "monetary": ("purchase",),  # money, not a count
+    # Sessions begun: at a session_start, a new session_id, or after 30 minutes
+    # without an on-site event (engine.features); session_start is the explicit form.
     "sessions": ("session_start",),
     "product_views": ("product_view", "page_view"),
     "searches": ("search",),

@@ -20,7 +20,7 @@ from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState, MemoryStore
 from schemas.changes import SegmentRef
 from schemas.config import EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
-from schemas.events import BehaviourEvent, ErasureRequest
+from schemas.events import BehaviourEvent, ErasureRequest, EventProperties
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T0_MS = 1_767_225_600_000
@@ -210,7 +210,9 @@ def test_kpis_sum_over_members() -> None:
     ]
     result = profiles(states, lapsed_after_days=30)
     one = result["seg-1"].kpis
-    assert one["conversion_rate"] == pytest.approx(4 / 5)  # purchases 2+1+1, sessions 4+1+0
+    # Purchases 2+1+1; sessions 4+1+0 started explicitly, and two more begun by a gap:
+    # a's purchase on day 91 and c's purchase, with no session_start before either.
+    assert one["conversion_rate"] == pytest.approx(4 / 7)
     assert one["revenue_per_customer"] == pytest.approx((120.0 + 20.0 + 0.0) / 3)
     assert sum(net_spend(s) for s in states[:3]) == pytest.approx(140.0)
     assert one["lapsed_share"] == pytest.approx(1 / 3)
@@ -220,8 +222,32 @@ def test_kpis_sum_over_members() -> None:
 
 
 def test_no_sessions_means_zero_conversion_not_a_division_error() -> None:
-    result = profiles([customer("a", [("purchase", 90, 10.0)], "seg-1")])
+    # Email and support are no visit: a segment of such customers has no sessions.
+    acts: list[Act] = [("email_open", 90, None), ("support_contact", 91, None)]
+    result = profiles([customer("a", acts, "seg-1")])
     assert result["seg-1"].kpis["conversion_rate"] == 0.0
+
+
+def test_a_clickstream_without_session_start_converts() -> None:
+    # The issue: session_id on every event, no session_start; conversion read 0.0.
+    def clickstream(customer_id: str, sessions: int, bought: int) -> CustomerState:
+        state = CustomerState(customer_id, segment_id="seg-1")
+        for s in range(sessions):
+            props = EventProperties(session_id=f"{customer_id}-s{s}")
+            kinds = ["page_view", "product_view"] + ["purchase"] * (s < bought)
+            for n, kind in enumerate(kinds):
+                ts = T0_MS + s * DAY_MS + n * 60_000
+                event = BehaviourEvent(
+                    event_id=f"{customer_id}-{s}-{n}", customer_id=customer_id, type=kind,
+                    timestamp=T0 + timedelta(milliseconds=ts - T0_MS), properties=props,
+                    amount=10.0 if kind == "purchase" else None,
+                )  # fmt: skip
+                MAKER.fold_in(state, event, ts)
+        return state
+
+    states = [clickstream("a", 4, 1), clickstream("b", 6, 2)]
+    assert [s.counts.get("session_start", 0) for s in states] == [0, 0]
+    assert profiles(states)["seg-1"].kpis["conversion_rate"] == pytest.approx(3 / 10)
 
 
 # --- output -------------------------------------------------------------------------------

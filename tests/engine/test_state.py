@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.features import FeatureMaker
 from engine.segmenter import Decision, LearnedSegmenter
 from engine.state import CustomerState, MemoryStore
+from schemas.events import BehaviourEvent, EventProperties
 from schemas.features import DEFAULT_LEARNED_FEATURES as FEATURES
 
 TEXT = st.text(max_size=12)
@@ -32,6 +35,9 @@ STATES = st.builds(
     purchase_count=st.integers(0, 10**9),
     total_spend=st.floats(0, 1e12),
     counts=st.dictionaries(TEXT, st.integers(0, 10**9), max_size=5),
+    session_count=st.integers(0, 10**9),
+    session_key=st.none() | st.integers(0, 2**32 - 1),
+    session_seen_ms=MS,
     windowed=st.lists(st.floats(0, 1e9), max_size=30),
     affinities=st.dictionaries(TEXT, st.floats(0, 1e6), max_size=5),
     attributes=st.dictionaries(TEXT, SCALAR, max_size=5),
@@ -96,6 +102,52 @@ def test_recent_ids_set_follows_the_list(ids: list[str], window: int, restored: 
         assert len(state.recent_event_ids) <= max(window, len(restored) + 1)
     state.recent_event_ids = ["z"]  # replaced from outside: the set follows
     assert state.has_seen("z") and not any(state.has_seen(i) for i in "abcdefgh")
+
+
+T1 = 1_767_225_600_000
+# A record as the changelog held it before sessions were derived (no session fields).
+BEFORE_SESSIONS: dict[str, Any] = {
+    "customer_id": "c1", "first_seen_ms": T1 - 9_000, "last_seen_ms": T1,
+    "last_purchase_ms": T1, "purchase_count": 1, "total_spend": 20.0, "refunded": 0.0,
+    "counts": {"session_start": 3, "page_view": 7, "purchase": 1},
+    "windowed": [0.5] * 30, "affinities": {"category:shoes": 1.0}, "attributes": {},
+    "attribute_times_ms": {}, "recent_event_ids": ["e1", "e2"], "applied": {"t:0": 4},
+    "segment_id": "seg-1", "pending_segment_id": None, "pending_count": 0,
+    "pending_at_ms": None, "rule_segments": [], "last_learned_ms": None, "partition": 0,
+    "timer_ms": None, "erased_until_ms": None,
+}  # fmt: skip
+
+
+def test_a_state_written_before_sessions_were_derived_still_loads() -> None:
+    state = CustomerState.from_dict(json.loads(json.dumps(BEFORE_SESSIONS)))
+    # Then every session_start was a session; the latest event is the current one's.
+    assert (state.session_count, state.session_key, state.session_seen_ms) == (3, None, T1)
+    assert {k: v for k, v in state.to_dict().items() if not k.startswith("session_")} == (
+        BEFORE_SESSIONS
+    )
+    store = MemoryStore()
+    store.restore({"kind": "memory_store", "version": 1, "states": [BEFORE_SESSIONS]})
+    assert store.get("c1") == state
+    assert "session_count" not in BEFORE_SESSIONS  # restoring left the snapshot alone
+
+
+def test_an_old_state_continues_its_session_and_counts_the_next() -> None:
+    maker = FeatureMaker(windows_days=(7, 30, 90))
+    state = CustomerState.from_dict(BEFORE_SESSIONS)
+    maker.fold_in(state, visit("e8", "page_view", T1 + 60_000, "s1"), T1 + 60_000)
+    assert state.session_count == 3  # within 30 minutes of the last event: the same visit
+    maker.fold_in(state, visit("e9", "page_view", T1 + 120_000, "s2"), T1 + 120_000)
+    assert state.session_count == 4
+
+
+def visit(event_id: str, kind: str, ts: int, session_id: str) -> BehaviourEvent:
+    return BehaviourEvent(
+        event_id=event_id,
+        customer_id="c1",
+        type=kind,
+        timestamp=datetime.fromtimestamp(ts / 1000, UTC),
+        properties=EventProperties(session_id=session_id),
+    )
 
 
 def test_memory_store_keeps_puts_until_deleted() -> None:
