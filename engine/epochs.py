@@ -260,11 +260,12 @@ class ModelHistory:
         """Take ``record`` in (any number of times, in any order); whether it was news."""
         news = False
         model, latest = record.model, self.latest
+        newer = False  # a newer model's segment refs carry its names (renames too)
         if model is not None and record.epoch is not None:
             if latest is None or model.version > latest.version:
                 self._epochs.append(record.epoch)
                 self._models.append(model)
-                news = True
+                news = newer = True
             else:
                 at = next((i for i, m in enumerate(self._models) if m.version == model.version),
                           None)  # fmt: skip
@@ -277,7 +278,10 @@ class ModelHistory:
         ):
             self.sealed_max = record.sealed_max
         for ref in record.segments:
-            self.segments.setdefault(ref.id, ref)
+            if newer:
+                self.segments[ref.id] = ref
+            else:
+                self.segments.setdefault(ref.id, ref)
         if len(record.lineage) > len(self.lineage):
             self.lineage = record.lineage
         return news

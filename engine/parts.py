@@ -20,11 +20,15 @@ def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
         seed=learned.seed,
         warmup_updates=learned.warmup_updates,
         publish_every=learned.publish_every,
+        publish_min_interval_ms=int(learned.publish_min_interval_seconds * 1000),
+        publish_min_shift=learned.publish_min_shift,
         hysteresis_margin=learned.hysteresis_margin,
         hysteresis_evaluations=learned.hysteresis_evaluations,
         hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
         match_overlap=learned.match_overlap,
         names=learned.names,
+        rename_margin=learned.rename_margin,
+        merge_distance=learned.merge_distance,
         model_options=learned.model_options(),
     )
 

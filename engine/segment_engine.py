@@ -543,7 +543,7 @@ class SegmentEngine:
     ) -> None:
         seg = self.segmenter
         before = seg.published_model
-        seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms))
+        seg.learn(x, customer_id, lambda cid: self._current(cid, now_ms), now_ms)
         self._published_since(before)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
@@ -557,7 +557,7 @@ class SegmentEngine:
         sample on customers as of ``at_ms``."""
         seg, before = self.segmenter, self.segmenter.published_model
         min_lessons = self.config.learned.tick_publish_lessons
-        seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms))
+        seg.publish_early(min_lessons, lambda cid: self._current(cid, at_ms), at_ms)
         self._published_since(before)
 
     def _published_since(self, before: PublishedModel | None) -> None:

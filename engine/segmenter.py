@@ -7,6 +7,11 @@ previous ones by the customers they share (:mod:`engine.clustering.identity`), s
 segment keeps its id and name while the model moves, and births, splits and merges
 are recorded in ``lineage``. The model's own cluster indices, which change meaning
 as it moves, never reach subscribers.
+
+A candidate model is published only when one of its centroids moved materially from
+the published model's, and at most once per ``publish_min_interval_ms`` of event
+time, so a model that barely moved costs no version, and the versions per month of
+event time are bounded whatever the lesson rate.
 """
 
 from __future__ import annotations
@@ -53,7 +58,16 @@ class LearnedSegmenter:
     warmup_updates
         Lessons before the model starts and the first model is published.
     publish_every
-        Lessons between two published models (model versions).
+        Lessons between two candidate models (a candidate is published only if it passes
+        the two gates below).
+    publish_min_interval_ms
+        Event time between two publications (0: no limit); counted only when the
+        lesson or tick that would publish says what time it is (``at_ms``).
+    publish_min_shift
+        A candidate is published only if a centroid moved at least this far (standard
+        deviations, in the standardised space) from the published model's, or the number
+        of centroids changed (0: every candidate): below it, no customer's distance to a
+        centroid moves by more than this much, and nobody needs re-evaluating.
     hysteresis_margin, hysteresis_evaluations, hysteresis_spacing_ms
         A customer moves to a segment only when it is this much closer, relatively, in
         this many evaluations in a row, counted at most once per this much event time.
@@ -93,11 +107,15 @@ class LearnedSegmenter:
         seed: int = 42,
         warmup_updates: int = 1000,
         publish_every: int = 2000,
+        publish_min_interval_ms: int = 0,
+        publish_min_shift: float = 0.0,
         hysteresis_margin: float = 0.1,
         hysteresis_evaluations: int = 2,
         hysteresis_spacing_ms: int = 3_600_000,
         match_overlap: float = 0.5,
         names: Mapping[str, str] | None = None,
+        rename_margin: float = 0.25,
+        merge_distance: float = 0.0,
         sample_size: int = 4096,
         model_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -107,6 +125,8 @@ class LearnedSegmenter:
         self.seed = seed
         self.warmup_updates = warmup_updates
         self.publish_every = publish_every
+        self.publish_min_interval_ms = publish_min_interval_ms
+        self.publish_min_shift = publish_min_shift
         self.hysteresis_margin = hysteresis_margin
         self.hysteresis_evaluations = hysteresis_evaluations
         self.hysteresis_spacing_ms = hysteresis_spacing_ms
@@ -126,7 +146,10 @@ class LearnedSegmenter:
         self._started_at = 0  # lesson count at the latest publication
         self._updates = 0
         self._published: PublishedModel | None = None
-        self._book = SegmentBook(self.features, match_overlap, self.names)
+        self._published_at: int | None = None  # event time of the latest publication
+        self._book = SegmentBook(
+            self.features, match_overlap, self.names, rename_margin, merge_distance
+        )
 
     @property
     def segments(self) -> dict[str, SegmentRef]:
@@ -168,8 +191,10 @@ class LearnedSegmenter:
         x: Vector,
         customer_id: str | None = None,
         current: Callable[[str], Vector | None] | None = None,
+        at_ms: int | None = None,
     ) -> None:
-        """Learn from one customer's vector; publish a model when one is due.
+        """Learn from one customer's vector (``at_ms``: the event time it is learned
+        at); publish a model when one is due and differs materially from the published.
 
         ``current`` gives a sampled customer's vector as of now (None: keep the one
         held): called for every customer of the sample just before a publication, so
@@ -187,30 +212,39 @@ class LearnedSegmenter:
                 self._refresh_sample(current)
                 self._start()
                 self._started, self._started_at = True, self._updates
-                self._publish()
+                self._publish(at_ms)
             return
         z = self._scaler.z_row(raw)
         self._model.learn_one(dict(zip(self.features, z, strict=True)))
         if self._updates - self._started_at >= self.publish_every:
-            self._republish(current)
+            self._republish(current, at_ms)
 
     def publish_early(
-        self, min_lessons: int, current: Callable[[str], Vector | None] | None = None
+        self,
+        min_lessons: int,
+        current: Callable[[str], Vector | None] | None = None,
+        at_ms: int | None = None,
     ) -> bool:
-        """Publish now if at least ``min_lessons`` were learned since the latest
-        publication; whether a new model came of it. The engine asks at each tick, so the model of a
-        small or quiet population still moves although ``publish_every`` lessons take
-        weeks to gather."""
+        """Publish now (event time ``at_ms``) if at least ``min_lessons`` were learned
+        since the latest candidate; whether a new model came of it. The engine asks at
+        each tick, so the model of a small or quiet population still moves although
+        ``publish_every`` lessons take weeks to gather."""
         if not self._started or self._updates - self._started_at < min_lessons:
             return False
-        return self._republish(current)
+        return self._republish(current, at_ms)
 
-    def _republish(self, current: Callable[[str], Vector | None] | None) -> bool:
-        """Refresh the sample, publish; whether a new model came of it (a density
-        model may have no clusters yet)."""
+    def _republish(self, current: Callable[[str], Vector | None] | None, at_ms: int | None) -> bool:
+        """Refresh the sample, make a candidate and publish it if it passes the gates;
+        whether a new model came of it (a density model may have no clusters yet).
+        Within ``publish_min_interval_ms`` of the latest publication nothing is done
+        (the next lesson asks again); a candidate that barely moved is dropped, and the
+        next one waits for as many lessons as this one did."""
+        last = self._published_at
+        if at_ms is not None and last is not None and at_ms - last < self.publish_min_interval_ms:
+            return False
         before = self._published
         self._refresh_sample(current)
-        self._publish()
+        self._publish(at_ms)
         self._started_at = self._updates
         return self._published is not before
 
@@ -267,6 +301,8 @@ class LearnedSegmenter:
         if current not in ids:  # unassigned, or its segment was retired
             return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
         own = ids.index(current)
+        if ids.count(current) > 1:  # near-duplicate centres share an id (identity.py)
+            own = min((i for i, s in enumerate(ids) if s == current), key=d.__getitem__)
         if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
             return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
@@ -288,7 +324,7 @@ class LearnedSegmenter:
         self._scaler.fit(raw)
         self._model.start(self._scaler.z(raw))
 
-    def _publish(self) -> None:
+    def _publish(self, at_ms: int | None) -> None:
         raw = self._sample_raw()
         scaler = self._scaler
         if self._model.restandardises:  # and the model's centres follow
@@ -301,12 +337,20 @@ class LearnedSegmenter:
         if len(centers) == 0:
             return
         old = self._published
+        if old is not None and (
+            old.shift(scaler.means, scaler.scales, centers) < self.publish_min_shift
+        ):
+            return  # the model goes on learning; customers keep the published one
         was = nearest_labels(old.z(raw), old.centroids) if old else np.array([])
         now = nearest_labels(z, centers)
-        ids = self._book.assign(self.model_version + 1, centers, self.live_ids, was, now)
+        ids = self._book.assign(
+            self.model_version + 1, centers, self.live_ids, was, now,
+            (scaler.means, scaler.scales),
+        )  # fmt: skip
         self._published = PublishedModel(
             self.model_version + 1, scaler.means.copy(), scaler.scales.copy(), ids, centers
         )
+        self._published_at = at_ms
 
     def snapshot(self) -> dict[str, Any]:
         """The runtime state, detached and picklable (see :mod:`engine.snapshots`):
@@ -322,6 +366,7 @@ class LearnedSegmenter:
             # As tuples: a pydantic model pickles a set, whose order pickling can change.
             "segments": [(ref.id, ref.name, ref.kind) for ref in self._book.segments.values()],
             "lineage": self._book.lineage,
+            "published_at": self._published_at,
         }
         header = {"kind": SNAPSHOT_KIND, "version": SNAPSHOT_VERSION, **self._fit_keys()}
         return {**header, "runtime": dumps(runtime)}
@@ -345,6 +390,8 @@ class LearnedSegmenter:
         refs = (SegmentRef(id=i, name=name, kind=kind) for i, name, kind in own["segments"])
         self._book.segments = {ref.id: ref for ref in refs}
         self._book.lineage = own["lineage"]
+        # Added later: a snapshot without it restores as "published at an unknown time".
+        self._published_at = own.get("published_at")
 
     def _fit_keys(self) -> dict[str, Any]:
         """The settings a snapshot must agree on to be restored here."""

@@ -42,6 +42,7 @@ class Trainer:
         self.segmenter: LearnedSegmenter = make_segmenter(config.learned)
         self.drift_features, self.drift = drift or make_drift(config)
         self.lessons = EpochLessons(partitions)
+        self._epoch_ms = int(config.learned.epoch_seconds * 1000)
         self._model_epoch: int | None = None  # the epoch the latest model stands from
         self._told: tuple[int | None, int | None, int | None] = (None, None, None)
 
@@ -55,9 +56,13 @@ class Trainer:
         seg = self.segmenter
         for epoch, lessons in self.lessons.learnable():
             before = seg.published_model
+            # The publication gate's clock: the epoch's end, the same however its lessons
+            # arrived (theirs are in partition order, not in time order). None without
+            # epochs (a trainer is not built so), as then there is no clock.
+            end_ms = (epoch + 1) * self._epoch_ms if self._epoch_ms else None
             for lesson in lessons:
-                self._learn(lesson, drift)
-            seg.publish_early(self.config.learned.tick_publish_lessons)
+                self._learn(lesson, drift, end_ms)
+            seg.publish_early(self.config.learned.tick_publish_lessons, at_ms=end_ms)
             if seg.published_model is not before:
                 self._model_epoch = epoch
                 records.append(self._record(epoch))
@@ -77,12 +82,12 @@ class Trainer:
                            tuple(seg.segments.values()), tuple(seg.lineage),
                            self.lessons.sealed_max)  # fmt: skip
 
-    def _learn(self, lesson: Lesson, drift: list[DriftReading]) -> None:
+    def _learn(self, lesson: Lesson, drift: list[DriftReading], at_ms: int | None) -> None:
         seg = self.segmenter
         if lesson.features is None:
             seg.forget(lesson.customer_id)
             return
-        seg.learn(lesson.features, lesson.customer_id)
+        seg.learn(lesson.features, lesson.customer_id, at_ms=at_ms)
         if self.drift is not None:
             # The detectors watch the lessons the model learns from, on its log scale.
             x = lesson.features

@@ -110,6 +110,13 @@ class LearnedSegmentsConfig(BaseModel):
     publish_every: int = Field(
         2000, ge=1, description="Model updates between published models (model versions)."
     )
+    publish_min_interval_seconds: float = Field(86400, ge=0)
+    """Event time between two published models (model versions): a candidate due sooner
+    waits. 0: no limit."""
+    publish_min_shift: float = Field(0.1, ge=0)
+    """A candidate model is published only if one of its centroids moved at least this far
+    from the published model's (in standard deviations of the standardised features), or
+    the number of centroids changed. 0: publish every candidate."""
     tick_publish_lessons: int = Field(
         500,
         ge=1,
@@ -149,6 +156,15 @@ class LearnedSegmentsConfig(BaseModel):
     names: dict[str, str] = Field(
         default_factory=dict, description="Segment id -> name, overriding generated names."
     )
+    rename_margin: float = Field(0.25, ge=0)
+    """A learned segment keeps its generated name while the rule behind it still holds
+    within this many standard deviations (and no rule before it holds by more): a
+    profile oscillating around a naming threshold keeps its name. 0: renamed as soon as
+    another name fits."""
+    merge_distance: float = Field(0.0, ge=0)
+    """Two centroids of one published model closer than this (in the model's standardised
+    space) are one segment: one id, the other id retired with a ``merge`` in the lineage.
+    They part again (a ``split``) only beyond twice this. 0: never merge."""
     streamkmeans: STREAMKMeansOptions = STREAMKMeansOptions()
     """Options of the ``streamkmeans`` model."""
     dbstream: DBSTREAMOptions = DBSTREAMOptions()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from engine.clustering.pickling import plain_array
 
@@ -45,6 +46,27 @@ class PublishedModel:
         result: np.ndarray = (raw - self.means) / self.scales
         return result
 
+    def shift(self, means: np.ndarray, scales: np.ndarray, centroids: np.ndarray) -> float:
+        """How far a candidate model's centroids lie from this model's: the longest
+        distance between matched pairs (each of ours to one of theirs, the pairing that
+        moves least in total), in the candidate's standardised space, and in ours.
+        Infinite when the counts differ (a birth or a
+        retirement is always news).
+
+        >>> model = PublishedModel(1, np.array([0.0]), np.array([1.0]), ("a", "b"),
+        ...                        np.array([[0.0], [4.0]]))
+        >>> model.shift(np.array([0.0]), np.array([2.0]), np.array([[2.5], [0.0]]))  # 4 -> 5
+        1.0
+        """
+        if centroids.shape != self.centroids.shape:
+            return float("inf")
+        # In both spaces: a new standardisation alone moves customers' distances too.
+        ours = (self.centroids * self.scales + self.means - means) / scales
+        theirs = (centroids * scales + means - self.means) / self.scales
+        gaps = np.maximum(_gaps(ours, centroids), _gaps(self.centroids, theirs))
+        rows, cols = linear_sum_assignment(gaps)
+        return float(gaps[rows, cols].max()) if len(rows) else 0.0
+
     def rows(self) -> Rows:
         """Means, scales and centroids as lists, for per-event arithmetic in plain Python
         (it rounds as numpy does); centroids as tuples, as ``math.dist`` would otherwise
@@ -70,3 +92,9 @@ class PublishedModel:
                      (other.means, other.scales, other.centroids), strict=True)  # fmt: skip
         same = (self.version, self.ids) == (other.version, other.ids)
         return same and all(np.array_equal(a, b) for a, b in arrays)
+
+
+def _gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from each row of ``a`` to each row of ``b``."""
+    gaps: np.ndarray = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
+    return gaps

@@ -102,7 +102,7 @@ def run_case(name: str, case: Case, tmp: Path) -> Ran:
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # the cases start together: slow on two busy cores
     )
     return Ran(result, tuple(n.format(**paths) for n in case.names), Path(paths["out"]))
 

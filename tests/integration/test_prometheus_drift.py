@@ -61,6 +61,12 @@ def start_scraped_worker(
     prom = start_prometheus(f"{settings.web_bind}:{settings.web_port}", rules, JOB)
     t = settings.topics
     ensure_topics(settings, [t.behaviour, t.profiles, t.erasures])
+    # A counter's first increment shows as a rate only if Prometheus saw it at 0 first:
+    # nothing is sent before the first scrape (the dead-letter series start at 0).
+    deadline = time.monotonic() + 60
+    while prom.value("count(segment_engine_dead_letters_total)") is None:
+        assert time.monotonic() < deadline, "Prometheus did not scrape the worker"
+        time.sleep(0.5)
     return worker, prom
 
 
