@@ -146,9 +146,11 @@ class LearnedSegmentsConfig(BaseModel):
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."
     )
     hysteresis_spacing_seconds: float = Field(
-        21600,
+        259200,
         ge=0,
-        description="Hysteresis counts at most one evaluation per this much event time.",
+        description="Hysteresis counts at most one evaluation per this much event time."
+        " Three days: a regular customer's recency rises and resets between visits, and"
+        " shorter spacing let that sawtooth count twice (A -> B -> A within a week).",
     )
     match_overlap: float = Field(
         0.5, gt=0, le=1, description="Share of members a segment must keep to keep its id."
