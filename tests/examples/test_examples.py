@@ -114,6 +114,16 @@ def memberships(worker: Any) -> Members:
     return members
 
 
+def ids(members: Members) -> dict[str, tuple[str | None, list[str]]]:
+    """Each customer's learned segment id and rule ids. Names are left out: a segment
+    may be renamed at a publication without a change, so a subscriber holds the name
+    the last change brought while customer-segments may hold a newer one."""
+    return {
+        customer: ((m["learned"] or {}).get("id"), [rule["id"] for rule in m["rules"]])
+        for customer, m in members.items()
+    }
+
+
 def stale(change: dict[str, Any], members: Members) -> bool:
     """Whether applying ``change`` again now would leave a customer somewhere else."""
     member = members.get(change["customer_id"])
@@ -122,7 +132,7 @@ def stale(change: dict[str, Any], members: Members) -> bool:
         return False
     rules = {rule["id"] for rule in member["rules"]}
     if (new or old)["kind"] == "learned":
-        return bool(new != member["learned"])
+        return (new or {}).get("id") != (member["learned"] or {}).get("id")
     return new["id"] not in rules if new else old["id"] in rules
 
 
@@ -189,13 +199,13 @@ def test_the_examples_end_where_the_worker_says_and_apply_a_change_once(
     following.stop()
 
     assert gone not in held and erased in held and erased not in truth
-    assert following.members() == truth
+    assert ids(following.members()) == ids(truth)
     assert following.duplicates() == [copied]
     assert following.applied() == len({json.loads(r.value)["change_id"] for r in records})
     # The bootstrap read every customer the topic held, then followed only what came after.
     summary = next(line for line in booting.err if "following" in line)
     assert summary.startswith(f"{len(held)} customers from {t.memberships};")
-    assert booting.members() == truth
+    assert ids(booting.members()) == ids(truth)
     assert booting.duplicates() == [copied]
     assert booting.applied() == len(after)
 
