@@ -1,13 +1,13 @@
 """The engine's stateful parts, built from its config: the learned segmenter and the
-drift monitor (with the features it watches)."""
+drift monitor (with the features it watches) and the input drift watch."""
 
 from __future__ import annotations
 
-from engine.drift import DriftMonitor
+from engine.drift import DriftMonitor, InputMix
 from engine.segmenter import LearnedSegmenter
 from schemas.config import EngineConfig, LearnedSegmentsConfig
 
-__all__ = ["GROWING_FEATURES", "make_drift", "make_segmenter"]
+__all__ = ["GROWING_FEATURES", "make_drift", "make_input_drift", "make_segmenter"]
 
 GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
 
@@ -46,3 +46,9 @@ def make_drift(config: EngineConfig) -> tuple[tuple[str, ...], DriftMonitor | No
         delay_s = 2 * max(config.windows_days) * 86400
     monitor = DriftMonitor(features, drift, int(delay_s * 1000)) if drift.enabled else None
     return tuple(features), monitor
+
+
+def make_input_drift(config: EngineConfig) -> InputMix | None:
+    """The input drift watch (None when drift, or input drift, is off)."""
+    drift = config.drift
+    return InputMix(drift) if drift.enabled and drift.input_reference_days > 0 else None

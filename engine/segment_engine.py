@@ -12,7 +12,9 @@ partition order and events are assigned against the model of an earlier epoch
 (:mod:`engine.epochs`), so any interleaving of the partitions ends alike. Every
 ``sweep_interval_seconds`` of event time (a tick) drift is scored against its
 reference and idle partitions are moved on; ticks fall at the same event times live
-and in replay.
+and in replay. Input drift (:class:`~engine.drift.InputMix`) counts each accepted
+behaviour event in its partition's day and scores a day when that partition's next
+day begins, so it too is the same whatever the partitions' interleaving.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from engine.drift import DriftReading
 from engine.epochs import Contribution, EpochClock, Lesson, ModelHistory, ModelRecord, Sealed
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
-from engine.parts import make_drift, make_segmenter
+from engine.parts import make_drift, make_input_drift, make_segmenter
 from engine.profiles import ProfileBuilder, SegmentProfile
 from engine.results import (
     BatchResult,
@@ -84,6 +86,7 @@ class SegmentEngine:
         self.segmenter = make_segmenter(learned)
         self.rules = RuleSegments(config.rules, feature_kinds(config.windows_days))
         self.drift_features, self.drift = make_drift(config)
+        self.inputs = make_input_drift(config)  # per partition: each one's own event time
         self.health = ModelHealth()
         # Customers per segment (learned and rule), kept from the changes this engine makes.
         self.sizes: dict[str, int] = {}
@@ -321,13 +324,14 @@ class SegmentEngine:
 
     def snapshot(self) -> dict[str, Any]:
         """The engine's runtime state, detached (see :mod:`engine.snapshots`): the model,
-        the drift watch, model health, segment sizes and event time. Customer state is
-        the store's, which is kept (and snapshotted) apart."""
+        the drift watch (and input drift's), model health, segment sizes and event time.
+        Customer state is the store's, which is kept (and snapshotted) apart."""
         return {
             "kind": "segment_engine",
             "version": 2,
             "segmenter": self.segmenter.snapshot(),
             "drift": None if self.drift is None else self.drift.snapshot(),
+            "inputs": None if self.inputs is None else self.inputs.snapshot(),
             "health": self.health.snapshot(),
             "sizes": dict(self.sizes),
             "timers": self.timers.snapshot(),
@@ -346,6 +350,9 @@ class SegmentEngine:
         check_snapshot(state, "segment_engine", 2)
         if (state["drift"] is None) != (self.drift is None):
             raise SnapshotError("the snapshot's drift watch is on where this config's is off")
+        inputs = make_input_drift(self.config)
+        if inputs is not None and state.get("inputs") is not None:  # else: starts afresh
+            inputs.restore(state["inputs"])
         epochs = state["epochs"]
         if (epochs is None) != (self.clock is None):
             raise SnapshotError("the snapshot's model epochs are on where this config's are off")
@@ -364,6 +371,7 @@ class SegmentEngine:
         self.sizes = dict(state["sizes"])
         self.timers.restore(state["timers"])
         self._next_tick_ms = state["next_tick_ms"]
+        self.inputs = inputs
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
@@ -479,6 +487,10 @@ class SegmentEngine:
                 return "late"
             self.features.fold_in(state, event, ts)
             state.remember(event.event_id, self._dedup_window)
+            if self.inputs is not None:  # the event's type counts in its partition's day
+                model = self._model(partition, ts)
+                version = model.version if model else 0
+                drift.extend(self.inputs.observe(event.type, partition, ts, version))
             trigger = event.event_id
         else:
             state.apply_attributes(event.changed(), ts)

@@ -213,8 +213,10 @@ DriftDetector = Literal["adwin", "page_hinkley"]
 
 
 class DriftConfig(BaseModel):
-    """Drift watch: change detectors on the feature stream the model learns from, and
-    divergence (PSI, Jensen-Shannon) of features and segment sizes from a reference."""
+    """Drift watch: change detectors on the feature stream the model learns from,
+    divergence (PSI, Jensen-Shannon) of features and segment sizes from a reference, and
+    input drift (each partition's daily event-type mix and funnel conversion against
+    its previous days)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -236,6 +238,18 @@ class DriftConfig(BaseModel):
     reference_size: int = Field(
         2000, ge=50, description="Lessons in the reference window (and the current window)."
     )
+    reference_max_seconds: float | None = Field(
+        14 * 86400.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Event time after the reference delay by which the reference is complete"
+        " with the lessons it has (at least reference_min_size), if reference_size did not"
+        " come first: a small population takes months to give reference_size lessons."
+        " Unset: wait for reference_size.",
+    )
+    reference_min_size: int = Field(
+        200, ge=50, description="Lessons a reference completed by reference_max_seconds needs."
+    )
     bins: int = Field(10, ge=2, le=100, description="Quantile bins for PSI and JS.")
     psi_warning: float = Field(
         0.1,
@@ -254,6 +268,20 @@ class DriftConfig(BaseModel):
     adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence.")
     page_hinkley_threshold: float = Field(100.0, gt=0, description="Page-Hinkley lambda.")
     page_hinkley_delta: float = Field(0.05, ge=0, description="Page-Hinkley tolerance.")
+    input_reference_days: int = Field(14, ge=0, le=366)
+    """Input drift: days of event time before a partition's day that it is scored against
+    (its event-type mix and funnel conversion); 0 turns input drift off. A partition's
+    days are scored once it has this many days behind it."""
+    input_min_events: int = Field(500, ge=1)
+    """Input drift: events a partition's day, and its reference, need before their
+    event-type mix is scored (fewer: too noisy to compare)."""
+    funnel_min_count: int = Field(100, ge=1)
+    """Input drift: events a funnel step starts from in a partition's day (views for
+    view -> cart, ...) before that step's conversion is scored."""
+    funnel_drop_alert: float = Field(0.25, gt=0, lt=1)
+    """Input drift: relative drop of a funnel step's conversion from the reference's that
+    is a detection, counted only when the drop is beyond 3 standard errors; after one,
+    the drop must fall below half of it before it can detect again."""
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Self:

@@ -9,14 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas._types import Identifier
 
-Detector = Literal["adwin", "page_hinkley", "psi", "js"]
+Detector = Literal["adwin", "page_hinkley", "psi", "js", "conversion_drop"]
 
 
 class DriftDetected(BaseModel):
     """Published on ``segment-drift`` when a detector fires.
 
-    ``subject`` is a feature name, or ``segment_sizes`` for the share of customers in
-    each segment. ``drift_id`` is derived from the input, so a replay yields the same id.
+    ``subject`` is a feature name, ``segment_sizes`` for the share of customers in
+    each segment, or an input-drift subject of one input partition: ``event_mix:p<N>``
+    (the share of each event type in a day, PSI and JS) or ``funnel:p<N>`` (a day's
+    funnel step conversion, ``conversion_drop``). ``drift_id`` is derived from the
+    input, so a replay yields the same id.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -4,7 +4,9 @@ Every customer belongs to one :class:`Persona`. Each customer's sessions, email
 opens and support contacts are Poisson processes at the persona's weekly rates,
 restricted to the persona's active part of the window (lapsed customers stop
 early, new visitors start late). A :class:`Shift` makes a share of one persona's
-customers behave like another from a point in event time on: a planted abrupt drift.
+customers behave like another from a point in event time on: a planted abrupt drift;
+an :class:`InputShift` changes every customer's event-type mix or funnel conversion
+from a point on: a planted input drift. Without them the stream is as it always was.
 
 Pure and deterministic: the same arguments give the same messages. Randomness is a
 ``random.Random`` re-seeded from ``(seed, customer, step)`` before every expansion, so
@@ -24,7 +26,14 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from synthetic.personas import DAY_MS, DEFAULT_PERSONAS, DEFAULT_START_MS, Persona, Shift
+from synthetic.personas import (
+    DAY_MS,
+    DEFAULT_PERSONAS,
+    DEFAULT_START_MS,
+    InputShift,
+    Persona,
+    Shift,
+)
 from synthetic.sessions import Event, expand
 from synthetic.truth import assign, check_personas, customer_id
 
@@ -42,6 +51,7 @@ _LANGUAGES = {"DE": "de", "AT": "de", "CH": "de", "FR": "fr", "NL": "nl", "ES": 
 
 Message = dict[str, Any]
 _Segment = tuple[float, float, Persona]  # [from, until) in ms, behaving as persona
+_Plans = tuple[list[_Segment], list[_Segment]]  # without and with the input shift
 
 
 @lru_cache(maxsize=64)
@@ -66,6 +76,13 @@ class _Context:
     personas: tuple[Persona, ...]
     shift: Shift | None
     with_profiles: bool
+    input_shift: InputShift | None = None
+
+    @property
+    def input_at(self) -> float:
+        """Event time of the input shift (the end without one)."""
+        fraction = 1.0 if self.input_shift is None else self.input_shift.at_fraction
+        return float(self.start + int(fraction * (self.end - self.start)))
 
     def window(self, p: Persona, jitter: tuple[float, float], lo: float, hi: float) -> _Segment:
         """The part of [lo, hi) in which ``p`` is active, for one customer's jitter."""
@@ -86,6 +103,35 @@ def _plan(ctx: _Context, rng: random.Random, index: int) -> tuple[list[_Segment]
         at = float(ctx.start + int(ctx.shift.at_fraction * (ctx.end - ctx.start)))
         parts = [ctx.window(before, j, ctx.start, at), ctx.window(after, j, at, end)]
     return [s for s in parts if s[0] < s[1]], before
+
+
+def _input_shifted(ctx: _Context, parts: list[_Segment]) -> list[_Segment]:
+    """``parts`` cut at the input shift, the later pieces' personas shifted."""
+    shift, at = ctx.input_shift, ctx.input_at
+    if shift is None:
+        return parts
+    out: list[_Segment] = []
+    for lo, hi, p in parts:
+        if lo < at:
+            out.append((lo, min(hi, at), p))
+        if hi > at:
+            out.append((max(lo, at), hi, shift.apply(p)))
+    return out
+
+
+def _arrival(
+    ctx: _Context, rng: random.Random, index: int, t: float, plans: _Plans, source: str
+) -> float:
+    """Next arrival of ``source`` after ``t``. The plain stream's draw comes first, so
+    ``rng`` moves as it would without an input shift; an arrival past the shift is drawn
+    again from the shift on, from a seed of its own (a Poisson process forgets its past),
+    so that nothing before the shift changes."""
+    plain, shifted = plans
+    arrival = _next_arrival(rng, t, plain, source)
+    if ctx.input_shift is None or arrival < ctx.input_at:
+        return arrival
+    side = random.Random(f"{ctx.seed}:{index}:{source}:{t!r}:input")
+    return _next_arrival(side, max(t, ctx.input_at), shifted, source)
 
 
 def _next_arrival(rng: random.Random, t: float, segments: list[_Segment], source: str) -> float:
@@ -132,9 +178,11 @@ def _customer(
 ) -> Iterator[tuple[int, int, int, Message]]:
     """One customer's messages in time order, as (time, customer, n, message)."""
     cid = customer_id(index, ctx.customers)
-    segments, first = _plan(ctx, rng, index)
+    plain, first = _plan(ctx, rng, index)
+    segments = _input_shifted(ctx, plain)
+    plans = (plain, segments)
     rng.seed(f"{ctx.seed}:{index}:clock")
-    clocks = {s: _next_arrival(rng, float(ctx.start), segments, s) for s in _RATES}
+    clocks = {s: _arrival(ctx, rng, index, float(ctx.start), plans, s) for s in _RATES}
     pending: list[tuple[int, int, Event]] = []
     pushed = seq = n = 0
     while True:
@@ -159,7 +207,7 @@ def _customer(
         for event in events:
             seq += 1
             heapq.heappush(pending, (event[0], seq, event))
-        clocks[source] = _next_arrival(rng, max(due, resume), segments, source)
+        clocks[source] = _arrival(ctx, rng, index, max(due, resume), plans, source)
 
 
 def generate(
@@ -170,6 +218,7 @@ def generate(
     personas: Sequence[Persona] = DEFAULT_PERSONAS,
     shift: Shift | None = None,
     with_profiles: bool = True,
+    input_shift: InputShift | None = None,
 ) -> Iterator[Message]:
     """Stream synthetic messages in non-decreasing event time, lazily.
 
@@ -183,6 +232,8 @@ def generate(
         The planted groups and an optional planted abrupt shift.
     with_profiles
         Emit one profile update per customer, with (just before) its first event.
+    input_shift
+        An optional planted input-level shift (event-type mix, funnel conversion).
 
     Returns
     -------
@@ -203,7 +254,8 @@ def generate(
     if customers < 0 or not (math.isfinite(days) and days > 0):
         raise ValueError("customers must be >= 0 and days a finite number > 0")
     end = start_ms + int(days * DAY_MS)
-    ctx = _Context(customers, seed, start_ms, end, tuple(personas), shift, with_profiles)
+    ctx = _Context(customers, seed, start_ms, end, tuple(personas), shift, with_profiles,
+                   input_shift)  # fmt: skip
     return _merge(ctx)
 
 

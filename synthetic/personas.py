@@ -1,8 +1,10 @@
-"""The planted customer groups: :class:`Persona`, the default six, and :class:`Shift`.
+"""The planted customer groups: :class:`Persona`, the default six, :class:`Shift` and
+:class:`InputShift`.
 
 A persona is a group's behaviour as rates per customer (sessions, baskets, email,
 support) and the ranges its profiles are drawn from; a shift makes a share of one
-persona's customers behave like another from a point in event time on.
+persona's customers behave like another from a point in event time on; an input
+shift changes every customer's input (event-type mix, funnel conversion) from one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ __all__ = [
     "DEFAULT_PERSONAS",
     "DEFAULT_START_MS",
     "INCOME_BANDS",
+    "InputShift",
     "Persona",
     "Shift",
     "with_timing",
@@ -130,3 +133,35 @@ def with_timing(
         else replace(p, active_until=lapsed_until) if p.name == "lapsed" else p
         for p in personas
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputShift:
+    """A planted abrupt input-level shift: from ``at_fraction`` of the window on (by
+    event time), every customer opens ``email_factor`` times as many emails (a change
+    of the event-type mix that leaves the funnel alone) and adds to cart, and checks
+    out, ``conversion_factor`` times as often (a conversion drop when below 1).
+
+    >>> InputShift(0.5, conversion_factor=0.5).apply(DEFAULT_PERSONAS[0]).cart_rate
+    0.3
+    """
+
+    at_fraction: float
+    email_factor: float = 1.0
+    conversion_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.at_fraction <= 1.0:
+            raise ValueError("InputShift.at_fraction must be within [0, 1]")
+        if not (0 <= self.email_factor < math.inf and 0 <= self.conversion_factor <= 1):
+            raise ValueError("InputShift: email_factor finite >= 0, conversion_factor in [0, 1]")
+
+    def at_ms(self, days: float, start_ms: int = DEFAULT_START_MS) -> int:
+        """Event time (epoch ms) of the shift in a stream of ``days`` from ``start_ms``."""
+        return start_ms + int(self.at_fraction * int(days * DAY_MS))
+
+    def apply(self, p: Persona) -> Persona:
+        """How ``p`` behaves after the shift."""
+        return replace(p, email_open_rate=p.email_open_rate * self.email_factor,
+                       cart_rate=p.cart_rate * self.conversion_factor,
+                       purchase_rate=p.purchase_rate * self.conversion_factor)  # fmt: skip

@@ -18,6 +18,7 @@ __all__ = ["SEGMENT_SIZES", "DriftMonitor"]
 
 SEGMENT_SIZES = "segment_sizes"  # the subject of the segment-size divergences
 _KIND = "drift_monitor"
+_ADDED_KEYS = frozenset({"reference_max_seconds", "reference_min_size"})  # since version 1
 
 
 class DriftMonitor:
@@ -86,7 +87,7 @@ class DriftMonitor:
                 found += readings
         if filling:
             self._lessons += 1
-            if self._lessons >= self.config.reference_size:
+            if self._reference_complete(at_ms):
                 self._ready = True
                 for watch in self._watches.values():
                     watch.freeze()
@@ -122,6 +123,8 @@ class DriftMonitor:
             "features": self.features,
             "detectors": self._detector_names(),
             "reference_size": self.config.reference_size,
+            "reference_max_seconds": self.config.reference_max_seconds,
+            "reference_min_size": self.config.reference_min_size,
             "first_ms": self._first_ms,
             "lessons": self._lessons,
             "ready": self._ready,
@@ -151,6 +154,19 @@ class DriftMonitor:
         segments = state["segments"]
         self._segments = None if segments is None else dict(segments)
 
+    def _reference_complete(self, at_ms: int) -> bool:
+        """Whether the reference is complete with this lesson: ``reference_size``
+        lessons, or ``reference_max_seconds`` of event time after the delay with at
+        least ``reference_min_size`` (a small population gives lessons slowly)."""
+        config = self.config
+        if self._lessons >= config.reference_size:
+            return True
+        if config.reference_max_seconds is None or self._first_ms is None:
+            return False
+        started = self._first_ms + self.reference_delay_ms
+        late = at_ms - started >= int(config.reference_max_seconds * 1000)
+        return late and self._lessons >= config.reference_min_size
+
     def _detector_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.config.detectors))
 
@@ -159,9 +175,14 @@ class DriftMonitor:
             ("features", self.features),
             ("detectors", self._detector_names()),
             ("reference_size", self.config.reference_size),
+            ("reference_max_seconds", self.config.reference_max_seconds),
+            ("reference_min_size", self.config.reference_min_size),
         ):
-            if state[key] != mine:
+            # A snapshot from before the time bound has none: taken to fit (a reference
+            # still filling then completes by the time bound too).
+            theirs = state.get(key, mine) if key in _ADDED_KEYS else state[key]
+            if theirs != mine:
                 raise SnapshotError(
-                    f"the snapshot is of a drift monitor with {key} {state[key]!r}, "
+                    f"the snapshot is of a drift monitor with {key} {theirs!r}, "
                     f"this one has {mine!r}"
                 )
