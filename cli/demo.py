@@ -69,7 +69,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def _stream_and_watch(
     args: argparse.Namespace, settings: Settings, url: str, worker: WorkerProcess
 ) -> int:
-    latest: dict[str, str] = {}
+    latest: dict[str, str] = {}  # customer -> learned segment id
+    names: dict[str, str] = {}  # segment id -> its latest name (a segment may be renamed)
     changes = 0
     done = threading.Event()
     ensure_topics(settings, [settings.topics.changes])
@@ -83,8 +84,9 @@ def _stream_and_watch(
             segment = change["segment"]
             if segment is None:
                 latest.pop(change["customer_id"], None)
-            else:
-                latest[change["customer_id"]] = segment["name"]
+            elif segment["kind"] == "learned":
+                latest[change["customer_id"]] = segment["id"]
+                names[segment["id"]] = segment["name"]
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -95,7 +97,8 @@ def _stream_and_watch(
     done.set()
     watcher.join(timeout=5)
     truth = labels(args.customers, args.seed, personas=DEMO_PERSONAS)
-    _summary(sent, processed, changes, latest, truth, url)
+    named = {customer: names[segment] for customer, segment in latest.items()}
+    _summary(sent, processed, changes, named, truth, url)
     return 0
 
 
@@ -134,5 +137,5 @@ def _summary(
     print("segment sizes (planted group most of each segment comes from):")
     for name, size in Counter(latest.values()).most_common():
         planted = Counter(truth[c] for c, seg in latest.items() if seg == name).most_common(1)[0]
-        print(f"  {name:<28} {size:>6}   {planted[0]} {planted[1] / size:.0%}")
+        print(f"  {name:<40} {size:>6}   {planted[0]} {planted[1] / size:.0%}")
     print(f"metrics at {url}")
