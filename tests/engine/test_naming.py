@@ -18,6 +18,7 @@ from engine.naming import (
     segment_name,
     signals,
 )
+from schemas.features import DEFAULT_LEARNED_FEATURES
 
 # (standardised centroid, expected name): the first matching rule wins.
 CASES: list[tuple[dict[str, float], str]] = [
@@ -108,16 +109,7 @@ def test_a_signal_whose_features_carry_no_data_is_unknown() -> None:
 # Every value-claiming name: one that tests value, whichever way.
 VALUE_NAMES = {rule.name for rule in RULES if "value" in rule.tests}
 VALUE_WORDS = ("higher value", "mid value", "lower value")
-DEFAULT_FEATURES = (
-    "days_since_last_seen",
-    "tenure_days",
-    "frequency_30d",
-    "frequency_90d",
-    "avg_order_value",
-    "sessions_30d",
-    "product_views_30d",
-    "email_opens_30d",
-)
+DEFAULT_FEATURES = DEFAULT_LEARNED_FEATURES
 NO_AMOUNTS = tuple(f for f in DEFAULT_FEATURES if f != "avg_order_value")
 
 centroid = st.fixed_dictionaries(
