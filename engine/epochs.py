@@ -251,6 +251,10 @@ class ModelHistory:
         self.conflicts = 0  # records of one version with different models
         self._epochs: list[int] = []
         self._models: list[PublishedModel] = []
+        # Every segment as it was named when each model was told of: a change decided
+        # against a model carries its names, whichever newer ones have arrived since
+        # (a worker restarted after a rename re-sends the same change, same content).
+        self._refs: list[dict[str, SegmentRef]] = []
 
     @property
     def latest(self) -> PublishedModel | None:
@@ -282,6 +286,8 @@ class ModelHistory:
                 self.segments[ref.id] = ref
             else:
                 self.segments.setdefault(ref.id, ref)
+        if newer:
+            self._refs.append(dict(self.segments))
         if len(record.lineage) > len(self.lineage):
             self.lineage = record.lineage
         return news
@@ -295,11 +301,20 @@ class ModelHistory:
         at = bisect_right(self._epochs, needed)
         return self._models[at - 1] if at else None
 
+    def refs(self, model: PublishedModel | None) -> Mapping[str, SegmentRef]:
+        """Every segment by id, named as when ``model`` was told of (None, or a model
+        no longer held: as named now)."""
+        if model is not None:
+            for held, refs in zip(reversed(self._models), reversed(self._refs), strict=True):
+                if held.version == model.version:
+                    return refs
+        return self.segments
+
     def prune(self, oldest_needed: int) -> None:
         """Drop the models no partition can need any more: all before the one that
         stood after ``oldest_needed`` (each partition's watermark only moves on)."""
         keep = max(0, bisect_right(self._epochs, oldest_needed) - 1)
-        del self._epochs[:keep], self._models[:keep]
+        del self._epochs[:keep], self._models[:keep], self._refs[:keep]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -311,6 +326,7 @@ class ModelHistory:
             "lineage": [(x.version, x.kind, x.sources, x.targets) for x in self.lineage],
             "epochs": list(self._epochs),
             "models": [model.to_plain() for model in self._models],
+            "refs": [[(r.id, r.name, r.kind) for r in refs.values()] for refs in self._refs],
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -321,3 +337,8 @@ class ModelHistory:
         self.lineage = tuple(Lineage(v, k, tuple(s), tuple(t)) for v, k, s, t in state["lineage"])
         self._epochs = [int(e) for e in state["epochs"]]
         self._models = [PublishedModel.from_plain(tuple(m)) for m in state["models"]]
+        # Snapshots from before per-model names: every model as named now.
+        held = state.get("refs") or [state["segments"]] * len(self._models)
+        self._refs = [
+            {i: SegmentRef(id=i, name=name, kind=kind) for i, name, kind in refs} for refs in held
+        ]

@@ -526,7 +526,15 @@ class SegmentEngine:
             state.last_learned_ms = now_ms
         model = self._model(state.partition, now_ms)
         pending = model is not None and decide_learned(
-            self.segmenter, self.health, state, x, now_ms, trigger, out, model, self._segments
+            self.segmenter,
+            self.health,
+            state,
+            x,
+            now_ms,
+            trigger,
+            out,
+            model,
+            self._named_as(model),
         )
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
@@ -549,6 +557,11 @@ class SegmentEngine:
     def _segments(self) -> Mapping[str, SegmentRef]:
         """Every learned segment ever published, by id."""
         return self.segmenter.segments if self.clock is None else self.history.segments
+
+    def _named_as(self, model: PublishedModel | None) -> Mapping[str, SegmentRef]:
+        """Every learned segment, named as when ``model`` was published: a change carries
+        the names of the model it was decided against."""
+        return self._segments if self.clock is None else self.history.refs(model)
 
     def _learn(
         self, x: Features, customer_id: str, now_ms: int, drift: list[DriftReading] | None
@@ -598,7 +611,7 @@ class SegmentEngine:
         state = store.get(event.customer_id)
         seg = self.segmenter
         model = self._model(partition, ts)
-        out += erasure_changes(state, self._segments, self.rules.refs, ts,
+        out += erasure_changes(state, self._named_as(model), self.rules.refs, ts,
                                model.version if model else 0, event.request_id)  # fmt: skip
         if self.clock is None:
             seg.forget(event.customer_id)

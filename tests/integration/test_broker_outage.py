@@ -63,7 +63,8 @@ import json, sys
 from brokers.clients import producer
 from settings import Settings
 settings = Settings.model_validate_json(sys.argv[1])
-client = producer(settings, retries=2**31 - 1, delivery_timeout_ms=300_000)
+client = producer(settings, retries=2**31 - 1, delivery_timeout_ms=300_000, max_block_ms=300_000)
+client.partitions_for(sys.argv[2])  # the topic's metadata, fetched while the broker is up
 print("ready", flush=True)
 for event in json.loads(sys.stdin.read()):
     client.send(sys.argv[2], key=event["customer_id"].encode(), value=json.dumps(event).encode())
@@ -92,8 +93,9 @@ def test_the_worker_rides_out_a_broker_outage(
     _until(lambda: get(f"{url}/readyz")[0] == 200, "ready before the outage", 60)
 
     command = [sys.executable, "-c", PRODUCER, settings.model_dump_json(), t.behaviour]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          text=True) as sender:  # fmt: skip
+    log = tmp_path / "producer.log"  # a file, as a full pipe would block it
+    with log.open("w") as errors, subprocess.Popen(command, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=errors, text=True) as sender:  # fmt: skip
         assert sender.stdout is not None and sender.stdin is not None
         assert sender.stdout.readline().strip() == "ready"
         broker.stop()
@@ -106,7 +108,7 @@ def test_the_worker_rides_out_a_broker_outage(
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))  # the outage
         assert worker.process.running
         broker.start()
-        assert sender.wait(timeout=120) == 0, "the producer could not deliver"
+        assert sender.wait(timeout=120) == 0, f"the producer could not deliver: {log.read_text()}"
     send(rounds[3])
     events = sum(len(r) for r in rounds)
     wait_for_count(worker.metrics_url, events, timeout=180)
