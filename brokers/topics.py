@@ -15,13 +15,18 @@ Cleanup policies, as the README's "Erasure" guarantee says:
   needs;
 - deleted after ``output_retention_days``: ``segment-changes``, ``dead-letters`` and
   ``segment-drift``;
+- compacted, within ``compaction_lag_hours``, too: the separate trainer's checkpoints
+  (one key, ``checkpoint``: only the latest is read). They hold customers' latest
+  lessons, so an erased customer's are compacted away like the state's; and a
+  checkpoint may be larger than Kafka's default 1 MB message (``CHECKPOINT_MAX_BYTES``);
 - kept without limit (``delete`` with no age or size bound): the separate trainer's
   lessons and models. Neither may be compacted. Lessons are keyed by source partition,
-  and the trainer reads every one of them again after a restart. Model records all
-  carry one key, ``model``, and the latest is not all a reader needs: a worker assigns
-  an event of epoch E with the model as it stood after epoch E - adopt_after_epochs
-  (``ModelHistory.model``), so a restarted worker whose partitions are behind needs the
-  earlier records too, and compaction would leave it the latest alone;
+  and a trainer without a checkpoint reads every one of them again after a restart.
+  Model records all carry one key, ``model``, and the latest is not all a reader needs:
+  a worker assigns an event of epoch E with the model as it stood after epoch
+  E - adopt_after_epochs (``ModelHistory.model``), so a restarted worker whose
+  partitions are behind needs the earlier records too, and compaction would leave it
+  the latest alone;
 - inputs: no config (the producers' to govern); the leader topic: none (Faust gives it
   none, and nothing is written to it).
 """
@@ -45,6 +50,9 @@ STATE_TABLE = "customer-state"
 
 # Read from their start by every restarted trainer and worker: never deleted, by age or size.
 KEPT = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+# The largest checkpoint the trainer writes (gzipped; its topic's max.message.bytes).
+CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024
 
 Process = Literal["worker", "trainer"]
 
@@ -80,7 +88,8 @@ def leader_topic(settings: Settings) -> str:
 
 def declaration(settings: Settings, trainer: bool | None = None) -> list[TopicSpec]:
     """Every topic the project reads or writes, each in its shape, inputs first.
-    ``trainer`` (default: ``trainer = "separate"``) adds the lessons and models topics."""
+    ``trainer`` (default: ``trainer = "separate"``) adds the lessons, models and
+    checkpoint topics."""
     t, n, r = settings.topics, settings.topic_partitions, settings.topic_replication_factor
     retained = {"cleanup.policy": "delete", **settings.output_topic_configs()}
     compacted = settings.compacted_topic_configs()
@@ -103,8 +112,17 @@ def declaration(settings: Settings, trainer: bool | None = None) -> list[TopicSp
             TopicSpec(t.lessons, n, r, KEPT, "the trainer's lessons, kept"),
             # One partition: one order of versions for all, read whole by every worker.
             TopicSpec(t.models, 1, r, KEPT, "the trainer's models, kept", "read as one"),
-        ]
+            # One partition, one key: the trainer reads the latest record of partition 0.
+            TopicSpec(t.checkpoints, 1, r, checkpoint_configs(settings),
+                      "the trainer's checkpoints, compacted", "read as one"),
+        ]  # fmt: skip
     return specs
+
+
+def checkpoint_configs(settings: Settings) -> dict[str, str]:
+    """The checkpoint topic's: compacted as customers' data is, and a message may be as
+    large as a checkpoint."""
+    return {**settings.compacted_topic_configs(), "max.message.bytes": str(CHECKPOINT_MAX_BYTES)}
 
 
 def needed_by(settings: Settings, process: Process) -> list[TopicSpec]:
@@ -113,7 +131,7 @@ def needed_by(settings: Settings, process: Process) -> list[TopicSpec]:
         return declaration(settings)
     t = settings.topics
     return [s for s in declaration(settings, trainer=True)
-            if s.name in (t.lessons, t.models, t.dead_letters, t.drift)]  # fmt: skip
+            if s.name in (t.lessons, t.models, t.checkpoints, t.dead_letters, t.drift)]  # fmt: skip
 
 
 def co_partitioned(settings: Settings) -> list[str]:
@@ -315,8 +333,9 @@ def start_refusal(settings: Settings, process: Process, found: Mapping[str, Foun
     needs exist), or None. The co-partitioned topics of a worker must share one partition
     count, the engine's: a worker's table changelog partition holds the state of its
     input partitions of the same number, and the engine counts partitions by
-    ``topic_partitions``. The models topic must have one partition: every worker reads
-    partition 0, where the trainer's one key may not land otherwise."""
+    ``topic_partitions``. The models and checkpoint topics must have one partition:
+    every worker reads the models at partition 0, the trainer its checkpoint there, where
+    the one key of each may not land otherwise."""
     n = settings.topic_partitions
     if process == "worker":
         counts = {name: found[name].partitions for name in co_partitioned(settings)}
@@ -327,12 +346,12 @@ def start_refusal(settings: Settings, process: Process, found: Mapping[str, Foun
                 f"co-partitioned topics {differ}: {listing} "
                 f"(topic_partitions = {n}); each needs {n} partitions"
             )
-    models = settings.topics.models
-    if models in found and found[models].partitions != 1:
-        return (
-            f"topic {models!r} has {found[models].partitions} partitions; the models topic "
-            "needs 1 (every worker reads partition 0)"
-        )
+    t = settings.topics
+    for name, needs in ((t.models, "the models topic needs 1 (every worker reads partition 0)"),
+                        (t.checkpoints, "the checkpoint topic needs 1 (the trainer reads "
+                                        "partition 0)")):  # fmt: skip
+        if name in found and found[name].partitions != 1:
+            return f"topic {name!r} has {found[name].partitions} partitions; {needs}"
     return None
 
 

@@ -44,6 +44,9 @@ class TopicNames(BaseModel):
     """With ``trainer = "separate"``: the workers' lessons to the trainer."""
     models: str = "segment-models"
     """With ``trainer = "separate"``: the models the trainer publishes (one partition)."""
+    checkpoints: str = "segment-trainer-checkpoints"
+    """With ``trainer = "separate"``: the trainer's checkpoint, where a restarted trainer
+    resumes from (one partition, compacted)."""
 
 
 class KafkaSecurity(BaseModel):
@@ -126,6 +129,11 @@ class Settings(BaseSettings):
     "in_worker" for one worker holding every partition (and replay); "separate" for
     several workers, which send lessons to one ``segment-engine trainer`` and follow
     the models it publishes. "separate" needs model epochs."""
+    trainer_checkpoint_seconds: float = Field(60.0, ge=0)
+    """How often, at most, the separate trainer writes its checkpoint (its state and the
+    lessons offsets it covers) while it learns, and once more at a clean stop; a
+    restarted trainer reads the lessons after the checkpoint only. Wall-clock seconds;
+    0: no checkpoint is written or read (a restart reads every lesson again)."""
     topic_replication_factor: int = Field(1, ge=1)
     """Of every topic the worker and the tools create, Faust's own (the table's changelog,
     the leader topic) included. Many managed clusters refuse a topic with one replica;

@@ -5,6 +5,7 @@ metric is listed, and the configuration reference is the one the settings model 
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from functools import cache
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
@@ -19,8 +21,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from engine.changes import Change
 from engine.drift import DriftReading
 from engine.partitioning import kafka_partition
+from engine.trainer import Trainer
 from schemas import dead_letters as dl
 from schemas.changes import SegmentChange
+from schemas.config import EngineConfig
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
 from schemas.events import BehaviourEvent, ErasureRequest, ProfileUpdate, allowed_types_context
@@ -30,6 +34,7 @@ from settings.reference import main as reference_main
 from streams.metrics import Metrics
 from streams.model_wire import decode_contributions, decode_record, record_hash
 from streams.pipeline import drift_message
+from streams.trainer_checkpoint import FORMAT, KEY, Checkpoint, encode_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -259,6 +264,17 @@ def test_the_models_example_decodes_as_a_worker_reads_it_and_its_hash_holds() ->
     assert message["key"] == "model"
     assert record.model is not None
     assert message["value"]["hash"] == record_hash(record)
+
+
+def test_the_checkpoint_example_has_the_fields_the_trainer_writes() -> None:
+    message = example(TOPICS.checkpoints)
+    assert message["key"] == KEY.decode()
+    value = message["value"]
+    written = Checkpoint.of(Trainer(EngineConfig(), 4), {0: 1}, None)
+    assert set(value) == set(orjson.loads(gzip.decompress(encode_checkpoint(written))))
+    assert value["format"] == FORMAT
+    record = decode_record(json.dumps(value["told"]).encode())
+    assert value["told"]["hash"] == record_hash(record)
 
 
 # --- runbooks ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from brokers.topics import (
+    CHECKPOINT_MAX_BYTES,
     KEPT,
     Found,
     MissingTopics,
@@ -102,12 +103,13 @@ def test_the_declaration_holds_every_topic_of_the_settings_and_fausts_two() -> N
     assert len(names) == len(set(names))
     every = {getattr(settings.topics, field) for field in TopicNames.model_fields}
     assert set(names) == every | {changelog_topic(settings), leader_topic(settings)}
-    # Without the separate trainer, its two topics are not the worker's.
+    # Without the separate trainer, its three topics are not the worker's.
     t = settings.topics
     plain = Settings()
-    assert {s.name for s in declaration(plain)} == set(names) - {t.lessons, t.models}
+    trainers = {t.lessons, t.models, t.checkpoints}
+    assert {s.name for s in declaration(plain)} == set(names) - trainers
     assert [s.name for s in needed_by(settings, "trainer")] == [
-        t.dead_letters, t.drift, t.lessons, t.models,
+        t.dead_letters, t.drift, t.lessons, t.models, t.checkpoints,
     ]  # fmt: skip
     assert needed_by(settings, "worker") == declaration(settings)
 
@@ -150,6 +152,12 @@ def test_cleanup_policies_are_as_the_erasure_guarantee_says() -> None:
     # topic holds one key, and a worker needs the records before the latest).
     assert by_name[t.lessons].configs == KEPT == by_name[t.models].configs
     assert by_name[t.models].partitions == 1
+    # The latest checkpoint is all the trainer reads; it holds customers' lessons, and
+    # may be larger than Kafka's default 1 MB message.
+    assert dict(by_name[t.checkpoints].configs) == {"cleanup.policy": "compact",
+        "max.compaction.lag.ms": lag, "delete.retention.ms": lag,
+        "max.message.bytes": str(CHECKPOINT_MAX_BYTES)}  # fmt: skip
+    assert by_name[t.checkpoints].partitions == 1
     for name in (t.behaviour, t.profiles, t.erasures, leader_topic(settings)):
         assert by_name[name].configs == {}
     assert by_name[leader_topic(settings)].partitions == 1
@@ -204,12 +212,19 @@ def test_a_worker_refuses_inputs_not_co_partitioned_with_its_changelog() -> None
     assert start_refusal(settings, "trainer", found(settings, **{t.erasures: 8})) is None
 
 
-def test_the_models_topic_must_have_one_partition() -> None:
+def test_the_models_and_checkpoint_topics_must_have_one_partition() -> None:
     settings = Settings.model_validate(SEPARATE)
     refusal = start_refusal(settings, "trainer", found(settings, **{"segment-models": 3}))
     assert refusal == (
         "topic 'segment-models' has 3 partitions; the models topic needs 1 "
         "(every worker reads partition 0)"
+    )
+    refusal = start_refusal(
+        settings, "trainer", found(settings, **{"segment-trainer-checkpoints": 2})
+    )
+    assert refusal == (
+        "topic 'segment-trainer-checkpoints' has 2 partitions; the checkpoint topic needs 1 "
+        "(the trainer reads partition 0)"
     )
 
 

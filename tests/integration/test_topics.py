@@ -126,7 +126,7 @@ def test_create_then_check_finds_every_topic_as_declared(
 ) -> None:
     path, settings = config(tmp_path, broker, **SEPARATE)
     declared = [spec.name for spec in declaration(settings)]
-    assert len(declared) == 11
+    assert len(declared) == 12
 
     # A tool (the demo, the generator) made one already: in its declared shape too.
     ensure_topics(settings, [settings.topics.changes])
@@ -135,13 +135,13 @@ def test_create_then_check_finds_every_topic_as_declared(
     assert code == 0, lines
     assert statuses(lines) == {**dict.fromkeys(declared, "created"),
                                settings.topics.changes: "exists"}  # fmt: skip
-    assert lines[-1] == "all 11 topics as declared (created 10)"
+    assert lines[-1] == "all 12 topics as declared (created 11)"
     assert topics_on(settings) == set(declared)
 
     code, lines = run(capsys, "topics", "check", "--config", str(path))
     assert code == 0, lines
     assert statuses(lines) == dict.fromkeys(declared, "ok")
-    assert lines[-1] == "all 11 topics as declared"
+    assert lines[-1] == "all 12 topics as declared"
     # Tansu's gap is said, not passed over in silence.
     notes = [line for line in lines if line.startswith("note: ")]
     assert len(notes) == (1 if on_tansu(broker) else 0), lines
@@ -217,7 +217,7 @@ def test_without_create_topics_nothing_starts_until_topics_create(
     assert worker.result() == (
         f"segment-engine worker: topics missing (create_topics = false): {everything}; {command}"
     )
-    its_own = ", ".join([t.dead_letters, t.drift, t.lessons, t.models])
+    its_own = ", ".join([t.dead_letters, t.drift, t.lessons, t.models, t.checkpoints])
     assert trainer.result() == (
         f"segment-engine trainer: topics missing (create_topics = false): {its_own}; {command}"
     )
