@@ -314,8 +314,13 @@ def churn_rows(run: LogRun) -> list[tuple[str, str]]:
     base_versions = sum(1 for m, _ in run.models.values()
                         if duplicate_names(m.ids, names, base=True))  # fmt: skip
     base_final = duplicate_names(status.live_ids, names, base=True)
-    spacing = int(run.engine.config.learned.hysteresis_spacing_seconds * 1000)
-    confirmed = sum(1 for c in moves if _trigger(c) == "timer" and _since_seen(c) == spacing)
+    # A move confirmed by the hysteresis re-check: the first re-check after an event
+    # cannot move anybody (one piece of evidence), the one after the spacing can.
+    config = run.engine.config
+    soon = int((config.learned.hysteresis_spacing_seconds + config.recheck_first_days * 86_400)
+               * 1000)  # fmt: skip
+    confirmed = sum(1 for c in moves
+                    if _trigger(c) == "timer" and (_since_seen(c) or soon + 1) <= soon)  # fmt: skip
     per_month = versions_per_month(run.models).values()
     minted = sum(1 for s in status.segments if s.kind == "learned")
     sil = None
@@ -334,7 +339,7 @@ def churn_rows(run: LogRun) -> list[tuple[str, str]]:
         ("reassignments", f"{len(moves):,}"),
         ("- at the customer's own event / at a timer",
          f"{trigger['event']:,} / {trigger['timer']:,}"),
-        ("  - timers: the hysteresis re-check after an event / a silent customer's re-check",
+        ("  - timers: within hysteresis spacing + first re-check of an event / later",
          f"{confirmed:,} / {trigger['timer'] - confirmed:,}"),
         ("- caused by a model update (the older model keeps them)", share(why["model"])),
         ("  - of which at an own event / at a timer",

@@ -21,13 +21,13 @@ Features = Mapping[str, float | str | None]
 def decide_learned(
     seg: LearnedSegmenter, health: ModelHealth, state: CustomerState, x: Features,
     now_ms: int, trigger: str | None, out: list[Change], model: PublishedModel | None,
-    segments: Mapping[str, SegmentRef],
+    segments: Mapping[str, SegmentRef], silent: bool = False,
 ) -> bool:  # fmt: skip
     """Decide ``state``'s learned segment against ``model`` (``segments``: every learned
-    segment by id), appending a change if it moves; whether a challenger now waits out
-    hysteresis."""
+    segment by id; ``silent``: at a timer, see ``LearnedSegmenter.decide``), appending a
+    change if it moves; whether a challenger now waits out hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
-    decision = seg.decide(x, now_ms, state.segment_id, waiting, model)
+    decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent)
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms

@@ -23,6 +23,7 @@ def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
         publish_min_interval_ms=int(learned.publish_min_interval_seconds * 1000),
         publish_min_shift=learned.publish_min_shift,
         hysteresis_margin=learned.hysteresis_margin,
+        silent_margin=learned.silent_margin,
         hysteresis_evaluations=learned.hysteresis_evaluations,
         hysteresis_spacing_ms=int(learned.hysteresis_spacing_seconds * 1000),
         match_overlap=learned.match_overlap,

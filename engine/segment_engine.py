@@ -453,7 +453,7 @@ class SegmentEngine:
                 return
             if now_ms < state.last_seen_ms:
                 return
-            self._evaluate(state, now_ms, None, out, drift)
+            self._evaluate(state, now_ms, None, out, drift, silent=True)
             store.put(state)
         except Exception as exc:  # a bug: keep evaluating the others
             if errors is not None:
@@ -511,7 +511,10 @@ class SegmentEngine:
         trigger: str | None,
         out: list[Change],
         drift: list[DriftReading] | None,
+        silent: bool = False,
     ) -> None:
+        """Evaluate ``state`` as of ``now_ms``; ``silent``: at a timer, with no event or
+        profile update of the customer's own."""
         x = self.features.features(state, now_ms, self._wanted)
         if (
             state.last_learned_ms is None
@@ -535,6 +538,7 @@ class SegmentEngine:
             out,
             model,
             self._named_as(model),
+            silent,
         )
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers

@@ -71,6 +71,9 @@ class LearnedSegmenter:
     hysteresis_margin, hysteresis_evaluations, hysteresis_spacing_ms
         A customer moves to a segment only when it is this much closer, relatively, in
         this many evaluations in a row, counted at most once per this much event time.
+    silent_margin
+        How much closer a segment must be to open a move at an evaluation without an
+        event of the customer's own (None: ``hysteresis_margin``).
     match_overlap
         Share of its members a segment keeps to keep its id at a publication.
     names
@@ -110,6 +113,7 @@ class LearnedSegmenter:
         publish_min_interval_ms: int = 0,
         publish_min_shift: float = 0.0,
         hysteresis_margin: float = 0.1,
+        silent_margin: float | None = None,
         hysteresis_evaluations: int = 2,
         hysteresis_spacing_ms: int = 3_600_000,
         match_overlap: float = 0.5,
@@ -128,6 +132,7 @@ class LearnedSegmenter:
         self.publish_min_interval_ms = publish_min_interval_ms
         self.publish_min_shift = publish_min_shift
         self.hysteresis_margin = hysteresis_margin
+        self.silent_margin = hysteresis_margin if silent_margin is None else silent_margin
         self.hysteresis_evaluations = hysteresis_evaluations
         self.hysteresis_spacing_ms = hysteresis_spacing_ms
         self.match_overlap = match_overlap
@@ -285,13 +290,15 @@ class LearnedSegmenter:
 
     def decide(
         self, x: Vector, now_ms: int, current: str | None, pending: Decision,
-        model: PublishedModel | None = None,
+        model: PublishedModel | None = None, silent: bool = False,
     ) -> Decision:  # fmt: skip
         """Nearest segment of ``model`` (the latest published when not given), but a
         customer leaves their segment only for one that is ``hysteresis_margin`` closer
         in ``hysteresis_evaluations`` evaluations in a row, counted at most once per
         ``hysteresis_spacing_ms`` of event time: several events of one session are one
-        piece of evidence, not several."""
+        piece of evidence, not several. ``silent``: no event of the customer's own
+        prompted this evaluation, and a move not already under way needs a segment
+        ``silent_margin`` closer to start."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:
@@ -306,6 +313,8 @@ class LearnedSegmenter:
         if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
             return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
+            if silent and d[best] >= (1 - self.silent_margin) * d[own]:
+                return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
             count, at = 1, now_ms
         elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
             count, at = pending.pending_count + 1, now_ms

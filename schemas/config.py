@@ -142,6 +142,15 @@ class LearnedSegmentsConfig(BaseModel):
     hysteresis_margin: float = Field(
         0.15, ge=0, lt=1, description="A move needs a segment this much closer, relatively."
     )
+    silent_margin: float = Field(
+        0.3,
+        ge=0,
+        lt=1,
+        description="A re-check without an event of the customer's own (a timer) opens a"
+        " move only for a segment this much closer, relatively (the move is then confirmed"
+        " with hysteresis_margin): a silent customer's decaying windows and a newer model"
+        " otherwise move them across every boundary they drift over.",
+    )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."
     )

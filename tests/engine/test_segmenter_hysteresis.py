@@ -154,3 +154,19 @@ def test_an_unassigned_or_retired_customer_moves_at_once(current: str | None) ->
     nearest = seg.nearest(x)
     assert nearest in (low, mid)
     assert seg.decide(x, 0, current, Decision(high, None, 3, 0)) == Decision(nearest, None, 0, None)
+
+
+def test_a_silent_re_check_opens_a_move_only_past_the_silent_margin() -> None:
+    seg = published(hysteresis_margin=0.1, silent_margin=0.5, hysteresis_spacing_ms=1000)
+    low, mid, _ = by_position(seg)
+    # 30% of the way past the midpoint: mid is closer by more than 0.1, less than 0.5.
+    x = between(seg, low, mid, 0.65)
+    assert seg.decide(x, 0, low, NO_PENDING, silent=True) == Decision(low, None, 0, None)
+    opened = seg.decide(x, 0, low, NO_PENDING)  # the customer's own event opens it
+    assert opened == Decision(low, mid, 1, 0)
+    # ... and a silent re-check confirms a move already under way at the usual margin.
+    assert seg.decide(x, 1000, low, carry(opened), silent=True).segment_id == mid
+    # Far enough past the silent margin, a silent re-check opens a move too.
+    assert seg.decide(between(seg, low, mid, 1.0), 0, low, NO_PENDING, silent=True) == (
+        Decision(low, mid, 1, 0)
+    )
