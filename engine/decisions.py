@@ -22,15 +22,19 @@ def decide_learned(
     seg: LearnedSegmenter, health: ModelHealth, state: CustomerState, x: Features,
     now_ms: int, trigger: str | None, out: list[Change], model: PublishedModel | None,
     segments: Mapping[str, SegmentRef], silent: bool = False,
+    placed: PublishedModel | None = None,
 ) -> bool:  # fmt: skip
     """Decide ``state``'s learned segment against ``model`` (``segments``: every learned
-    segment by id; ``silent``: at a timer, see ``LearnedSegmenter.decide``), appending a
-    change if it moves; whether a challenger now waits out hysteresis."""
+    segment by id; ``silent``: at a timer, and ``placed``: the model of
+    ``state.placed_version``, see ``LearnedSegmenter.decide``), appending a change if it
+    moves; whether a challenger now waits out hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
-    decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent)
+    decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent, placed)
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
+    if model is not None:  # held once, the next re-check that finds them astray moves them
+        state.placed_version = None if decision.held else model.version
     if decision.segment_id != state.segment_id and decision.segment_id is not None:
         previous = segments.get(state.segment_id) if state.segment_id else None
         reason: ChangeReason = "assigned" if previous is None else "reassigned"

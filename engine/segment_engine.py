@@ -53,6 +53,10 @@ from schemas.features import feature_kinds
 Features = dict[str, float | str | None]
 __all__ = ["SegmentEngine", "epoch_ms"]
 
+# Published models kept for silent re-checks: a few hundred numbers each; a log of
+# 18 months publishes ~470 at one a day.
+PLACED_MODELS = 1024
+
 
 class SegmentEngine:
     """Keeps customer state and segments up to date from events.
@@ -116,6 +120,9 @@ class SegmentEngine:
             if epoch_ms and not remote_trainer
             else None
         )
+        # Recent published models by version: a silent customer's re-check measures
+        # against the model they were last placed with (``CustomerState.placed_version``).
+        self.placed_models: dict[int, PublishedModel] = {}
         self._outbox: list[Contribution] = []  # for a remote trainer
         self._sealed_since_training = False  # for one in here
 
@@ -250,6 +257,7 @@ class SegmentEngine:
         latest = self.history.latest
         if latest is not before and latest is not None:
             self.health.published(before, latest)
+            self._keep(latest)
         clock = self.clock
         if news and clock is not None:
             sealed = [s for s in clock.sealed if s is not None]
@@ -336,6 +344,7 @@ class SegmentEngine:
             "sizes": dict(self.sizes),
             "timers": self.timers.snapshot(),
             "next_tick_ms": self._next_tick_ms,
+            "placed_models": [m.to_plain() for m in self.placed_models.values()],
             "epochs": None
             if self.clock is None
             else {
@@ -372,6 +381,8 @@ class SegmentEngine:
         self.timers.restore(state["timers"])
         self._next_tick_ms = state["next_tick_ms"]
         self.inputs = inputs
+        models = (PublishedModel.from_plain(tuple(m)) for m in state.get("placed_models", ()))
+        self.placed_models = {m.version: m for m in models}  # older snapshots: none kept
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
@@ -539,6 +550,7 @@ class SegmentEngine:
             model,
             self._named_as(model),
             silent,
+            self._placed(state, model) if silent else None,
         )
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
@@ -561,6 +573,13 @@ class SegmentEngine:
     def _segments(self) -> Mapping[str, SegmentRef]:
         """Every learned segment ever published, by id."""
         return self.segmenter.segments if self.clock is None else self.history.segments
+
+    def _placed(self, state: CustomerState, model: PublishedModel | None) -> PublishedModel | None:
+        """The model ``state`` was last placed with, if another than ``model`` and kept."""
+        version = state.placed_version
+        if version is None or model is None or version == model.version:
+            return None
+        return self.placed_models.get(version)
 
     def _named_as(self, model: PublishedModel | None) -> Mapping[str, SegmentRef]:
         """Every learned segment, named as when ``model`` was published: a change carries
@@ -594,6 +613,14 @@ class SegmentEngine:
         model = self.segmenter.published_model
         if model is not before and model is not None:
             self.health.published(before, model)
+            self._keep(model)
+
+    def _keep(self, model: PublishedModel) -> None:
+        """Keep ``model`` for silent re-checks, the latest ``PLACED_MODELS`` only (a
+        customer placed with an older one is then measured against the current)."""
+        self.placed_models[model.version] = model
+        if len(self.placed_models) > PLACED_MODELS:
+            del self.placed_models[min(self.placed_models)]
 
     def _current(self, customer_id: str, now_ms: int) -> Features | None:
         """A sampled customer's learned features as of ``now_ms``, for re-centring."""

@@ -291,6 +291,7 @@ class LearnedSegmenter:
     def decide(
         self, x: Vector, now_ms: int, current: str | None, pending: Decision,
         model: PublishedModel | None = None, silent: bool = False,
+        placed: PublishedModel | None = None,
     ) -> Decision:  # fmt: skip
         """Nearest segment of ``model`` (the latest published when not given), but a
         customer leaves their segment only for one that is ``hysteresis_margin`` closer
@@ -298,7 +299,9 @@ class LearnedSegmenter:
         ``hysteresis_spacing_ms`` of event time: several events of one session are one
         piece of evidence, not several. ``silent``: no event of the customer's own
         prompted this evaluation, and a move not already under way needs a segment
-        ``silent_margin`` closer to start."""
+        ``silent_margin`` closer to start; ``placed``, the model the customer was last
+        placed with on evidence of their own: if it would keep them where they are, the
+        model moved and they did not, and they stay (unless the challenger was born since)."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:
@@ -315,6 +318,10 @@ class LearnedSegmenter:
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
             if silent and d[best] >= (1 - self.silent_margin) * d[own]:
                 return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
+            if silent and self._keeps(placed, x, current, ids[best]):
+                held = fit(ids, self.hysteresis_margin, d, own, None, 0, None)
+                held.held = True
+                return held
             count, at = 1, now_ms
         elif now_ms - pending.pending_at_ms >= self.hysteresis_spacing_ms:
             count, at = pending.pending_count + 1, now_ms
@@ -323,6 +330,20 @@ class LearnedSegmenter:
         if count >= self.hysteresis_evaluations:
             return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
         return fit(ids, self.hysteresis_margin, d, own, ids[best], count, at)
+
+    def _keeps(
+        self, placed: PublishedModel | None, x: Vector, current: str, challenger: str
+    ) -> bool:
+        """Whether ``placed`` would keep ``x`` in ``current``: no other centre of it is
+        ``silent_margin`` closer. Never for a ``challenger`` born since: the customer
+        could not have been placed there."""
+        if placed is None or current not in placed.ids or challenger not in placed.ids:
+            return False
+        d = self._distances(x, placed)
+        if d is None:
+            return False
+        own = min(d[i] for i, s in enumerate(placed.ids) if s == current)
+        return min(d) >= (1 - self.silent_margin) * own
 
     def _sample_raw(self) -> np.ndarray:
         """The sample as an array: made once per publication (4,096 rows take ~7 ms)."""

@@ -52,6 +52,10 @@ class CustomerState:
     pending_segment_id: str | None = None
     pending_count: int = 0
     pending_at_ms: int | None = None
+    # The model version of the latest evaluation, but of a silent re-check that the
+    # model of the one before held (engine.segmenter): a silent re-check measures
+    # against it, so a customer moves when they did, not when only the model did.
+    placed_version: int | None = None
     rule_segments: list[str] = field(default_factory=list)
     last_learned_ms: int | None = None
     # Event time: the partition the customer's events arrive on, and when the engine

@@ -26,6 +26,8 @@ class Decision:
     distance: float | None = field(default=None, compare=False)
     silhouette: float | None = field(default=None, compare=False)
     near_boundary: bool = field(default=False, compare=False)
+    # A silent re-check kept the customer as the model they were placed with would.
+    held: bool = field(default=False, compare=False)
 
 
 def fit(

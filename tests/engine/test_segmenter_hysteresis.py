@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.changes import Change
+from engine.clustering.published import PublishedModel
+from engine.decisions import decide_learned
+from engine.health import ModelHealth
 from engine.segmenter import Decision, LearnedSegmenter
+from engine.state import CustomerState
 from tests.engine.segmenter_helpers import NO_PENDING, point
 
 
@@ -170,3 +175,44 @@ def test_a_silent_re_check_opens_a_move_only_past_the_silent_margin() -> None:
     assert seg.decide(between(seg, low, mid, 1.0), 0, low, NO_PENDING, silent=True) == (
         Decision(low, mid, 1, 0)
     )
+
+
+def test_a_silent_re_check_keeps_whom_the_model_they_were_placed_with_keeps() -> None:
+    seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
+    low, mid, _ = by_position(seg)
+    x = between(seg, low, mid, 1.0)  # on mid's centre of today's model
+    now = seg.published_model
+    assert now is not None
+    # The model they were placed with had low's centre where they are now.
+    centroids = now.centroids.copy()
+    centroids[now.ids.index(low)] = now.centroids[now.ids.index(mid)]
+    centroids[now.ids.index(mid)] += 10.0
+    placed = PublishedModel(now.version - 1, now.means, now.scales, now.ids, centroids)
+    # The model moved, the customer did not: they stay.
+    held = seg.decide(x, 0, low, NO_PENDING, silent=True, placed=placed)
+    assert held == Decision(low, None, 0, None) and held.held
+    # Their own event, or a placing model that would move them too: the move opens.
+    assert seg.decide(x, 0, low, NO_PENDING, placed=placed) == Decision(low, mid, 1, 0)
+    assert seg.decide(x, 0, low, NO_PENDING, silent=True, placed=now) == Decision(low, mid, 1, 0)
+
+
+def test_a_customer_is_placed_with_each_evaluation_s_model_but_one_held_once() -> None:
+    seg = published(hysteresis_evaluations=1, silent_margin=0.3)
+    low, mid, _ = by_position(seg)
+    now, refs = seg.published_model, seg.segments
+    assert now is not None
+    state, out = CustomerState("c1", segment_id=low), list[Change]()
+    home, there = between(seg, low, mid, 0.0), between(seg, low, mid, 1.0)
+    decide_learned(seg, ModelHealth(), state, home, 0, None, out, now, refs, silent=True)
+    assert (state.placed_version, out) == (now.version, [])  # a re-check that keeps them
+    # A silent re-check held by the model they were placed with: held once ...
+    centroids = now.centroids.copy()
+    centroids[now.ids.index(low)] = now.centroids[now.ids.index(mid)]
+    centroids[now.ids.index(mid)] += 10.0
+    placed = PublishedModel(now.version - 1, now.means, now.scales, now.ids, centroids)
+    decide_learned(seg, ModelHealth(), state, there, 0, None, out, now, refs, True, placed)
+    assert (state.segment_id, state.placed_version, out) == (low, None, [])
+    # ... then the next re-check that finds them astray moves them.
+    decide_learned(seg, ModelHealth(), state, there, 0, None, out, now, refs, True, None)
+    assert [c.segment.id for c in out if c.segment] == [mid]
+    assert state.placed_version == now.version
