@@ -154,21 +154,25 @@ class LogRun:
     end_ms: int
     missed_versions: int  # versions published but not seen (0 unless the engine changed)
     truth: dict[str, str] | None = None  # customer -> label, where the log has labels
+    names_at: dict[int, dict[str, str]] | None = None  # version -> segment names then
 
 
 class Publications(ModelHealth):
     """Model health that also keeps every model published, with the event time it was
-    published at (``now``): a batch, even one event, can publish several (a tick's timers
-    re-evaluate thousands of customers, each a lesson)."""
+    published at (``now``) and its segments' names then (``names``): a batch, even one
+    event, can publish several (a tick's timers re-evaluate thousands of customers,
+    each a lesson)."""
 
-    def __init__(self, now: Callable[[], int]) -> None:
+    def __init__(self, now: Callable[[], int], names: Callable[[], Mapping[str, str]]) -> None:
         super().__init__()
-        self.now = now
+        self.now, self.names = now, names
         self.models: dict[int, tuple[PublishedModel, int]] = {}
+        self.names_at: dict[int, dict[str, str]] = {}
 
     def published(self, old: PublishedModel | None, new: PublishedModel) -> None:
         super().published(old, new)
         self.models[new.version] = (new, self.now())
+        self.names_at[new.version] = dict(self.names())
 
 
 def replay_log(name: str, config: EngineConfig, events: Sequence[InputEvent],
@@ -177,7 +181,10 @@ def replay_log(name: str, config: EngineConfig, events: Sequence[InputEvent],
     keeping every published model version."""
     timed = sorted(((epoch_ms(e), i, e) for i, e in enumerate(events)), key=lambda t: t[:2])
     engine, store = SegmentEngine(config), MemoryStore()
-    publications = engine.health = Publications(lambda: engine.status().watermark_ms or 0)
+    publications = engine.health = Publications(
+        lambda: engine.status().watermark_ms or 0,
+        lambda: {i: ref.name for i, ref in engine.segmenter.segments.items()},
+    )
     changes: list[Change] = []
     for start in range(0, len(timed), LOG_BATCH):
         chunk = timed[start : start + LOG_BATCH]
@@ -185,7 +192,8 @@ def replay_log(name: str, config: EngineConfig, events: Sequence[InputEvent],
     models = publications.models
     missed = engine.status().model_version - len(models)
     end_ms = timed[-1][0] if timed else 0
-    return LogRun(name, engine, store, changes, models, len(timed), end_ms, missed, truth)
+    return LogRun(name, engine, store, changes, models, len(timed), end_ms, missed, truth,
+                  publications.names_at)  # fmt: skip
 
 
 def learned_changes(changes: Iterable[Change]) -> list[Change]:
@@ -309,10 +317,13 @@ def churn_rows(run: LogRun) -> list[tuple[str, str]]:
     flappers = len(flapping_customers(run.changes))
     lineage = Counter(entry.kind for entry in status.lineage)
     names = {s.id: s.name for s in status.segments}
-    dup_versions = sum(1 for m, _ in run.models.values() if duplicate_names(m.ids, names))
+    # Each version's names as they were when it was published (they follow their segment).
+    at = run.names_at or {}
+    dup_versions = sum(1 for v, (m, _) in run.models.items()
+                       if duplicate_names(m.ids, at.get(v, names)))  # fmt: skip
     dup_final = duplicate_names(status.live_ids, names)
-    base_versions = sum(1 for m, _ in run.models.values()
-                        if duplicate_names(m.ids, names, base=True))  # fmt: skip
+    base_versions = sum(1 for v, (m, _) in run.models.items()
+                        if duplicate_names(m.ids, at.get(v, names), base=True))  # fmt: skip
     base_final = duplicate_names(status.live_ids, names, base=True)
     # A move confirmed by the hysteresis re-check: the first re-check after an event
     # cannot move anybody (one piece of evidence), the one after the spacing can.

@@ -332,6 +332,11 @@ def test_a_replayed_log_keeps_every_model_version_and_reports_every_figure() -> 
     times = [at for _, at in (run.models[v] for v in sorted(run.models))]
     assert times == sorted(times)
     assert "unknown" not in {cause for _, cause in causes(run)}
+    # Each version's names as published: one for each of its segments, none repeated.
+    assert run.names_at is not None and sorted(run.names_at) == sorted(run.models)
+    for version, (model, _) in run.models.items():
+        assert set(model.ids) <= set(run.names_at[version])
+        assert not duplicate_names(model.ids, run.names_at[version])
     rows = dict(churn_rows(run))
     assert rows["model versions"] == str(final)
     assert rows["ARI"] == "n/a (no labels)"
