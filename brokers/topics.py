@@ -16,9 +16,10 @@ Cleanup policies, as the README's "Erasure" guarantee says:
 - deleted after ``output_retention_days``: ``segment-changes``, ``dead-letters`` and
   ``segment-drift``;
 - compacted, within ``compaction_lag_hours``, too: the separate trainer's checkpoints
-  (one key, ``checkpoint``: only the latest is read). They hold customers' latest
-  lessons, so an erased customer's are compacted away like the state's; and a
-  checkpoint may be larger than Kafka's default 1 MB message (``CHECKPOINT_MAX_BYTES``);
+  and, with ``trainer = "in_worker"``, the worker's model checkpoints (one key each,
+  ``checkpoint``: only the latest is read). They hold customers' latest lessons, so an
+  erased customer's are compacted away like the state's; and a checkpoint may be
+  larger than Kafka's default 1 MB message (``CHECKPOINT_MAX_BYTES``);
 - kept without limit (``delete`` with no age or size bound): the separate trainer's
   lessons and models. Neither may be compacted. Lessons are keyed by source partition,
   and a trainer without a checkpoint reads every one of them again after a restart.
@@ -51,7 +52,8 @@ STATE_TABLE = "customer-state"
 # Read from their start by every restarted trainer and worker: never deleted, by age or size.
 KEPT = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 
-# The largest checkpoint the trainer writes (gzipped; its topic's max.message.bytes).
+# The largest checkpoint the trainer or a worker writes (gzipped; its topic's
+# max.message.bytes).
 CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024
 
 Process = Literal["worker", "trainer"]
@@ -89,7 +91,7 @@ def leader_topic(settings: Settings) -> str:
 def declaration(settings: Settings, trainer: bool | None = None) -> list[TopicSpec]:
     """Every topic the project reads or writes, each in its shape, inputs first.
     ``trainer`` (default: ``trainer = "separate"``) adds the lessons, models and
-    checkpoint topics."""
+    checkpoint topics; ``trainer = "in_worker"`` adds the worker's model checkpoints."""
     t, n, r = settings.topics, settings.topic_partitions, settings.topic_replication_factor
     retained = {"cleanup.policy": "delete", **settings.output_topic_configs()}
     compacted = settings.compacted_topic_configs()
@@ -116,6 +118,12 @@ def declaration(settings: Settings, trainer: bool | None = None) -> list[TopicSp
             TopicSpec(t.checkpoints, 1, r, checkpoint_configs(settings),
                       "the trainer's checkpoints, compacted", "read as one"),
         ]  # fmt: skip
+    if settings.trainer == "in_worker":
+        # As the trainer's: one partition, one key, the latest record of partition 0.
+        what = "the worker's model checkpoints, compacted"
+        specs.append(
+            TopicSpec(t.model_checkpoints, 1, r, checkpoint_configs(settings), what, "read as one")
+        )
     return specs
 
 
@@ -334,8 +342,8 @@ def start_refusal(settings: Settings, process: Process, found: Mapping[str, Foun
     count, the engine's: a worker's table changelog partition holds the state of its
     input partitions of the same number, and the engine counts partitions by
     ``topic_partitions``. The models and checkpoint topics must have one partition:
-    every worker reads the models at partition 0, the trainer its checkpoint there, where
-    the one key of each may not land otherwise."""
+    every worker reads the models at partition 0, the trainer (or an in_worker worker)
+    its checkpoint there, where the one key of each may not land otherwise."""
     n = settings.topic_partitions
     if process == "worker":
         counts = {name: found[name].partitions for name in co_partitioned(settings)}
@@ -349,7 +357,9 @@ def start_refusal(settings: Settings, process: Process, found: Mapping[str, Foun
     t = settings.topics
     for name, needs in ((t.models, "the models topic needs 1 (every worker reads partition 0)"),
                         (t.checkpoints, "the checkpoint topic needs 1 (the trainer reads "
-                                        "partition 0)")):  # fmt: skip
+                                        "partition 0)"),
+                        (t.model_checkpoints, "the model checkpoint topic needs 1 (the "
+                                              "worker reads partition 0)")):  # fmt: skip
         if name in found and found[name].partitions != 1:
             return f"topic {name!r} has {found[name].partitions} partitions; {needs}"
     return None

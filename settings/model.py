@@ -47,6 +47,9 @@ class TopicNames(BaseModel):
     checkpoints: str = "segment-trainer-checkpoints"
     """With ``trainer = "separate"``: the trainer's checkpoint, where a restarted trainer
     resumes from (one partition, compacted)."""
+    model_checkpoints: str = "segment-model-checkpoints"
+    """With ``trainer = "in_worker"`` and no model epochs: the worker's model checkpoint,
+    which a restarted worker restores its model from (one partition, compacted)."""
 
 
 class KafkaSecurity(BaseModel):
@@ -130,10 +133,13 @@ class Settings(BaseSettings):
     several workers, which send lessons to one ``segment-engine trainer`` and follow
     the models it publishes. "separate" needs model epochs."""
     trainer_checkpoint_seconds: float = Field(60.0, ge=0)
-    """How often, at most, the separate trainer writes its checkpoint (its state and the
-    lessons offsets it covers) while it learns, and once more at a clean stop; a
-    restarted trainer reads the lessons after the checkpoint only. Wall-clock seconds;
-    0: no checkpoint is written or read (a restart reads every lesson again)."""
+    """How often, at most, a checkpoint is written. The separate trainer's (its state
+    and the lessons offsets it covers) while it learns, and once more at a clean stop:
+    a restarted trainer reads the lessons after the checkpoint only. With ``trainer =
+    "in_worker"`` and no model epochs, the worker's model (``topics.model_checkpoints``)
+    while it learns: a restarted worker restores the model instead of warming up anew.
+    Wall-clock seconds; 0: no checkpoint is written or read (a restarted trainer reads
+    every lesson again, a restarted worker learns its model afresh)."""
     topic_replication_factor: int = Field(1, ge=1)
     """Of every topic the worker and the tools create, Faust's own (the table's changelog,
     the leader topic) included. Many managed clusters refuse a topic with one replica;

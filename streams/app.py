@@ -23,6 +23,12 @@ from settings import Settings
 from streams.faust_adapters import FaustPublisher, highwater, input_records
 from streams.faust_compat import SegmentApp
 from streams.metrics import Metrics
+from streams.model_checkpoint import (
+    ModelCheckpoint,
+    ModelCheckpointWriter,
+    keeps_model_checkpoints,
+    restore_latest,
+)
 from streams.model_follower import follow_models
 from streams.pipeline import Pipeline, sources
 from streams.table_store import PartitionIndex, TableStores
@@ -215,6 +221,19 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         now = pipeline.engine.status().watermark_ms
         if now is not None:
             metrics.record_kpis(await _profiles(pipeline.engine, table, now, smallest))
+
+    if keeps_model_checkpoints(settings):  # the in-worker model, kept across restarts
+        writer = ModelCheckpointWriter(settings)
+
+        def restore_model() -> None:  # before the consumer starts: no event meets it first
+            if restore_latest(settings, pipeline.engine) is not None:
+                metrics.model_version.set(pipeline.engine.status().model_version)
+
+        app.before_start.append(restore_model)
+
+        @app.timer(settings.trainer_checkpoint_seconds)  # type: ignore[untyped-decorator]
+        async def checkpoint_model() -> None:
+            await writer.write(await pipeline.read_engine(ModelCheckpoint.of))
 
     if settings.trainer == "separate":
 

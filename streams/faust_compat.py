@@ -236,7 +236,16 @@ class SegmentApp(faust.App):
         # Set once an output of a batch is lost: no offset is committed from then on.
         self.commits_stopped = False
         self.joined = False  # set once the consumer group first assigns partitions
+        # Run once, as the app first starts: after the worker set up logging, before
+        # the consumer, the agents and the timers start (mode starts a service's
+        # children after its on_first_start).
+        self.before_start: list[Callable[[], None]] = []
         super().__init__(*args, Monitor=QuietMonitor, **kwargs)
+
+    async def on_first_start(self) -> None:
+        for prepare in self.before_start:
+            prepare()
+        await super().on_first_start()
 
     async def fail_stop(self, reason: BaseException) -> None:
         """Stop the worker, committing nothing more: an output of a processed batch

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import zip_longest
+from typing import TypeVar
 
 from engine.changes import Change
 from engine.drift import DriftReading
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 Accepted = tuple[InputRecord, InputEvent]
 _ERROR_CHARS = 2_000  # of an error in a dead letter's header: the start tells enough
 SegmentLabels = tuple[str, str]  # (segment id, kind)
+T = TypeVar("T")
 
 
 def sources(topics: TopicNames) -> dict[str, str]:
@@ -127,6 +129,11 @@ class Pipeline:
             await self._send_contributions(self.engine.seal_caught_up(self._caught_up()))
             if self._freed(self._held):
                 await self._handle(())
+
+    async def read_engine(self, read: Callable[[SegmentEngine], T]) -> T:
+        """``read(engine)``, called between two batches (a snapshot of it, say)."""
+        async with self._turn:
+            return read(self.engine)
 
     async def adopt(self, record: ModelRecord) -> None:
         """Take in a record of the trainer's: offer the held events again if it was

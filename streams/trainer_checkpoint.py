@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 
-from brokers.clients import client_options, producer
+from brokers.clients import producer
+from brokers.last_message import last_value
 from brokers.topics import CHECKPOINT_MAX_BYTES
 from engine.epochs import ModelRecord
 from engine.trainer import Trainer
@@ -70,9 +70,13 @@ __all__ = [
     "decode_checkpoint",
     "encode_checkpoint",
     "engine_digest",
+    "gzipped",
     "last_value",
+    "opened",
+    "pickled",
     "restored",
     "start_offsets",
+    "unpickled",
 ]
 
 
@@ -107,8 +111,7 @@ def engine_digest(config: EngineConfig) -> str:
 
 def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
     """The checkpoint message's value."""
-    state = pickle.dumps({"trainer": checkpoint.trainer, "drift": checkpoint.drift},
-                         protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
+    state = pickled({"trainer": checkpoint.trainer, "drift": checkpoint.drift})
     told = checkpoint.told
     body = {
         "format": FORMAT,
@@ -116,31 +119,59 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
         "engine": checkpoint.engine,
         "offsets": {str(p): offset for p, offset in sorted(checkpoint.offsets.items())},
         "told": None if told is None else orjson.Fragment(encode_record(told)),
-        "state": base64.b64encode(state).decode(),
+        "state": state,
     }
+    return gzipped(body)
+
+
+def gzipped(body: Mapping[str, Any]) -> bytes:
+    """A checkpoint's value: ``body`` as gzipped JSON (the same bytes for the same body)."""
     return gzip.compress(orjson.dumps(body), mtime=0)
+
+
+def opened(data: bytes, version: int) -> dict[str, Any]:
+    """The body of a checkpoint's value, of format ``version``; :class:`CheckpointError`
+    if it is not one."""
+    try:
+        body = orjson.loads(gzip.decompress(data))
+        found = body["format"]
+    except (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"does not decode: {type(exc).__name__}: {exc}") from None
+    if found != version:
+        raise CheckpointError(f"format {found!r}, not {version}")
+    return dict(body)
 
 
 def decode_checkpoint(data: bytes) -> Checkpoint:
     """The checkpoint of a message's value; :class:`CheckpointError` if it is not one."""
+    body = opened(data, FORMAT)
     try:
-        body = orjson.loads(gzip.decompress(data))
-        if body["format"] != FORMAT:
-            raise CheckpointError(f"format {body['format']!r}, not {FORMAT}")
         offsets = {int(p): _whole(offset) for p, offset in body["offsets"].items()}
         told = None if body["told"] is None else decode_record(orjson.dumps(body["told"]))
-        state = base64.b64decode(body["state"], validate=True)
+        state = str(body["state"])
         partitions, engine = _whole(body["partitions"]), str(body["engine"])
-    except CheckpointError:
-        raise
-    except (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CheckpointError(f"does not decode: {type(exc).__name__}: {exc}") from None
+    snapshots = unpickled(state)
     try:
-        snapshots = pickle.loads(state)  # trusted: see the module docstring
         trainer, drift = snapshots["trainer"], snapshots["drift"]
-    except Exception as exc:  # unpickling raises whatever the bytes lead it to
+    except Exception as exc:  # a state of another shape
         raise CheckpointError(f"its state does not decode: {type(exc).__name__}") from None
     return Checkpoint(partitions, engine, offsets, told, trainer, drift)
+
+
+def pickled(state: Any) -> str:
+    """``state`` as a checkpoint's JSON holds it: pickled, base64-encoded."""
+    return base64.b64encode(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)).decode()
+
+
+def unpickled(text: str) -> Any:
+    """The state :func:`pickled` made of it; :class:`CheckpointError` if it is none."""
+    try:
+        # trusted: whoever may write a checkpoint topic may run code (module docstring)
+        return pickle.loads(base64.b64decode(text, validate=True))
+    except Exception as exc:  # unpickling raises whatever the bytes lead it to
+        raise CheckpointError(f"its state does not decode: {type(exc).__name__}") from None
 
 
 def _whole(value: Any) -> int:
@@ -191,31 +222,6 @@ def start_offsets(checkpoint: Checkpoint, ends: Mapping[int, int]) -> dict[int, 
             raise CheckpointError(f"lessons partition {partition} ends at {end}, before its "
                                   f"offset {offset} (was the topic made anew?)")  # fmt: skip
     return dict(sorted(checkpoint.offsets.items()))
-
-
-def last_value(settings: Settings, topic: str, timeout: float = 30.0) -> bytes | None:
-    """The value of the latest message on partition 0 of ``topic``, if any (None also
-    for a tombstone); TimeoutError if it cannot be read within ``timeout``."""
-    # A checkpoint may be larger than a fetch's default 1 MB per partition.
-    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None,
-                             max_partition_fetch_bytes=CHECKPOINT_MAX_BYTES)  # fmt: skip
-    try:
-        if not consumer.partitions_for_topic(topic):
-            return None
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        end = consumer.end_offsets([tp])[tp]
-        if end == 0:
-            return None
-        consumer.seek(tp, end - 1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for messages in consumer.poll(timeout_ms=1000).values():
-                value: bytes | None = messages[-1].value
-                return value
-        raise TimeoutError(f"no message of {topic} at offset {end - 1} within {timeout:g} s")
-    finally:
-        consumer.close()
 
 
 class CheckpointWriter:

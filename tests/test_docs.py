@@ -21,6 +21,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from engine.changes import Change
 from engine.drift import DriftReading
 from engine.partitioning import kafka_partition
+from engine.segment_engine import SegmentEngine
 from engine.trainer import Trainer
 from schemas import dead_letters as dl
 from schemas.changes import SegmentChange
@@ -32,6 +33,9 @@ from schemas.memberships import CustomerSegments
 from settings import Settings, TopicNames
 from settings.reference import main as reference_main
 from streams.metrics import Metrics
+from streams.model_checkpoint import FORMAT as MODEL_FORMAT
+from streams.model_checkpoint import KEY as MODEL_KEY
+from streams.model_checkpoint import ModelCheckpoint, encode_model_checkpoint
 from streams.model_wire import decode_contributions, decode_record, record_hash
 from streams.pipeline import drift_message
 from streams.trainer_checkpoint import FORMAT, KEY, Checkpoint, encode_checkpoint
@@ -275,6 +279,15 @@ def test_the_checkpoint_example_has_the_fields_the_trainer_writes() -> None:
     assert value["format"] == FORMAT
     record = decode_record(json.dumps(value["told"]).encode())
     assert value["told"]["hash"] == record_hash(record)
+
+
+def test_the_model_checkpoint_example_has_the_fields_a_worker_writes() -> None:
+    message = example(TOPICS.model_checkpoints)
+    assert message["key"] == MODEL_KEY.decode()
+    value = message["value"]
+    written = encode_model_checkpoint(ModelCheckpoint.of(SegmentEngine(EngineConfig(), 4)))
+    assert set(value) == set(orjson.loads(gzip.decompress(written)))
+    assert value["format"] == MODEL_FORMAT
 
 
 # --- runbooks ----------------------------------------------------------------------------

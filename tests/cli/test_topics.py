@@ -102,12 +102,17 @@ def test_the_declaration_holds_every_topic_of_the_settings_and_fausts_two() -> N
     names = [spec.name for spec in declaration(settings)]
     assert len(names) == len(set(names))
     every = {getattr(settings.topics, field) for field in TopicNames.model_fields}
-    assert set(names) == every | {changelog_topic(settings), leader_topic(settings)}
-    # Without the separate trainer, its three topics are not the worker's.
     t = settings.topics
+    # The worker's model checkpoints are the in_worker model's alone.
+    assert set(names) == every - {t.model_checkpoints} | {
+        changelog_topic(settings),
+        leader_topic(settings),
+    }
+    # Without the separate trainer, its three topics are not the worker's.
     plain = Settings()
     trainers = {t.lessons, t.models, t.checkpoints}
-    assert {s.name for s in declaration(plain)} == set(names) - trainers
+    in_worker = {s.name for s in declaration(plain)}
+    assert in_worker == set(names) - trainers | {t.model_checkpoints}
     assert [s.name for s in needed_by(settings, "trainer")] == [
         t.dead_letters, t.drift, t.lessons, t.models, t.checkpoints,
     ]  # fmt: skip
@@ -158,6 +163,11 @@ def test_cleanup_policies_are_as_the_erasure_guarantee_says() -> None:
         "max.compaction.lag.ms": lag, "delete.retention.ms": lag,
         "max.message.bytes": str(CHECKPOINT_MAX_BYTES)}  # fmt: skip
     assert by_name[t.checkpoints].partitions == 1
+    # The in_worker model's checkpoints: as the trainer's.
+    in_worker = Settings.model_validate({"compaction_lag_hours": 2})
+    model_checkpoints = {s.name: s for s in declaration(in_worker)}[t.model_checkpoints]
+    assert model_checkpoints.configs == by_name[t.checkpoints].configs
+    assert model_checkpoints.partitions == 1
     for name in (t.behaviour, t.profiles, t.erasures, leader_topic(settings)):
         assert by_name[name].configs == {}
     assert by_name[leader_topic(settings)].partitions == 1
@@ -225,6 +235,14 @@ def test_the_models_and_checkpoint_topics_must_have_one_partition() -> None:
     assert refusal == (
         "topic 'segment-trainer-checkpoints' has 2 partitions; the checkpoint topic needs 1 "
         "(the trainer reads partition 0)"
+    )
+    in_worker = Settings()
+    refusal = start_refusal(
+        in_worker, "worker", found(in_worker, **{"segment-model-checkpoints": 4})
+    )
+    assert refusal == (
+        "topic 'segment-model-checkpoints' has 4 partitions; the model checkpoint topic "
+        "needs 1 (the worker reads partition 0)"
     )
 
 
