@@ -71,11 +71,16 @@ def broker_parts(args: argparse.Namespace, log: Path, workdir: Path) -> dict[str
 def run_topics(cluster: BenchCluster, part: str, partitions: int) -> dict[str, str]:
     """A worker's set of topics (``settings.TopicNames``) for one part of this run,
     created up front: a cluster need not create topics on first use as Tansu does."""
-    from settings import TopicNames
+    from brokers.topics import declaration
+    from settings import Settings, TopicNames
 
     defaults = TopicNames().model_dump()
     names = {role: cluster.name(f"{part}-{name}") for role, name in defaults.items()}
-    cluster.create_topics(list(names.values()), partitions)
+    # Those read as one (models, checkpoints) have one partition, as the product declares.
+    single = {spec.name for trainer in (False, True)
+              for spec in declaration(Settings(), trainer) if spec.partitions == 1}  # fmt: skip
+    cluster.create_topics([names[r] for r, n in defaults.items() if n not in single], partitions)
+    cluster.create_topics([names[r] for r, n in defaults.items() if n in single], 1)
     return names
 
 
