@@ -337,14 +337,10 @@ class SegmentEngine:
         return {
             "kind": "segment_engine",
             "version": 2,
-            "segmenter": self.segmenter.snapshot(),
-            "drift": None if self.drift is None else self.drift.snapshot(),
-            "inputs": None if self.inputs is None else self.inputs.snapshot(),
-            "health": self.health.snapshot(),
+            **self.model_snapshot(),
             "sizes": dict(self.sizes),
             "timers": self.timers.snapshot(),
             "next_tick_ms": self._next_tick_ms,
-            "placed_models": [m.to_plain() for m in self.placed_models.values()],
             "epochs": None
             if self.clock is None
             else {
@@ -352,6 +348,18 @@ class SegmentEngine:
                 "history": self.history.snapshot(),
                 "trainer": None if self.trainer is None else self.trainer.snapshot(),
             },
+        }
+
+    def model_snapshot(self) -> dict[str, Any]:
+        """The model's parts of :meth:`snapshot`: the segmenter, model health, the drift
+        watches and the kept models; not the timers, watermarks and sizes, which the
+        customer states rebuild (a worker's model checkpoint holds these alone)."""
+        return {
+            "segmenter": self.segmenter.snapshot(),
+            "health": self.health.snapshot(),
+            "drift": None if self.drift is None else self.drift.snapshot(),
+            "inputs": None if self.inputs is None else self.inputs.snapshot(),
+            "placed_models": [m.to_plain() for m in self.placed_models.values()],
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:

@@ -299,9 +299,9 @@ class LearnedSegmenter:
         ``hysteresis_spacing_ms`` of event time: several events of one session are one
         piece of evidence, not several. ``silent``: no event of the customer's own
         prompted this evaluation, and a move not already under way needs a segment
-        ``silent_margin`` closer to start; ``placed``, the model the customer was last
-        placed with on evidence of their own: if it would keep them where they are, the
-        model moved and they did not, and they stay (unless the challenger was born since)."""
+        ``silent_margin`` closer to start; ``placed``, the model of the customer's previous
+        evaluation: if it would keep them where they are, the model moved and they did
+        not, and they stay (``held``; unless the challenger was born since)."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:

@@ -31,7 +31,6 @@ from streams.model_checkpoint import (
     decode_model_checkpoint,
     encode_model_checkpoint,
     keeps_model_checkpoints,
-    model_parts,
     restore_latest,
     restore_model,
 )
@@ -67,7 +66,7 @@ def learned(config: EngineConfig = CONFIG) -> SegmentEngine:
 def test_model_parts_are_those_of_the_engines_own_snapshot() -> None:
     engine = learned()
     snapshot = engine.snapshot()
-    assert model_parts(engine) == {name: snapshot[name] for name in MODEL_PARTS}
+    assert engine.model_snapshot() == {name: snapshot[name] for name in MODEL_PARTS}
 
 
 def test_a_restored_engine_places_new_customers_as_the_original_does() -> None:
