@@ -4,9 +4,10 @@ Time enters only as event time in the arguments, so the live worker and replay
 give the same answers for the same input.
 """
 
+from engine.aggregates import SegmentAggregates, segment_profiles
 from engine.changes import Change
 from engine.features import FeatureMaker
-from engine.profiles import ProfileBuilder, SegmentProfile, segment_profiles
+from engine.profiles import SegmentProfile
 from engine.results import BatchResult, EngineStatus, Outcome, SegmentInfo
 from engine.rules import Rule, RuleError, compile_rule
 from engine.segment_engine import SegmentEngine
@@ -24,10 +25,10 @@ __all__ = [
     "Lineage",
     "MemoryStore",
     "Outcome",
-    "ProfileBuilder",
     "PublishedModel",
     "Rule",
     "RuleError",
+    "SegmentAggregates",
     "SegmentEngine",
     "SegmentInfo",
     "SegmentProfile",

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
+from zlib import crc32
 
+from engine.aggregates import SegmentAggregates
 from engine.changes import Change
 from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
@@ -30,7 +32,7 @@ from engine.epochs import Contribution, EpochClock, Lesson, ModelHistory, ModelR
 from engine.features import PROFILE_FEATURES, FeatureMaker
 from engine.health import ModelHealth
 from engine.parts import make_drift, make_input_drift, make_segmenter
-from engine.profiles import ProfileBuilder, SegmentProfile
+from engine.profiles import SegmentProfile
 from engine.results import (
     BatchResult,
     EngineStatus,
@@ -111,6 +113,7 @@ class SegmentEngine:
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
+        self._silent_lesson_cut = int(learned.silent_lesson_share * 2**32)
         epoch_ms = int(learned.epoch_seconds * 1000)
         lag = learned.adopt_after_epochs
         self.clock = EpochClock(epoch_ms, lag, partitions) if epoch_ms else None
@@ -394,13 +397,21 @@ class SegmentEngine:
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
-        return self.profile_builder(now_ms).add_all(states).profiles()
+        aggregates = self.aggregates()
+        for state in states:
+            aggregates.update(state, now_ms)
+        return aggregates.profiles(self.segment_refs())
 
-    def profile_builder(self, now_ms: int) -> ProfileBuilder:
-        """:meth:`profiles`, fed one customer at a time."""
+    def aggregates(self) -> SegmentAggregates:
+        """Empty profile sums of this engine's features: a caller feeds them the states
+        that change and reads :meth:`SegmentAggregates.profiles` at any time."""
+        return SegmentAggregates(self.features, self.config.lapsed_after_days)
+
+    def segment_refs(self) -> dict[str, SegmentRef]:
+        """Every learned and rule segment, by id, as profiles name them."""
         segments = dict(self.segmenter.segments)
         segments.update(self.rules.refs)
-        return ProfileBuilder(segments, self.features, now_ms, self.config.lapsed_after_days)
+        return segments
 
     def _maybe_tick(self, ts: int, store: StateStore, result: BatchResult) -> None:
         if self._next_tick_ms is None:
@@ -538,7 +549,7 @@ class SegmentEngine:
         if (
             state.last_learned_ms is None
             or now_ms - state.last_learned_ms >= self._learn_interval_ms
-        ):
+        ) and (not silent or self._teaches_silent(state.customer_id)):
             if self.clock is None:
                 self._learn(x, state.customer_id, now_ms, drift)
             else:  # learned when every partition has passed the epoch
@@ -566,6 +577,11 @@ class SegmentEngine:
         state.timer_ms = due = self.rechecks.next(state, now_ms, pending)
         if due is not None:
             self.timers.add(state.partition, due, state.customer_id)
+
+    def _teaches_silent(self, customer_id: str) -> bool:
+        """Whether ``customer_id`` is in the fixed hashed sample whose silent re-checks
+        teach the model (the same customers in every process and replay)."""
+        return crc32(customer_id.encode()) < self._silent_lesson_cut
 
     def _watermark(self, partition: int, now_ms: int) -> int:
         return self.timers.watermarks.get(partition, now_ms)

@@ -125,6 +125,14 @@ class LearnedSegmentsConfig(BaseModel):
     learn_interval_seconds: float = Field(
         86400, ge=0, description="Event time between two lessons from the same customer."
     )
+    silent_lesson_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Share of customers (a fixed hashed sample) whose re-checks without an"
+        " event of their own teach the model: time passing costs fewer lessons, and the"
+        " sample the model re-centres on still holds every customer as of each publication.",
+    )
     epoch_seconds: float = Field(
         0,
         ge=0,

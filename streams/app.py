@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -14,7 +13,6 @@ from faust.types import StreamT
 
 from brokers.clients import sasl_password, ssl_context
 from brokers.topics import STATE_TABLE, changelog_topic
-from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
@@ -22,6 +20,7 @@ from schemas.memberships import CustomerSegments
 from settings import Settings
 from streams.faust_adapters import FaustPublisher, highwater, input_records
 from streams.faust_compat import SegmentApp
+from streams.live_profiles import LiveProfiles
 from streams.metrics import Metrics
 from streams.model_checkpoint import (
     ModelCheckpoint,
@@ -48,7 +47,6 @@ PRODUCER_LINGER_SECONDS = 0.005
 # With model epochs: how often caught-up partitions are sealed and held events retried.
 NUDGE_INTERVAL_SECONDS = 1.0
 KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
-PROFILE_SLICE = 100  # customers profiled between two turns of the event loop
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -126,15 +124,18 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         highwater=lambda topic, partition: highwater(app, topic, partition),
     )
     app.held_floors = pipeline.held_floors  # read at commits
+    live_profiles = LiveProfiles(pipeline.engine, table, index, topics.behaviour)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:
         await pipeline.drop_held({(tp.topic, tp.partition) for tp in revoked})
+        live_profiles.revoked({tp.partition for tp in revoked if tp.topic in inputs_by_name})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def count_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
         inputs = set(inputs_by_name)
         metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic in inputs))
+        live_profiles.assigned({tp.partition for tp in assigned if tp.topic in inputs})
         app.joined = True
 
     @app.agent(inputs, name="segment")
@@ -178,7 +179,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         # latest event time it has seen.
         status = pipeline.engine.status()
         now = status.watermark_ms
-        profiles = [] if now is None else await _profiles(pipeline.engine, table, now, smallest)
+        profiles = [] if now is None else await live_profiles.profiles(now, smallest)
         return web.json(
             {
                 "as_of_ms": now,
@@ -220,7 +221,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def segment_kpis() -> None:
         now = pipeline.engine.status().watermark_ms
         if now is not None:
-            metrics.record_kpis(await _profiles(pipeline.engine, table, now, smallest))
+            metrics.record_kpis(await live_profiles.profiles(now, smallest))
 
     if keeps_model_checkpoints(settings):  # the in-worker model, kept across restarts
         writer = ModelCheckpointWriter(settings)
@@ -244,21 +245,6 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     app.pipeline = pipeline  # type: ignore[attr-defined]
     app.partition_index = index  # type: ignore[attr-defined]
     return app
-
-
-async def _profiles(
-    engine: SegmentEngine, table: Any, now_ms: int, smallest: int
-) -> list[SegmentProfile]:
-    """Profiles of the segments of ``smallest`` customers or more."""
-    # A walk over every customer (~0.2 ms each): in slices, so that events keep
-    # flowing between them instead of waiting for the whole table.
-    builder = engine.profile_builder(now_ms)
-    values = list(table.values())  # a snapshot: the agent writes while this walks
-    for start in range(0, len(values), PROFILE_SLICE):
-        for value in values[start : start + PROFILE_SLICE]:
-            builder.add(CustomerState.from_dict(value))
-        await asyncio.sleep(0)
-    return [p for p in builder.profiles() if p.size >= smallest]
 
 
 def broker_credentials(settings: Settings) -> Any:

@@ -40,6 +40,9 @@ class PartitionIndex:
         self.partition_of: dict[str, int] = {}
         self.customers: dict[int, set[str]] = {}
         self.scanned: set[int] = set()  # partitions whose stored customers are in
+        # Customers whose state was written, recovered or deleted since the profiles
+        # last counted them (streams.live_profiles).
+        self.changed: set[str] = set()
 
     def add(self, customer_id: str, partition: int) -> None:
         previous = self.partition_of.get(customer_id)
@@ -63,12 +66,14 @@ class PartitionIndex:
             # only what the changelog replayed (and so passed through the index already).
             for customer_id in stored_keys(table.data, partition):
                 self.add(customer_id, partition)
+                self.changed.add(customer_id)
 
     async def on_changelog_event(self, event: EventT[Any]) -> None:
         key = event.key
         if isinstance(key, bytes):
             key = json.loads(key)
         if isinstance(key, str):
+            self.changed.add(key)
             if event.message.value is None:  # a tombstone: the state was deleted
                 self.remove(key)
             else:
@@ -183,6 +188,7 @@ class TableStore:
                     self._index.remove(customer_id)
                 else:
                     await self._writer.set(customer_id, state.to_dict(), partition)
+        self._index.changed.update(self._dirty)  # once in the table: profiles read them
         self._dirty.clear()
 
     def partition_customers(self, partition: int) -> list[str]:

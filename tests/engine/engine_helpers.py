@@ -64,12 +64,14 @@ def make(
     lateness: float = 7 * 86400,
     learn_every: float = 0,
     sweep_every: float = 0,
+    silent_lessons: float = 1.0,
     **kwargs: Any,
 ) -> SegmentEngine:
     """An engine that learns from every evaluation and never sweeps, unless told."""
     learned = LearnedSegmentsConfig(
-        warmup_updates=warmup, publish_every=publish_every, learn_interval_seconds=learn_every
-    )
+        warmup_updates=warmup, publish_every=publish_every, learn_interval_seconds=learn_every,
+        silent_lesson_share=silent_lessons,
+    )  # fmt: skip
     return SegmentEngine(
         EngineConfig(
             allowed_lateness_seconds=lateness,

@@ -1,4 +1,4 @@
-"""``engine.profiles.segment_profiles`` over hand-built customer states. No broker.
+"""``engine.aggregates.segment_profiles`` over hand-built customer states. No broker.
 
 States are built the way the engine builds them: events folded in by a ``FeatureMaker``.
 """
@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.aggregates import segment_profiles
 from engine.features import DAY_MS, FeatureMaker, net_spend
-from engine.profiles import SegmentProfile, segment_profiles
+from engine.profiles import SegmentProfile
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState, MemoryStore
 from schemas.changes import SegmentRef

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.aggregates import segment_profiles
 from engine.features import DAY_MS, OFF_SITE, SESSION_GAP_MS, FeatureMaker
-from engine.profiles import segment_profiles
 from engine.state import CustomerState
 from schemas.changes import SegmentRef
 from schemas.events import BehaviourEvent, EventProperties

@@ -70,6 +70,21 @@ def test_time_passing_costs_only_the_customers_due() -> None:
     assert after_first - evaluated_before >= 199
 
 
+def test_silent_re_checks_teach_the_model_from_a_fixed_hashed_share_of_customers() -> None:
+    taught: list[set[str]] = []
+    for _ in range(2):  # two engines: the same customers teach in both
+        engine, store = make(sweep_every=DAY, learn_every=DAY, silent_lessons=0.25), MemoryStore()
+        engine.process([act(f"e{i}", 0, customer=f"c{i}") for i in range(400)], store)
+        before = engine.segmenter.updates
+        engine.process([act("y", DAY + 60, customer="c0")], store)  # every timer fires
+        assert all(s.timer_ms is not None and s.timer_ms > T0_MS + DAY_MS + 60_000
+                   for s in store.states.values())  # fmt: skip
+        lessons = engine.segmenter.updates - before  # the sample's latest are who taught
+        taught.append(set(engine.segmenter.sampled[-lessons:]) - {"c0"})
+    assert taught[0] == taught[1]
+    assert 60 <= len(taught[0]) <= 140  # about a quarter of 399 silent customers
+
+
 def test_no_ticks_means_no_timers() -> None:
     engine, store = make(sweep_every=0, rules=[RECENT]), MemoryStore()
     engine.process([buy("e0", 0, customer="a")], store)
