@@ -14,7 +14,6 @@ from faust.types import StreamT
 from brokers.clients import sasl_password, ssl_context
 from brokers.topics import STATE_TABLE, changelog_topic
 from engine.segment_engine import SegmentEngine
-from engine.state import CustomerState
 from schemas.events import EVENT_TYPES
 from schemas.memberships import CustomerSegments
 from settings import Settings
@@ -30,7 +29,7 @@ from streams.model_checkpoint import (
 )
 from streams.model_follower import follow_models
 from streams.pipeline import Pipeline, sources
-from streams.table_store import PartitionIndex, TableStores
+from streams.table_store import PartitionIndex, TableStores, decode_state
 from streams.web_access import not_ready, refusal
 
 log = logging.getLogger(__name__)
@@ -103,9 +102,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         STATE_TABLE,
         default=None,
         key_type=str,
-        # Not dict: Faust decodes a stored value with ``value_type.from_data``, which
-        # dict lacks; memory:// never decodes, rocksdb:// does on every read.
-        value_type=None,
+        # JSON bytes (streams.table_store.encode_state), kept as they are: the raw codec.
+        value_type=bytes,
         options=settings.table_options(),  # RocksDB's memory bounds; None for memory://
         extra_topic_configs=settings.compacted_topic_configs(),  # erasure: docs/operations.md
         on_changelog_event=index.on_changelog_event,  # rebuilds the index on recovery
@@ -201,7 +199,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         except SameNode:
             pass
         value = table.get(customer_id)
-        state = None if value is None else CustomerState.from_dict(value)
+        state = None if value is None else decode_state(value)
         if state is None or state.last_seen_ms is None:  # unknown, or erased
             return web.json({"error": f"no customer {customer_id!r}"}, status=404)
         engine = pipeline.engine

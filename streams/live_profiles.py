@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from engine import CustomerState, SegmentEngine, SegmentProfile
+from engine import SegmentEngine, SegmentProfile
 from streams.faust_compat import current_partition
-from streams.table_store import PartitionIndex
+from streams.table_store import PartitionIndex, decode_state
 
 __all__ = ["PROFILE_SLICE", "LiveProfiles"]
 
@@ -74,4 +74,4 @@ class LiveProfiles:
         if data is None:
             self.aggregates.remove(customer_id)
         else:
-            self.aggregates.update(CustomerState.from_dict(data), now_ms)
+            self.aggregates.update(decode_state(data), now_ms)

@@ -84,6 +84,22 @@ class ChangelogError(Exception):
     """A customer's state record did not reach its changelog."""
 
 
+def encode_state(state: CustomerState) -> bytes:
+    """A customer's state as the table holds it and its changelog carries it: JSON.
+
+    Bytes, not a dict: the collector does not walk them. A dict of lists per customer
+    kept ~100 tracked objects each, and a full collection over a table of 100,000
+    customers stalled the worker for ~0.5 s. Copied to a bytes object of its exact
+    size: orjson's own keeps its buffer's spare capacity, and a table of them held
+    10.9 KB per customer resident against 2.6 KB (``bench/memory.py``)."""
+    return bytes(memoryview(orjson.dumps(state.to_dict(copy=False))))
+
+
+def decode_state(data: bytes) -> CustomerState:
+    """A state :func:`encode_state` wrote, or Faust's JSON codec before it."""
+    return CustomerState.from_dict(orjson.loads(data), copy=False)
+
+
 class ChangelogWriter:
     """Sets a table entry as ``table[key] = value`` does, without Faust's per-message
     machinery in between: the store is set, and the changelog record (the bytes
@@ -99,11 +115,11 @@ class ChangelogWriter:
         self._topic = table.changelog_topic.get_topic_name()
         self._on_failure = on_failure  # a lost changelog record: the worker must stop
 
-    async def set(self, key: str, value: dict[str, Any], partition: int) -> None:
+    async def set(self, key: str, value: bytes, partition: int) -> None:
         """Call with an event of ``partition`` current: RocksDB picks its database by it."""
         self._table.data[key] = value
         sent = await self._table.app.producer.send(
-            self._topic, orjson.dumps(key), orjson.dumps(value), partition, None, None
+            self._topic, orjson.dumps(key), value, partition, None, None
         )
         sent.add_done_callback(partial(self._on_sent, TP(self._topic, partition)))
 
@@ -166,7 +182,7 @@ class TableStore:
             return self._cache[customer_id]
         with current_partition(*self._owner(customer_id)):
             data = self._table.get(customer_id)
-        state = None if data is None else CustomerState.from_dict(data)
+        state = None if data is None else decode_state(data)
         self._cache[customer_id] = state
         return state
 
@@ -187,7 +203,7 @@ class TableStore:
                     self._table.pop(customer_id, None)  # Faust writes the tombstone
                     self._index.remove(customer_id)
                 else:
-                    await self._writer.set(customer_id, state.to_dict(), partition)
+                    await self._writer.set(customer_id, encode_state(state), partition)
         self._index.changed.update(self._dirty)  # once in the table: profiles read them
         self._dirty.clear()
 

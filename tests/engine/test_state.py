@@ -87,6 +87,15 @@ def test_from_dict_shares_nothing_with_the_stored_dict(state: CustomerState) -> 
     assert stored == before
 
 
+@settings(max_examples=40)
+@given(state=STATES)
+def test_without_copies_the_containers_are_handed_over(state: CustomerState) -> None:
+    plain = state.to_dict(copy=False)
+    assert plain == state.to_dict() and plain["windowed"] is state.windowed
+    taken = CustomerState.from_dict(json.loads(json.dumps(plain)), copy=False)
+    assert taken == state
+
+
 @settings(max_examples=60)
 @given(
     ids=st.lists(st.sampled_from("abcdefgh"), max_size=30),

@@ -9,7 +9,7 @@ from typing import Any
 from engine import CustomerState, SegmentEngine
 from schemas.config import EngineConfig, RuleSegmentConfig
 from streams.live_profiles import LiveProfiles
-from streams.table_store import PartitionIndex
+from streams.table_store import PartitionIndex, encode_state
 
 NOW = 1_767_225_600_000
 EVERYONE = RuleSegmentConfig(id="all", name="All", expression="tenure_days >= 0")
@@ -29,7 +29,7 @@ def put(table: CountingTable, index: PartitionIndex, customer_id: str, partition
     """Write a state, as a flush does: the index hears it changed."""
     state = CustomerState(customer_id, first_seen_ms=NOW, last_seen_ms=NOW, partition=partition,
                           rule_segments=["all"])  # fmt: skip
-    table[customer_id] = state.to_dict()
+    table[customer_id] = encode_state(state)
     index.add(customer_id, partition)
     index.changed.add(customer_id)
 

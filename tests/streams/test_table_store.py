@@ -6,9 +6,18 @@ import json
 from typing import Any, cast
 
 import orjson
+from hypothesis import given, settings
 
+from engine.state import CustomerState
 from streams.ports import InputRecord
-from streams.table_store import ChangelogWriter, PartitionIndex, TableStore
+from streams.table_store import (
+    ChangelogWriter,
+    PartitionIndex,
+    TableStore,
+    decode_state,
+    encode_state,
+)
+from tests.engine.test_state import STATES
 
 T1 = 1_767_225_600_000
 # A customer's record as the changelog held it before sessions were derived from
@@ -28,7 +37,7 @@ BEFORE_SESSIONS = orjson.dumps(
 
 
 def test_a_record_written_before_sessions_were_derived_loads_from_the_table() -> None:
-    table: dict[str, Any] = {"c1": json.loads(BEFORE_SESSIONS)}  # a table's get, in memory
+    table: dict[str, Any] = {"c1": BEFORE_SESSIONS}  # a table's get: the bytes it holds
     record = InputRecord("behaviour", 0, 4, b'"c1"', b"{}")
     no_writes = cast(ChangelogWriter, None)  # get never writes
     store = TableStore(table, [("c1", record)], PartitionIndex(), no_writes)
@@ -36,4 +45,14 @@ def test_a_record_written_before_sessions_were_derived_loads_from_the_table() ->
     assert state is not None
     assert (state.session_count, state.session_key, state.session_seen_ms) == (2, None, T1)
     assert state.windowed == [0.25] * 30 and state.applied == {"behaviour:0": 3}
-    assert "session_count" not in table["c1"]  # the stored record is left as it was
+    assert table["c1"] == BEFORE_SESSIONS  # the stored record is left as it was
+
+
+@settings(max_examples=100)
+@given(state=STATES)
+def test_the_table_holds_a_state_as_json_bytes_that_decode_to_the_same_state(
+    state: CustomerState,
+) -> None:
+    data = encode_state(state)
+    assert isinstance(data, bytes) and json.loads(data) == state.to_dict()
+    assert decode_state(data) == state
