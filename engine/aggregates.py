@@ -5,7 +5,8 @@ Each customer counts once, with the feature values and KPI quantities taken when
 caller last offered their state (:meth:`SegmentAggregates.update`): the worker
 offers the customers whose state was written since its previous refresh, so the cost
 of a refresh grows with the customers that changed, not with the table. A silent
-customer's decaying windows are counted anew when a re-check timer writes their state.
+customer's decaying windows are counted anew when a re-check timer writes their state;
+whether they lapsed is worked out at each reading, from the day of their latest event.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class _Counted:
 
     segments: tuple[str, ...]
     values: array[float]  # by slot; NaN where the customer lacks the feature
-    kpis: tuple[float, float, float, float]  # purchases, sessions, net spend, lapsed
+    kpis: tuple[float, float, float]  # purchases, sessions, net spend
+    seen_day: int  # the day of their latest event: lapsed or not is worked out on reading
 
 
 class _Sums:
@@ -41,7 +43,7 @@ class _Sums:
     would otherwise leave rounding residue that dwarfs the spread of what remains.
     """
 
-    __slots__ = ("counts", "kpis", "n", "sums")
+    __slots__ = ("counts", "days", "kpis", "n", "sums")
 
     def __init__(self) -> None:
         self._clear()
@@ -51,7 +53,8 @@ class _Sums:
         self.counts: list[int] = []
         # Per slot: [sum, its compensation, sum of squares, its compensation].
         self.sums: list[list[float]] = []
-        self.kpis = [[0.0, 0.0] for _ in range(4)]
+        self.kpis = [[0.0, 0.0] for _ in range(3)]
+        self.days: dict[int, int] = {}  # members by the day of their latest event
 
     def apply(self, counted: _Counted, sign: int) -> None:
         if self.n + sign == 0:  # empty again: exact zeros, whatever rounding left
@@ -66,13 +69,24 @@ class _Sums:
             if value == value:  # not NaN: the customer has this feature
                 counts[slot] += sign
                 acc = sums[slot]
+                if counts[slot] == 0:  # nobody has it now: exact zeros, no residue
+                    acc[:] = (0.0, 0.0, 0.0, 0.0)
+                    continue
                 _add(acc, 0, sign * value)
                 _add(acc, 2, sign * value * value)
         for acc, value in zip(self.kpis, counted.kpis, strict=True):
             _add(acc, 0, sign * value)
+        day = counted.seen_day
+        if self.days.get(day, 0) + sign:
+            self.days[day] = self.days.get(day, 0) + sign
+        else:
+            del self.days[day]
 
-    def kpi_sums(self) -> list[float]:
-        return [total + compensation for total, compensation in self.kpis]
+    def kpi_sums(self, lapsed_before_day: int) -> list[float]:
+        """Purchases, sessions and net spend summed, and the members whose latest event
+        fell on a day before ``lapsed_before_day``."""
+        lapsed = sum(n for day, n in self.days.items() if day < lapsed_before_day)
+        return [*(total + compensation for total, compensation in self.kpis), float(lapsed)]
 
     def moments(self, names: list[str]) -> Moments:
         moments = Moments()
@@ -136,11 +150,10 @@ class SegmentAggregates:
                 if slot >= len(values):
                     values.extend([_MISSING] * (slot + 1 - len(values)))
                 values[slot] = float(value)
-        lapsed = (now_ms - state.last_seen_ms) / DAY_MS > self.lapsed_after_days
         kpis = (float(state.counts.get("purchase", 0)), float(state.session_count),
-                net_spend(state), float(lapsed))  # fmt: skip
+                net_spend(state))  # fmt: skip
         segments = tuple(s for s in (state.segment_id, *state.rule_segments) if s is not None)
-        counted = _Counted(segments, values, kpis)
+        counted = _Counted(segments, values, kpis, state.last_seen_ms // DAY_MS)
         self._apply(counted, 1)
         self._counted[state.customer_id] = counted
 
@@ -154,13 +167,19 @@ class SegmentAggregates:
         """Customers counted per segment."""
         return {sid: sums.n for sid, sums in sorted(self._segments.items())}
 
-    def profiles(self, segments: Mapping[str, SegmentRef], top: int = 3) -> list[SegmentProfile]:
-        """Profiles of the segments of ``segments`` with members, as
-        :func:`engine.profiles.segment_profiles` would give over the counted states."""
+    def profiles(
+        self, segments: Mapping[str, SegmentRef], now_ms: int, top: int = 3
+    ) -> list[SegmentProfile]:
+        """Profiles of the segments of ``segments`` with members. The lapsed share is as
+        of event time ``now_ms``, to the day: a member whose latest event fell on a day
+        that ended more than ``lapsed_after_days`` before it."""
         names = sorted(self._slots, key=self._slots.__getitem__)
         population = self._population.moments(names)
+        before = math.floor((now_ms - self.lapsed_after_days * DAY_MS) / DAY_MS)
         return [
-            build_profile(segments[sid], sums.moments(names), population, sums.kpi_sums(), top)
+            build_profile(
+                segments[sid], sums.moments(names), population, sums.kpi_sums(before), top
+            )
             for sid, sums in sorted(self._segments.items())
             if sid in segments
         ]
@@ -189,4 +208,4 @@ def segment_profiles(
     aggregates = SegmentAggregates(features, lapsed_after_days)
     for state in states:
         aggregates.update(state, now_ms)
-    return aggregates.profiles(segments, top)
+    return aggregates.profiles(segments, now_ms, top)

@@ -400,7 +400,7 @@ class SegmentEngine:
         aggregates = self.aggregates()
         for state in states:
             aggregates.update(state, now_ms)
-        return aggregates.profiles(self.segment_refs())
+        return aggregates.profiles(self.segment_refs(), now_ms)
 
     def aggregates(self) -> SegmentAggregates:
         """Empty profile sums of this engine's features: a caller feeds them the states

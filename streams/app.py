@@ -124,10 +124,13 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     app.held_floors = pipeline.held_floors  # read at commits
     live_profiles = LiveProfiles(pipeline.engine, table, index, topics.behaviour)
 
+    @table.on_recover
+    async def count_recovered() -> None:
+        live_profiles.recovered()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:
         await pipeline.drop_held({(tp.topic, tp.partition) for tp in revoked})
-        live_profiles.revoked({tp.partition for tp in revoked if tp.topic in inputs_by_name})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def count_assigned(app: Any, assigned: set[Any], **_: Any) -> None:

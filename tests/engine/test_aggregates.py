@@ -76,7 +76,8 @@ def test_replacing_and_removing_customers_equals_counting_the_final_states(ops) 
             aggregates.update(state, NOW)
             final[customer_id] = state
     assert len(aggregates) == len(final)
-    same(aggregates.profiles(SEGMENTS), segment_profiles(final.values(), SEGMENTS, MAKER, NOW))
+    fresh = segment_profiles(final.values(), SEGMENTS, MAKER, NOW)
+    same(aggregates.profiles(SEGMENTS, NOW), fresh)
 
 
 def test_a_segment_emptied_by_removals_has_no_profile_and_no_residue() -> None:
@@ -87,9 +88,9 @@ def test_a_segment_emptied_by_removals_has_no_profile_and_no_residue() -> None:
     aggregates.update(small, NOW)
     aggregates.remove("a")
     aggregates.remove("b")
-    assert aggregates.profiles(SEGMENTS) == [] and aggregates.sizes() == {}
+    assert aggregates.profiles(SEGMENTS, NOW) == [] and aggregates.sizes() == {}
     aggregates.update(small, NOW)  # counted anew from exact zeros
-    (profile,) = aggregates.profiles(SEGMENTS)
+    (profile,) = aggregates.profiles(SEGMENTS, NOW)
     assert profile.means["total_spend"] == 0.5 and profile.spreads["total_spend"] == 0.0
 
 
@@ -101,10 +102,15 @@ def test_an_erasure_marker_counts_nowhere_and_replaces_what_was_counted() -> Non
     assert aggregates.sizes() == {} and len(aggregates) == 0
 
 
-def test_lapsed_share_is_counted_as_of_the_update() -> None:
+def test_lapsed_share_is_worked_out_at_each_reading_to_the_day() -> None:
     aggregates = SegmentAggregates(MAKER, lapsed_after_days=60)
-    state = state_of("a", ("seg-1", False, [("session_start", 0, 1.0)]))
-    aggregates.update(state, T0_MS + 30 * DAY_MS)
-    assert aggregates.profiles(SEGMENTS)[0].kpis["lapsed_share"] == 0.0
-    aggregates.update(state, T0_MS + 61 * DAY_MS)  # a re-check writes the silent state
-    assert aggregates.profiles(SEGMENTS)[0].kpis["lapsed_share"] == 1.0
+    state = state_of("a", ("seg-1", False, [("session_start", 0, 1.0)]))  # day 0, 00:00
+    aggregates.update(state, T0_MS + 30 * DAY_MS)  # counted once, never offered again
+
+    def lapsed(at_ms: int) -> float:
+        return aggregates.profiles(SEGMENTS, at_ms)[0].kpis["lapsed_share"]
+
+    assert lapsed(T0_MS + 30 * DAY_MS) == 0.0
+    assert lapsed(T0_MS + 60 * DAY_MS) == 0.0  # 60 days: not more than 60
+    assert lapsed(T0_MS + 61 * DAY_MS - 1) == 0.0  # day 0 ended 60 days before
+    assert lapsed(T0_MS + 61 * DAY_MS) == 1.0

@@ -19,6 +19,7 @@ class CountingTable(dict[str, Any]):
     """A table's ``get``, counting the reads."""
 
     reads = 0
+    data = None  # no RocksDB store behind it: nothing stored to scan
 
     def get(self, key: str, default: Any = None) -> Any:
         self.reads += 1
@@ -77,4 +78,31 @@ def test_a_deleted_state_stops_counting() -> None:
     del table["c2"]  # an erasure marker whose time is up: a tombstone
     index.remove("c2")
     index.changed.add("c2")
+    assert sizes(live) == {"all": 1}
+
+
+def test_a_state_that_does_not_decode_is_left_out_and_the_rest_are_counted() -> None:
+    live, table, _ = held({0, 1}, 10)
+    table["c3"] = b"{not json"
+    assert sizes(live) == {"all": 9}
+
+
+def test_two_reads_at_once_both_answer_with_every_customer() -> None:
+    live, _, _ = held({0, 1}, 1000)
+
+    async def both() -> list[dict[str, int]]:
+        answers = await asyncio.gather(live.profiles(NOW, 1), live.profiles(NOW, 1))
+        return [{p.segment.id: p.size for p in answer} for answer in answers]
+
+    assert asyncio.run(both()) == [{"all": 1000}, {"all": 1000}]
+
+
+def test_customers_recovered_before_their_records_reach_the_table_count_once_recovered() -> None:
+    live, table, index = held({0}, 0)
+    index.add("late", 0)
+    index.changed.add("late")  # recovery read the record; the table does not hold it yet
+    assert sizes(live) == {}
+    put(table, index, "late", 0)
+    index.changed.clear()  # as if the mark had been spent: only recovery's end brings it
+    live.recovered()
     assert sizes(live) == {"all": 1}
