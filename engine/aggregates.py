@@ -77,8 +77,8 @@ class _Sums:
         for acc, value in zip(self.kpis, counted.kpis, strict=True):
             _add(acc, 0, sign * value)
         day = counted.seen_day
-        if self.days.get(day, 0) + sign:
-            self.days[day] = self.days.get(day, 0) + sign
+        if members := self.days.get(day, 0) + sign:
+            self.days[day] = members
         else:
             del self.days[day]
 

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 from zlib import crc32
 
-from engine.aggregates import SegmentAggregates
+from engine.aggregates import SegmentAggregates, segment_profiles
 from engine.changes import Change
 from engine.clustering.scaling import log_scaled
 from engine.decisions import decide_learned, erasure_changes
@@ -397,10 +397,9 @@ class SegmentEngine:
 
     def profiles(self, states: Iterable[CustomerState], now_ms: int) -> list[SegmentProfile]:
         """Profiles of every learned and rule segment with members, as of ``now_ms``."""
-        aggregates = self.aggregates()
-        for state in states:
-            aggregates.update(state, now_ms)
-        return aggregates.profiles(self.segment_refs(), now_ms)
+        return segment_profiles(
+            states, self.segment_refs(), self.features, now_ms, self.config.lapsed_after_days
+        )
 
     def aggregates(self) -> SegmentAggregates:
         """Empty profile sums of this engine's features: a caller feeds them the states

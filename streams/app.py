@@ -45,7 +45,7 @@ BATCH_WITHIN_SECONDS = 0.01  # bounds the latency a partial batch adds
 PRODUCER_LINGER_SECONDS = 0.005
 # With model epochs: how often caught-up partitions are sealed and held events retried.
 NUDGE_INTERVAL_SECONDS = 1.0
-KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs walk every customer: not on each scrape
+KPI_INTERVAL_SECONDS = 60.0  # per-segment KPIs count the customers changed since: not per scrape
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:

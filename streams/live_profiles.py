@@ -48,14 +48,16 @@ class LiveProfiles:
         for partition in self.held - partitions:  # their customers count elsewhere now
             for customer_id in self.index.customers.get(partition, ()):
                 self.aggregates.remove(customer_id)
-        for partition in partitions - self.held:  # their stored customers count again
-            self.index.changed.update(self.index.customers.get(partition, ()))
+        self._count_again(partitions - self.held)
         self.held = partitions
 
     def recovered(self) -> None:
         """The table's recovery is complete: count its customers again. Recovery marks a
         customer when it reads their record, before the record is in the table."""
-        for partition in self.held:
+        self._count_again(self.held)
+
+    def _count_again(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
             self.index.changed.update(self.index.customers.get(partition, ()))
 
     async def profiles(self, now_ms: int, smallest: int) -> list[SegmentProfile]:
