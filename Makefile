@@ -11,7 +11,7 @@ KAFKA_CACHE := .cache/apache-kafka
 KAFKA_STAMP := $(KAFKA_CACHE)/.fetched
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps apache-kafka demo test fuzz lint schemas bench clean
+.PHONY: help install compile system-deps apache-kafka demo test fuzz lint schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
+
+# The install compiles engine/ with Cython (setup.py); after editing it, this compiles
+# the changed modules again (the tests refuse to run on a stale compiled module).
+compile: install ## compile the edited engine modules again (Cython; a few s per module)
+	$(BIN)/python setup.py -q build_ext --inplace
 
 system-deps: ## install the Debian packages the tests need (when root)
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,10 +48,10 @@ apache-kafka: ## fetch the pinned Apache Kafka broker with Maven (needs java and
 		$(MAKE) -s --no-print-directory $(KAFKA_STAMP); \
 	else echo "no java or mvn: the Apache Kafka tests skip (and fail under CI=true)"; fi
 
-demo: install ## run broker, worker and generator live in the terminal
+demo: compile ## run broker, worker and generator live in the terminal
 	$(BIN)/segment-engine demo
 
-test: install system-deps apache-kafka lint fuzz ## run the whole test suite (unit, property, integration)
+test: compile system-deps apache-kafka lint fuzz ## run the whole test suite (unit, property, integration)
 	$(BIN)/python -m pytest
 
 FUZZ_SECONDS ?= 3

@@ -26,7 +26,7 @@ import pytest
 from brokers.embedded import stop_process
 from cli.local import settings_env
 from tests.conftest import need
-from tests.deploy.deploy_helpers import StageFiles, dockerfile_env, final_stage
+from tests.deploy.deploy_helpers import StageFiles, dockerfile_env, final_stage, stages
 
 LOCK = "deploy/requirements.lock"
 # The project's own venv must not leak into the image's.
@@ -42,11 +42,11 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run(*command: str | Path, cwd: Path | None = None) -> str:
-    """Run ``command``; the test fails with its output when it does."""
+def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run ``command`` (with ``env`` added); the test fails with its output when it does."""
     args = [str(part) for part in command]
     result = subprocess.run(
-        args, cwd=cwd, env=child_env(), capture_output=True, text=True, check=False
+        args, cwd=cwd, env=child_env(**(env or {})), capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         shown = " ".join(args) if len(args) < 12 else " ".join([*args[:10], "..."])
@@ -92,7 +92,8 @@ def build_venv(venv: Path, files: StageFiles, wheels: Path) -> None:
     local: list[str | Path] = ["--no-index", "--find-links", wheels]
     run(*pip, "install", *local, "--require-hashes", "--only-binary=:all:", "-r", files.at(LOCK))
     dist = files.root / "wheels"
-    run(*pip, "wheel", *local, "--no-deps", "--wheel-dir", dist, files.workdir)
+    build_env = dockerfile_env(stages()["build"])
+    run(*pip, "wheel", *local, "--no-deps", "--wheel-dir", dist, files.workdir, env=build_env)
     (wheel,) = dist.glob("segment_engine-*.whl")
     run(*pip, "install", *local, "--no-deps", wheel)
     run(*pip, "check")

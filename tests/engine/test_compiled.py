@@ -1,0 +1,113 @@
+"""The engine compiled by Cython (setup.py) decides exactly what the pure modules do.
+
+Each flavour replays the same generated log in its own process: the pure one from a
+copy of ``engine/`` that holds only the ``.py`` files. Their changes, final states
+and replay outcome (timeline, drift, profiles, scores) must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pytest
+
+import engine
+from cli.generate import write_jsonl
+from synthetic import generate
+from tests.conftest import compiled_engine_files, stale_engine_sources
+
+ENGINE_DIR = Path(engine.__file__).parent
+ROOT = ENGINE_DIR.parent
+
+# Run in a child process over the log: both digests of bench.replay_rate, and one of the
+# whole outcome. Two partitions, so per-partition watermarks and timers take part.
+REPLAY = """
+import hashlib, json, sys
+from pathlib import Path
+import engine.segment_engine
+from bench.replay_rate import changes_digest, states_digest
+from replay.run import order, run
+from replay.sources import read_log
+from schemas import EngineConfig
+
+events = order(read_log(Path(sys.argv[1])), partitions=2).events
+replay = run("compiled", EngineConfig(), events, partitions=2)
+outcome = hashlib.sha256(repr(replay.outcome).encode()).hexdigest()[:12]
+print(json.dumps({
+    "module": engine.segment_engine.__file__,
+    "events": len(events),
+    "changes": len(replay.changes),
+    "changes_digest": changes_digest(replay.changes),
+    "states_digest": states_digest(replay.store),
+    "outcome_digest": outcome,
+}))
+"""
+
+
+def replay_digests(log: Path, pythonpath: list[Path]) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath)}
+    done = subprocess.run(
+        [sys.executable, "-c", REPLAY, str(log)],
+        cwd=pythonpath[0],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def require_compiled() -> None:
+    if compiled_engine_files(ENGINE_DIR):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("the engine is not compiled (setup.py); CI must test the compiled engine")
+    pytest.skip("the engine is not compiled here (make compile)")
+
+
+def test_every_engine_module_is_compiled() -> None:
+    require_compiled()
+    sources = {p for p in ENGINE_DIR.rglob("*.py") if p.name != "__init__.py"}
+    assert sources == {source for _, source in compiled_engine_files(ENGINE_DIR)}
+    assert Path(engine.segment_engine.__file__).suffix != ".py"
+
+
+def test_compiled_and_pure_replays_are_identical(tmp_path: Path) -> None:
+    require_compiled()
+    pure = tmp_path / "pure"
+    shutil.copytree(
+        ENGINE_DIR, pure / "engine", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+
+    log = tmp_path / "log.jsonl"
+    write_jsonl(generate(customers=600, days=12.0, seed=11), log)
+    compiled_run = replay_digests(log, [ROOT])
+    pure_run = replay_digests(log, [pure, ROOT])
+
+    assert str(compiled_run["module"]).endswith(tuple(EXTENSION_SUFFIXES))
+    assert str(pure_run["module"]) == str(pure / "engine" / "segment_engine.py")
+    assert int(str(compiled_run["changes"])) > 100  # a log where segments actually move
+    del compiled_run["module"], pure_run["module"]
+    assert compiled_run == pure_run
+
+
+def test_an_edited_source_is_found_stale(tmp_path: Path) -> None:
+    package = tmp_path / "engine"
+    package.mkdir()
+    source, extension = package / "state.py", package / f"state{EXTENSION_SUFFIXES[0]}"
+    extension.write_bytes(b"")
+    source.write_text("")
+    os.utime(extension, (1_000, 1_000))
+    os.utime(source, (2_000, 2_000))
+    assert stale_engine_sources(package) == [source]
+    os.utime(extension, (3_000, 3_000))
+    assert stale_engine_sources(package) == []
