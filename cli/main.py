@@ -17,6 +17,7 @@ from kafka.errors import KafkaError
 
 from brokers.clients import KafkaConnectError, check_connection
 from brokers.topics import MissingTopics, TopicError, declare_topics
+from cli.compiled import stale_engine_message
 from cli.replay_arguments import add_arguments
 from engine.rules import RuleError
 from replay.sources import SourceError
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if stale := stale_engine_message():
+        sys.exit(f"segment-engine: {stale}")
     try:
         if args.command == "broker":
             return _broker(args.port)

@@ -20,7 +20,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,38 +37,6 @@ def need(what: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is missing; CI must not skip it")
     pytest.skip(f"{what} is missing")
-
-
-ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
-
-
-def compiled_engine_files(package: Path = ENGINE_DIR) -> list[tuple[Path, Path]]:
-    """(extension module, its source) for every module Cython compiled (setup.py)."""
-    found = []
-    for extension in package.rglob("*.so"):
-        # The longest suffix first: ".cpython-311-x86_64-linux-gnu.so" before ".so".
-        suffix = max((s for s in EXTENSION_SUFFIXES if extension.name.endswith(s)), key=len)
-        found.append((extension, extension.with_name(extension.name[: -len(suffix)] + ".py")))
-    return sorted(found)
-
-
-def stale_engine_sources(package: Path = ENGINE_DIR) -> list[Path]:
-    """Sources edited after they were compiled: Python would still load the compiled one."""
-    return [
-        source
-        for extension, source in compiled_engine_files(package)
-        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime
-    ]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    stale = stale_engine_sources()
-    if stale:
-        pytest.exit(
-            f"{stale[0].relative_to(ENGINE_DIR.parent)} changed after it was compiled, so the "
-            "tests would run the old code: run `make compile` (or delete engine's *.so files)",
-            returncode=4,
-        )
 
 
 def open_descriptors() -> list[str]:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 import engine
+from cli.compiled import compiled_engine_files, stale_engine_message, stale_engine_sources
 from cli.generate import write_jsonl
+from schemas import EngineConfig
 from synthetic import generate
-from tests.conftest import compiled_engine_files, stale_engine_sources
 
 ENGINE_DIR = Path(engine.__file__).parent
 ROOT = ENGINE_DIR.parent
@@ -37,7 +38,7 @@ from replay.sources import read_log
 from schemas import EngineConfig
 
 events = order(read_log(Path(sys.argv[1])), partitions=2).events
-replay = run("compiled", EngineConfig(), events, partitions=2)
+replay = run("compiled", EngineConfig.model_validate_json(sys.argv[2]), events, partitions=2)
 outcome = hashlib.sha256(repr(replay.outcome).encode()).hexdigest()[:12]
 print(json.dumps({
     "module": engine.segment_engine.__file__,
@@ -50,10 +51,10 @@ print(json.dumps({
 """
 
 
-def replay_digests(log: Path, pythonpath: list[Path]) -> dict[str, object]:
+def replay_digests(log: Path, config: str, pythonpath: list[Path]) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath)}
     done = subprocess.run(
-        [sys.executable, "-c", REPLAY, str(log)],
+        [sys.executable, "-c", REPLAY, str(log), config],
         cwd=pythonpath[0],
         env=env,
         capture_output=True,
@@ -81,7 +82,25 @@ def test_every_engine_module_is_compiled() -> None:
     assert Path(engine.segment_engine.__file__).suffix != ".py"
 
 
-def test_compiled_and_pure_replays_are_identical(tmp_path: Path) -> None:
+# The default, and one that takes other modules in: rule segments, DBSTREAM, one drift
+# detector with a reference after two days.
+CONFIGS = {
+    "default": EngineConfig(),
+    "rules-dbstream-drift": EngineConfig.model_validate(
+        {
+            "rules": [
+                {"id": "buyers", "name": "Buyers", "expression": "purchase_count >= 1"},
+                {"id": "big", "name": "Big spenders", "expression": "total_spend > 300"},
+            ],
+            "learned": {"model": "dbstream"},
+            "drift": {"detectors": ["page_hinkley"], "reference_delay_seconds": 172_800},
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_compiled_and_pure_replays_are_identical(name: str, tmp_path: Path) -> None:
     require_compiled()
     pure = tmp_path / "pure"
     shutil.copytree(
@@ -90,8 +109,9 @@ def test_compiled_and_pure_replays_are_identical(tmp_path: Path) -> None:
 
     log = tmp_path / "log.jsonl"
     write_jsonl(generate(customers=600, days=12.0, seed=11), log)
-    compiled_run = replay_digests(log, [ROOT])
-    pure_run = replay_digests(log, [pure, ROOT])
+    config = CONFIGS[name].model_dump_json()
+    compiled_run = replay_digests(log, config, [ROOT])
+    pure_run = replay_digests(log, config, [pure, ROOT])
 
     assert str(compiled_run["module"]).endswith(tuple(EXTENSION_SUFFIXES))
     assert str(pure_run["module"]) == str(pure / "engine" / "segment_engine.py")
@@ -100,7 +120,7 @@ def test_compiled_and_pure_replays_are_identical(tmp_path: Path) -> None:
     assert compiled_run == pure_run
 
 
-def test_an_edited_source_is_found_stale(tmp_path: Path) -> None:
+def test_a_stale_compiled_module_is_found_in_a_source_checkout(tmp_path: Path) -> None:
     package = tmp_path / "engine"
     package.mkdir()
     source, extension = package / "state.py", package / f"state{EXTENSION_SUFFIXES[0]}"
@@ -109,5 +129,13 @@ def test_an_edited_source_is_found_stale(tmp_path: Path) -> None:
     os.utime(extension, (1_000, 1_000))
     os.utime(source, (2_000, 2_000))
     assert stale_engine_sources(package) == [source]
+    assert stale_engine_message(package) is None  # not a checkout: no setup.py beside it
+    (tmp_path / "setup.py").write_text("")
+    assert "engine/state.py changed after it was compiled" in str(stale_engine_message(package))
+
     os.utime(extension, (3_000, 3_000))
     assert stale_engine_sources(package) == []
+    assert stale_engine_message(package) is None
+
+    source.unlink()  # a compiled module left behind by a deleted source
+    assert "engine/state.py is gone" in str(stale_engine_message(package))
