@@ -30,7 +30,7 @@ install: compile ## create .venv, install the project with its dev tools, compil
 # setup.py compiles engine/ with Cython (about 75 s on two cores), then only the modules
 # edited since (the tests refuse to run on a compiled module older than its source).
 compile: $(STAMP) ## compile the engine's edited modules (Cython; pure Python without a C compiler)
-	@if command -v cc >/dev/null; then $(BIN)/python setup.py -q build_ext --inplace; \
+	@if command -v cc >/dev/null; then ENGINE_COMPILE_STRICT=1 $(BIN)/python setup.py -q build_ext --inplace; \
 	else echo "no C compiler: the engine runs as pure Python (about 1.3x slower)"; fi
 
 system-deps: ## install the Debian packages the tests need (when root)

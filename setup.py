@@ -3,7 +3,8 @@
 The modules are compiled as they are (``annotation_typing`` off): Cython keeps Python's
 semantics, so compiled and pure give byte-identical outputs (tests/engine/
 test_compiled.py) and only the interpreter's overhead goes. ``PURE_PYTHON_ENGINE=1``
-skips the build; without Cython or a C compiler a fresh build leaves the engine pure.
+skips the build; without Cython or a C compiler a fresh build leaves the engine pure,
+except under ``ENGINE_COMPILE_STRICT=1`` (``make compile``), where a failure is an error.
 """
 
 import hashlib
@@ -43,7 +44,9 @@ def engine_extensions() -> list[Extension]:
         quiet=True,
     )
     for extension in extensions:
-        extension.optional = True
+        # A pip install without a compiler falls back to pure; `make compile` (strict)
+        # must fail loudly instead, or an old compiled module would stay in place.
+        extension.optional = not os.environ.get("ENGINE_COMPILE_STRICT")
         extension.extra_compile_args.extend(COMPILE_ARGS)
     return extensions
 

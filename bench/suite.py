@@ -137,6 +137,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use(args.src)  # before any import of the product's packages
+    from cli.compiled import stale_engine_message
+
+    if stale := stale_engine_message():
+        sys.exit(f"bench.suite: {stale}")
     from bench.broker_parts import broker_parts
     from bench.cluster import cluster_problem
     from bench.workload import CACHE_DIR, ensure_log

@@ -9,19 +9,24 @@ install times, not edit times.
 from __future__ import annotations
 
 from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.util import find_spec
 from pathlib import Path
 
-import engine
-
-ENGINE_DIR = Path(engine.__file__).resolve().parent
+# Found without importing it: a stale compiled module may not even import.
+_ENGINE = find_spec("engine")
+assert _ENGINE is not None and _ENGINE.submodule_search_locations
+ENGINE_DIR = Path(next(iter(_ENGINE.submodule_search_locations))).resolve()
 
 
 def compiled_engine_files(package: Path = ENGINE_DIR) -> list[tuple[Path, Path]]:
     """(extension module, its source) for every compiled module under ``package``."""
     found = []
     for extension in package.rglob("*.so"):
-        # The longest suffix first: ".cpython-311-x86_64-linux-gnu.so" before ".so".
+        # This interpreter's longest suffix: ".cpython-311-x86_64-linux-gnu.so", not ".so".
+        # Another interpreter's modules are not ours to judge.
         suffix = max((s for s in EXTENSION_SUFFIXES if extension.name.endswith(s)), key=len)
+        if suffix == ".so" and ".cpython-" in extension.name:
+            continue
         found.append((extension, extension.with_name(extension.name[: -len(suffix)] + ".py")))
     return sorted(found)
 

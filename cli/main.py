@@ -19,8 +19,6 @@ from brokers.clients import KafkaConnectError, check_connection
 from brokers.topics import MissingTopics, TopicError, declare_topics
 from cli.compiled import stale_engine_message
 from cli.replay_arguments import add_arguments
-from engine.rules import RuleError
-from replay.sources import SourceError
 from settings import ConfigError, Settings, load_settings
 
 
@@ -112,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before anything imports the engine: a stale compiled module may not even import.
     if stale := stale_engine_message():
         sys.exit(f"segment-engine: {stale}")
+    from engine.rules import RuleError
+    from replay.sources import SourceError
+
     try:
         if args.command == "broker":
             return _broker(args.port)
