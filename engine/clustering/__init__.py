@@ -6,8 +6,9 @@ line in :data:`MODELS` (and its options in ``schemas.config``).
 >>> sorted(MODELS)
 ['dbstream', 'denstream', 'kmeans', 'streamkmeans']
 >>> model = make_model("dbstream", ("x",), n_segments=3, seed=1, options={"mu": 2})
+... # doctest: +ELLIPSIS
 Traceback (most recent call last):
-TypeError: DBSTREAMModel.__init__() got an unexpected keyword argument 'mu'
+TypeError: ...__init__() got an unexpected keyword argument 'mu'
 >>> type(make_model("denstream", ("x",), n_segments=3, seed=1, options={"mu": 3})).__name__
 'DenStreamModel'
 """
