@@ -18,12 +18,17 @@ from pathlib import Path
 import pytest
 
 import engine
-from cli.compiled import compiled_engine_files, stale_engine_message, stale_engine_sources
+from cli.compiled import (
+    ENGINE_DIR,
+    compiled_engine_files,
+    stale_engine_message,
+    stale_engine_sources,
+)
 from cli.generate import write_jsonl
 from schemas import EngineConfig
 from synthetic import generate
+from tests.conftest import need
 
-ENGINE_DIR = Path(engine.__file__).parent
 ROOT = ENGINE_DIR.parent
 
 # Run in a child process over the log: both digests of bench.replay_rate, and one of the
@@ -68,11 +73,8 @@ def replay_digests(log: Path, config: str, pythonpath: list[Path]) -> dict[str, 
 
 
 def require_compiled() -> None:
-    if compiled_engine_files(ENGINE_DIR):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("the engine is not compiled (setup.py); CI must test the compiled engine")
-    pytest.skip("the engine is not compiled here (make compile)")
+    if not compiled_engine_files(ENGINE_DIR):
+        need("the compiled engine (make compile)")
 
 
 def test_every_engine_module_is_compiled() -> None:
