@@ -104,6 +104,8 @@ def declaration(settings: Settings, trainer: bool | None = None) -> list[TopicSp
         TopicSpec(t.dead_letters, n, r, retained, kept_days),
         TopicSpec(t.drift, n, r, retained, kept_days),
         TopicSpec(t.memberships, n, r, compacted, "current segments, compacted"),
+        # One partition: a few records per model publication, read whole by subscribers.
+        TopicSpec(t.catalog, 1, r, compacted, "segment names, compacted", "read as one"),
         # Faust declares it with cleanup.policy=compact and the table's
         # extra_topic_configs (streams.app: settings.compacted_topic_configs()).
         TopicSpec(changelog_topic(settings), n, r, compacted, f"{STATE_TABLE} changelog, Faust's"),

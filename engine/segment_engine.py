@@ -569,6 +569,7 @@ class SegmentEngine:
             self._named_as(model),
             silent,
             self._placed(state, model) if silent else None,
+            silent and now_ms < (self.rechecks.overdue_ms(state) or 0),
         )
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers

@@ -291,7 +291,7 @@ class LearnedSegmenter:
     def decide(
         self, x: Vector, now_ms: int, current: str | None, pending: Decision,
         model: PublishedModel | None = None, silent: bool = False,
-        placed: PublishedModel | None = None,
+        placed: PublishedModel | None = None, early: bool = False,
     ) -> Decision:  # fmt: skip
         """Nearest segment of ``model`` (the latest published when not given), but a
         customer leaves their segment only for one that is ``hysteresis_margin`` closer
@@ -301,7 +301,9 @@ class LearnedSegmenter:
         prompted this evaluation, and a move not already under way needs a segment
         ``silent_margin`` closer to start; ``placed``, the model of the customer's previous
         evaluation: if it would keep them where they are, the model moved and they did
-        not, and they stay (``held``; unless the challenger was born since)."""
+        not, and they stay (``held``; unless the challenger was born since). ``early``:
+        silent for less than their usual gap between visits, so not yet evidence of
+        anything, and no move starts."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:
@@ -316,7 +318,7 @@ class LearnedSegmenter:
         if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
             return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
-            if silent and d[best] >= (1 - self.silent_margin) * d[own]:
+            if silent and (early or d[best] >= (1 - self.silent_margin) * d[own]):
                 return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
             if silent and self._keeps(placed, x, current, ids[best]):
                 held = fit(ids, self.hysteresis_margin, d, own, None, 0, None)

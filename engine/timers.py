@@ -70,7 +70,9 @@ class Rechecks:
     def __init__(
         self, first_days: float, growth: float, max_days: float, pending_ms: int,
         thresholds: Iterable[tuple[str, float]], recency_cap_days: float,
+        overdue_gaps: float = 0.0,
     ) -> None:  # fmt: skip
+        self.overdue_gaps = overdue_gaps
         self.first_ms = int(first_days * DAY_MS)
         self.growth = growth
         self.max_ms = int(max_days * DAY_MS)
@@ -94,6 +96,7 @@ class Rechecks:
             config.recheck_first_days, config.recheck_growth, config.recheck_max_days,
             int(config.learned.hysteresis_spacing_seconds * 1000),
             [t for rule in rules for t in rule.thresholds], config.recency_cap_days,
+            config.learned.silent_overdue_gaps,
         )  # fmt: skip
 
     def next(self, state: CustomerState, now_ms: int, pending: bool) -> int | None:
@@ -108,7 +111,19 @@ class Rechecks:
             start = getattr(state, anchor)
             if start is not None and now_ms < start + after < due:
                 due = start + after
+        overdue = self.overdue_ms(state)
+        if overdue is not None and now_ms < overdue < due:
+            due = overdue
         return due
+
+    def overdue_ms(self, state: CustomerState) -> int | None:
+        """When ``state``'s silence outgrows ``overdue_gaps`` of their own mean gap between
+        visits (None before a second visit, or when off): a silent re-check before then
+        does not move them."""
+        first, last, visits = state.first_seen_ms, state.last_seen_ms, state.session_count
+        if not self.overdue_gaps or first is None or last is None or visits < 2:
+            return None
+        return last + int(self.overdue_gaps * (last - first) / (visits - 1)) + 1
 
     def _gap_after(self, silent_ms: int) -> int:
         """The first re-check offset (from the last event) beyond ``silent_ms``."""

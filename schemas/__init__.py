@@ -1,5 +1,6 @@
 """Contracts shared by the engine, the stream workers and replay."""
 
+from schemas.catalog import SegmentCatalogEntry
 from schemas.changes import ChangeReason, LifetimeCounters, SegmentChange, SegmentKind, SegmentRef
 from schemas.config import DriftConfig, EngineConfig, LearnedSegmentsConfig, RuleSegmentConfig
 from schemas.dead_letters import DEAD_LETTER_REASONS, DeadLetterReason
@@ -37,6 +38,7 @@ __all__ = [
     "ProfileAttributes",
     "ProfileUpdate",
     "RuleSegmentConfig",
+    "SegmentCatalogEntry",
     "SegmentChange",
     "SegmentKind",
     "SegmentRef",

@@ -159,6 +159,15 @@ class LearnedSegmentsConfig(BaseModel):
         " with hysteresis_margin): a silent customer's decaying windows and a newer model"
         " otherwise move them across every boundary they drift over.",
     )
+    silent_overdue_gaps: float = Field(
+        3.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="A customer with two visits or more is moved by a re-check without an"
+        " event of their own only once their silence is this many times their own mean gap"
+        " between visits: one who comes every three weeks is not lapsing after three weeks."
+        " 0: off.",
+    )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.catalog import SegmentCatalogEntry
 from schemas.changes import SegmentChange
 from schemas.config import EngineConfig
 from schemas.drift import DriftDetected
@@ -25,6 +26,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "engine_config": EngineConfig,
     "erasure_request": ErasureRequest,
     "profile_update": ProfileUpdate,
+    "segment_catalog_entry": SegmentCatalogEntry,
     "segment_change": SegmentChange,
 }
 JSON_DIR = Path(__file__).parent / "json"

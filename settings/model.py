@@ -40,6 +40,8 @@ class TopicNames(BaseModel):
     """Output: drift detections."""
     memberships: str = "customer-segments"
     """Output, compacted: each customer's current segments."""
+    catalog: str = "segment-catalog"
+    """Output, compacted: each segment's current name and whether it is live, by id."""
     lessons: str = "segment-lessons"
     """With ``trainer = "separate"``: the workers' lessons to the trainer."""
     models: str = "segment-models"

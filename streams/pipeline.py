@@ -32,7 +32,8 @@ from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from engine.state import StateStore
 from schemas import dead_letters as dl
-from schemas.changes import SegmentChange
+from schemas.catalog import SegmentCatalogEntry
+from schemas.changes import SegmentChange, SegmentRef
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
 from schemas.events import (
@@ -104,6 +105,7 @@ class Pipeline:
         self._model_version: int | None = None
         self._sized: dict[SegmentLabels, int] = {}  # segment_size series
         self._moved: set[SegmentLabels] = set()  # segment entries/exits series
+        self._catalogued: dict[str, tuple[str, bool]] = {}  # id -> (name, live) sent
 
     async def handle(self, records: Sequence[InputRecord]) -> None:
         """Handle ``records`` (each partition's in offset order) as one batch."""
@@ -244,13 +246,15 @@ class Pipeline:
         await self._publish_changes(result, emitted_at)
         await self._publish_memberships(result, store)
         await self._report_drift(result.drift, emitted_at)
+        status = self.engine.status()
+        await self._publish_catalog(status, emitted_at)
         # The state goes last, once the broker has what was decided from it: killed
         # in between, the worker reads the events again from its last commit and
         # decides and sends the same again (same change ids), instead of finding them
         # applied and their changes and lessons lost.
         await self.publisher.flush()
         await store.flush()
-        self._record_model(result)
+        self._record_model(result, status)
         return held
 
     async def _count_outcomes(
@@ -338,8 +342,25 @@ class Pipeline:
                 self.topics.drift, reading.subject.encode(), message.model_dump_json().encode()
             )
 
-    def _record_model(self, result: BatchResult) -> None:
-        status, m = self.engine.status(), self.metrics
+    async def _publish_catalog(self, status: EngineStatus, emitted_at: datetime) -> None:
+        """Each segment whose name or liveness differs from what this worker last sent,
+        to the compacted ``segment-catalog`` topic (all of them after a start)."""
+        merged = {e.sources[0]: e.targets[0] for e in status.lineage if e.kind == "merge"}
+        for segment in status.segments:
+            if self._catalogued.get(segment.id) == (segment.name, segment.live):
+                continue
+            entry = SegmentCatalogEntry(
+                segment=SegmentRef(id=segment.id, name=segment.name, kind=segment.kind),
+                live=segment.live, model_version=status.model_version, emitted_at=emitted_at,
+                merged_into=None if segment.live else merged.get(segment.id),
+            )  # fmt: skip
+            await self.publisher.send(
+                self.topics.catalog, segment.id.encode(), entry.model_dump_json().encode()
+            )
+            self._catalogued[segment.id] = segment.name, segment.live
+
+    def _record_model(self, result: BatchResult, status: EngineStatus | None = None) -> None:
+        status, m = status or self.engine.status(), self.metrics
         m.model_version.set(status.model_version)
         if status.watermark_ms is not None:
             m.watermark.set(status.watermark_ms / 1000)

@@ -24,6 +24,7 @@ from engine.partitioning import kafka_partition
 from engine.segment_engine import SegmentEngine
 from engine.trainer import Trainer
 from schemas import dead_letters as dl
+from schemas.catalog import SegmentCatalogEntry
 from schemas.changes import SegmentChange
 from schemas.config import EngineConfig
 from schemas.decode import Rejected, decode
@@ -225,6 +226,13 @@ def test_the_current_segments_example_is_what_the_worker_publishes() -> None:
     body = CustomerSegments.model_validate(message["value"])
     assert message["key"] == body.customer_id
     assert json.loads(body.model_dump_json()) == message["value"]
+
+
+def test_the_segment_catalog_example_is_what_the_worker_publishes() -> None:
+    message = example(TOPICS.catalog)
+    entry = SegmentCatalogEntry.model_validate(message["value"])
+    assert message["key"] == entry.segment.id
+    assert json.loads(entry.model_dump_json()) == message["value"]
 
 
 def test_the_drift_example_is_what_the_worker_publishes() -> None:

@@ -3,7 +3,9 @@
 Continuity is judged by who is in a cluster, not where its centre sits: the sample's
 customers are assigned under the previous and the new clustering, and a new centre
 continues an old segment when, in the best one-to-one pairing (Hungarian), at least
-``match_overlap`` of each side's members are shared. A centre may move far (everyone
+``match_overlap`` of each side's members are shared; failing that, an old segment
+most of whose members went to a new centre continues there if that centre continues
+nobody else and no other segment gave it more. A centre may move far (everyone
 ages, the population changes) and keep its segment as long as its customers stay
 with it. A centre that continues none is born as a new segment (a split), and an old
 segment that none continues is retired into the one most of its customers went to
@@ -259,9 +261,13 @@ def match(
     >>> m = match(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 2]), 2, 3, overlap=0.5)
     >>> m.continues, m.split_from, m.merged_into
     ({1: 0, 0: 1}, {2: 1}, {})
+
+    Two segments became one: it holds neither's members by ``overlap``, but every
+    member of the first went to it, and no one's members outnumber theirs there.
+
     >>> m = match(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]), 2, 1, overlap=0.6)
     >>> m.continues, m.split_from, m.merged_into
-    ({}, {0: 0}, {0: 0, 1: 0})
+    ({0: 0}, {}, {1: 0})
     """
     shared = _shared(before, after, n_before, n_after)
     old_sizes, new_sizes = shared.sum(axis=1), shared.sum(axis=0)
@@ -269,7 +275,18 @@ def match(
     for r, c in zip(*linear_sum_assignment(-shared), strict=True):
         if shared[r, c] > 0 and shared[r, c] >= overlap * max(old_sizes[r], new_sizes[c]):
             continues[int(c)] = int(r)
-    split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
+    # An old centre left without a successor, most of whose members went to a new centre
+    # left without a predecessor that holds more of them than of anyone's: that centre
+    # is its successor. Retiring one and minting the other would move each of those
+    # customers between two ids of one persona ("new browsers -> new browsers").
     kept = set(continues.values())
+    for r in range(n_before):
+        if r in kept or not n_after:
+            continue
+        c = int(shared[r].argmax())
+        if c not in continues and shared[r, c] * 2 > old_sizes[r] and shared[:, c].argmax() == r:
+            continues[c] = r
+            kept.add(r)
+    split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
     merged_into = {r: int(shared[r].argmax()) for r in range(n_before) if r not in kept}
     return Matching(continues, split_from, merged_into)

@@ -177,6 +177,19 @@ def test_a_silent_re_check_opens_a_move_only_past_the_silent_margin() -> None:
     )
 
 
+def test_a_silent_re_check_before_the_customer_is_overdue_opens_no_move() -> None:
+    seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
+    low, mid, _ = by_position(seg)
+    x = between(seg, low, mid, 1.0)  # at mid's centre: past any margin
+    assert seg.decide(x, 0, low, NO_PENDING, silent=True, early=True) == Decision(
+        low, None, 0, None
+    )
+    # A move their own event opened is still confirmed, and their own events move them.
+    opened = seg.decide(x, 0, low, NO_PENDING)
+    assert seg.decide(x, 1000, low, carry(opened), silent=True, early=True).segment_id == mid
+    assert seg.decide(x, 0, low, NO_PENDING, early=True) == Decision(low, mid, 1, 0)
+
+
 def test_a_silent_re_check_keeps_whom_the_model_they_were_placed_with_keeps() -> None:
     seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
     low, mid, _ = by_position(seg)

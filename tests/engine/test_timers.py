@@ -133,6 +133,21 @@ def test_the_next_check_is_after_now_and_never_further_than_the_longest_gap(
     assert due - now <= max(int(first * DAY_MS), int(longest * DAY_MS)) + 1
 
 
+def test_a_regular_customer_is_re_checked_once_their_silence_outgrows_their_rhythm() -> None:
+    # Three visits over ten days: a mean gap of five, so overdue after fifteen silent.
+    checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3.0)
+    state = CustomerState("c", first_seen_ms=0, last_seen_ms=10 * DAY_MS, session_count=3)
+    overdue = 25 * DAY_MS + 1
+    assert checks.overdue_ms(state) == overdue
+    # Between the re-checks at 5 and 21 days silent, the overdue moment comes first.
+    assert checks.next(state, 15 * DAY_MS, False) == overdue
+    assert checks.next(state, overdue, False) == 31 * DAY_MS  # then the schedule again
+    # One visit has no rhythm yet, and 0 turns the rule off.
+    assert checks.overdue_ms(CustomerState("d", first_seen_ms=0, last_seen_ms=0,
+                                           session_count=1)) is None  # fmt: skip
+    assert Rechecks(1, 4, 128, 0, [], 365).overdue_ms(state) is None
+
+
 def _walked(first: int, growth: float, most: int, silent: int) -> int:
     """The re-check offsets walked one by one (what ``_gap_after`` must equal)."""
     gap, offset = first, first

@@ -126,7 +126,7 @@ def test_create_then_check_finds_every_topic_as_declared(
 ) -> None:
     path, settings = config(tmp_path, broker, **SEPARATE)
     declared = [spec.name for spec in declaration(settings)]
-    assert len(declared) == 12
+    assert len(declared) == 13
 
     # A tool (the demo, the generator) made one already: in its declared shape too.
     ensure_topics(settings, [settings.topics.changes])
@@ -135,13 +135,13 @@ def test_create_then_check_finds_every_topic_as_declared(
     assert code == 0, lines
     assert statuses(lines) == {**dict.fromkeys(declared, "created"),
                                settings.topics.changes: "exists"}  # fmt: skip
-    assert lines[-1] == "all 12 topics as declared (created 11)"
+    assert lines[-1] == "all 13 topics as declared (created 12)"
     assert topics_on(settings) == set(declared)
 
     code, lines = run(capsys, "topics", "check", "--config", str(path))
     assert code == 0, lines
     assert statuses(lines) == dict.fromkeys(declared, "ok")
-    assert lines[-1] == "all 12 topics as declared"
+    assert lines[-1] == "all 13 topics as declared"
     # Tansu's gap is said, not passed over in silence.
     notes = [line for line in lines if line.startswith("note: ")]
     assert len(notes) == (1 if on_tansu(broker) else 0), lines
@@ -193,7 +193,7 @@ def test_topics_of_a_wrong_shape_are_reported_and_the_worker_refuses_to_start(
     assert all(line in lines for line in expected), lines
     # With trainer = "in_worker": the model checkpoints topic too, not the trainer's three.
     assert statuses(lines)[t.model_checkpoints] == "created"
-    assert lines[-1] == "2 of 10 topics missing or not as declared (created 8)"
+    assert lines[-1] == "2 of 11 topics missing or not as declared (created 9)"
 
     # The worker (create_topics on: it has nothing left to create) will not start on
     # inputs that are not co-partitioned with its table's changelog.

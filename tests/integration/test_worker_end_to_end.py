@@ -22,7 +22,7 @@ from kafka import KafkaAdminClient
 from brokers.clients import client_options, ensure_topics, producer
 from cli.generate import send
 from cli.local import scrape, settings_env, total, wait_for_count
-from schemas import SegmentChange
+from schemas import SegmentCatalogEntry, SegmentChange
 from schemas import dead_letters as dl
 from settings import Settings
 from synthetic import DEFAULT_START_MS, generate
@@ -197,6 +197,17 @@ def test_events_become_segment_changes_and_bad_input_is_dead_lettered(
     sizes = Counter(s for s in current.values() if s is not None)
     assert learned == {s: n for s, n in sizes.items() if n >= smallest}
     assert learned, "no segment large enough to publish"
+    # The catalog's latest entry per segment names it as /segments does, and every
+    # segment a change entered is in it.
+    catalog = {m.key: SegmentCatalogEntry.model_validate_json(m.value)
+               for m in worker.read(t.catalog)}  # fmt: skip
+    assert all(key == entry.segment.id.encode() for key, entry in catalog.items())
+    named = {p["segment"]["id"]: p["segment"]["name"] for p in profiles}
+    assert {
+        e.segment.id: e.segment.name for e in catalog.values() if e.segment.id in named
+    } == named
+    entered = {c.segment.id for _, c in changes if c.segment is not None}
+    assert entered <= {e.segment.id for e in catalog.values()}
 
 
 def per_segment(metrics: dict[Any, float], what: str) -> dict[str, float]:

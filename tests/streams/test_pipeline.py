@@ -14,13 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.clustering.identity import Lineage
 from engine.drift import DriftReading
 from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine
 from engine.state import CustomerState, StateStore
-from schemas import CustomerSegments, SegmentChange
+from schemas import CustomerSegments, SegmentCatalogEntry, SegmentChange
 from schemas import dead_letters as dl
-from schemas.config import InputBoundsConfig
+from schemas.config import InputBoundsConfig, LearnedSegmentsConfig
 from schemas.drift import DriftDetected
 from schemas.events import InputEvent
 from streams.pipeline import drift_message
@@ -33,6 +34,7 @@ from tests.streams.pipeline_helpers import (
     NOW,
     T0,
     T,
+    Worker,
     erasure,
     event,
     headers_of,
@@ -241,6 +243,7 @@ def test_changes_are_published_keyed_by_customer_and_counted() -> None:
         T.changes,
         T.memberships,
         T.memberships,
+        T.catalog,  # the rule segment's name, once
     ]
 
 
@@ -413,3 +416,63 @@ def test_a_model_record_that_does_not_decode_is_dead_lettered_with_why() -> None
     assert headers[dl.HEADER_TOPIC] == T.models.encode()
     assert headers[dl.HEADER_OFFSET] == b"41"
     assert b"JSONDecodeError" in headers[dl.HEADER_ERROR]
+
+
+# --- the segment catalog --------------------------------------------------------------
+
+
+class RenamingEngine(SegmentEngine):
+    """The real engine with a learned model, whose status the test can amend: a
+    segment renamed, or retired into another (what a model publication does)."""
+
+    def __init__(self) -> None:
+        learned = LearnedSegmentsConfig(warmup_updates=10, n_segments=2, publish_every=10**6)
+        super().__init__(CONFIG.model_copy(update={"learned": learned, "rules": ()}))
+        self.renamed: dict[str, str] = {}
+        self.retired: str | None = None
+
+    def status(self) -> EngineStatus:
+        status = super().status()
+        segments = tuple(
+            replace(s, name=self.renamed.get(s.id, s.name), live=s.live and s.id != self.retired)
+            for s in status.segments
+        )
+        lineage = status.lineage
+        if self.retired is not None:
+            survivor = next(s.id for s in segments if s.live)
+            lineage += (Lineage(status.model_version + 1, "merge", (self.retired,), (survivor,)),)
+        return replace(status, segments=segments, lineage=lineage)
+
+
+def catalog(w: Worker) -> list[SegmentCatalogEntry]:
+    return [SegmentCatalogEntry.model_validate_json(m.value or b"")
+            for m in w.publisher.on(T.catalog)]  # fmt: skip
+
+
+def test_the_catalog_gets_each_segment_then_only_renames_and_retirements() -> None:
+    engine = RenamingEngine()
+    w = worker(engine)
+    w.run(*[w.behaviour(f"c{i}".encode(), event(f"c{i}", f"e{i}", day=i / 100,
+                                                 type="purchase" if i % 2 else "page_view"))
+            for i in range(12)])  # fmt: skip
+    first = catalog(w)
+    learned = [s for s in engine.status().segments if s.kind == "learned"]
+    assert len(learned) == 2  # a model was published: both of its segments, live
+    assert [(e.segment.id, e.segment.name, e.live) for e in first] == [
+        (s.id, s.name, True) for s in learned
+    ]
+    assert [m.key for m in w.publisher.on(T.catalog)] == [s.id.encode() for s in learned]
+    # Nothing renamed or retired: the next batch sends nothing to the catalog.
+    w.run(w.behaviour(b"c0", event("c0", "e99", day=1)))
+    assert len(catalog(w)) == 2
+    # A rename and a retirement: one record each, the retired one saying where to.
+    keep, gone = learned
+    engine.renamed, engine.retired = {keep.id: "renamed"}, gone.id
+    w.run(w.behaviour(b"c0", event("c0", "e100", day=2)))
+    renamed, retired = catalog(w)[2:]
+    assert (renamed.segment.id, renamed.segment.name, renamed.live) == (keep.id, "renamed", True)
+    assert (retired.segment.id, retired.live, retired.merged_into) == (gone.id, False, keep.id)
+    # A restarted worker sends every segment again: the topic is compacted by id.
+    again = worker(engine, w.stores)
+    again.run(again.behaviour(b"c0", event("c0", "e101", day=3)))
+    assert [e.segment.id for e in catalog(again)] == [keep.id, gone.id]
