@@ -18,6 +18,12 @@ a drift by construction) and ``frequency_90d`` (a 90-day exponentially weighted 
 still fills for ~3 x 90 days after a customer's first event, longer than the
 reference delay); ``--watch all`` watches every learned feature instead.
 ``--set name=value`` overrides a ``DriftConfig`` field.
+
+``--input-shift email=8`` (or ``conversion=0.4``) plants an input-level shift instead:
+from ``--shift-at`` on every customer opens that many times as many emails (a change
+of the event-type mix) or adds to cart and checks out that many times as often (a
+conversion drop), and nobody changes group. The input detectors (``event_mix`` with
+PSI and Jensen-Shannon, ``funnel`` with ``conversion_drop``) are what should find it.
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ from engine import MemoryStore, SegmentEngine
 from engine.drift import DriftReading
 from engine.features import DAY_MS
 from schemas import EngineConfig
-from synthetic import DEFAULT_START_MS, Shift, generate, with_timing
+from synthetic import DEFAULT_START_MS, InputShift, Shift, generate, with_timing
 
-DETECTORS = ("adwin", "page_hinkley", "psi", "js")
+DETECTORS = ("adwin", "page_hinkley", "psi", "js", "conversion_drop")
 UNSETTLED = ("tenure_days", "frequency_90d")
 
 
@@ -57,13 +63,15 @@ class Run:
 def stream_run(args: argparse.Namespace, shifted: bool) -> Run:
     config = engine_config(args)
     engine, store = SegmentEngine(config), MemoryStore()
-    shift = planted(args) if shifted else None
-    shift_ms = planted(args).at_ms(args.days)
+    shift = planted(args) if shifted and not args.input_shift else None
+    inputs = input_shift(args) if shifted else None
+    shift_ms = shift_at_ms(args)
     out = Run()
     last: dict[tuple[str, str], int | None] = {}  # since_ms of the last detection counted
     started = time.perf_counter()
     personas = with_timing(args.new_from, args.lapsed_until)
-    messages = generate(args.customers, args.days, args.seed, personas=personas, shift=shift)
+    messages = generate(args.customers, args.days, args.seed, personas=personas, shift=shift,
+                        input_shift=inputs)  # fmt: skip
     for chunk in batches(decoded(messages), args.batch):
         if out.shift_events is None and chunk[-1].timestamp.timestamp() * 1000 >= shift_ms:
             out.shift_events = out.events + next(
@@ -124,6 +132,29 @@ def planted(args: argparse.Namespace) -> Shift:
     return Shift(args.shift_at, source, target, float(share))
 
 
+def input_shift(args: argparse.Namespace) -> InputShift | None:
+    """``--input-shift email=F`` or ``conversion=F``, from ``--shift-at`` on."""
+    if not args.input_shift:
+        return None
+    kind, _, factor = args.input_shift.partition("=")
+    if kind not in ("email", "conversion"):
+        raise SystemExit(f"--input-shift: email=FACTOR or conversion=FACTOR, not {kind!r}")
+    return InputShift(args.shift_at, **{f"{kind}_factor": float(factor)})
+
+
+def shift_at_ms(args: argparse.Namespace) -> int:
+    planted_input = input_shift(args)
+    return (planted_input or planted(args)).at_ms(args.days)
+
+
+def what_shifted(args: argparse.Namespace) -> str:
+    planted_input = input_shift(args)
+    if planted_input is not None:
+        return f"input: {args.input_shift}"
+    shift = planted(args)
+    return f"{shift.share:.0%} of {shift.from_persona} -> {shift.to_persona}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=300)
@@ -137,6 +168,7 @@ def main() -> int:
     parser.add_argument("--watch", default="settled", help="settled | all | f1,f2,...")
     parser.add_argument("--set", action="append", default=[], help="DriftConfig NAME=VALUE")
     parser.add_argument("--batch", type=int, default=100, help="events per process() call")
+    parser.add_argument("--input-shift", help="email=FACTOR | conversion=FACTOR (see above)")
     args = parser.parse_args()
     with ProcessPoolExecutor(2) as pool:
         shifted, stationary = pool.map(stream_run, [args, args], [True, False])
@@ -146,14 +178,12 @@ def main() -> int:
 
 def report(args: argparse.Namespace, shifted: Run, stationary: Run) -> None:
     config = engine_config(args)
-    shift = planted(args)
-    shift_ms = shift.at_ms(args.days)
+    shift_ms = shift_at_ms(args)
     day = lambda ms: (ms - DEFAULT_START_MS) / DAY_MS  # noqa: E731
     print(
         f"streams: {args.customers} customers, {args.days:g} days, seed {args.seed}; shifted "
         f"{shifted.events} events ({shifted.elapsed:.0f} s), stationary {stationary.events} "
-        f"({stationary.elapsed:.0f} s); shift at day {day(shift_ms):g} ({shift.share:.0%} of "
-        f"{shift.from_persona} -> {shift.to_persona})"
+        f"({stationary.elapsed:.0f} s); shift at day {day(shift_ms):g} ({what_shifted(args)})"
     )
     d = config.drift
     print(

@@ -22,7 +22,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -35,6 +35,8 @@ from bench.real_logs import SOURCES, build
 from bench.replay_stream import decoded, run
 from engine import MemoryStore, SegmentEngine
 from engine.changes import Change
+from engine.drift import DriftReading
+from engine.drift.inputs import EVENT_MIX, FUNNEL
 from engine.features import DAY_MS
 from engine.health import ModelHealth
 from engine.segment_engine import epoch_ms
@@ -155,6 +157,10 @@ class LogRun:
     missed_versions: int  # versions published but not seen (0 unless the engine changed)
     truth: dict[str, str] | None = None  # customer -> label, where the log has labels
     names_at: dict[int, dict[str, str]] | None = None  # version -> segment names then
+    drift: list[DriftReading] = field(default_factory=list)  # detections
+    first_ms: int = 0
+    reference_ms: int | None = None  # when the drift reference was complete
+    failed: int = 0  # events the engine failed on (a bug: each is reported)
 
 
 class Publications(ModelHealth):
@@ -186,14 +192,23 @@ def replay_log(name: str, config: EngineConfig, events: Sequence[InputEvent],
         lambda: {i: ref.name for i, ref in engine.segmenter.segments.items()},
     )
     changes: list[Change] = []
+    drift: list[DriftReading] = []
+    reference_ms: int | None = None
+    failed = 0
     for start in range(0, len(timed), LOG_BATCH):
         chunk = timed[start : start + LOG_BATCH]
-        changes += engine.process([e for _, _, e in chunk], store, [t for t, _, _ in chunk]).changes
+        result = engine.process([e for _, _, e in chunk], store, [t for t, _, _ in chunk])
+        changes += result.changes
+        drift += [r for r in result.drift if r.detected]
+        failed += result.outcomes.count("failed")
+        if reference_ms is None and engine.status().drift_reference_ready:
+            reference_ms = chunk[-1][0]
     models = publications.models
     missed = engine.status().model_version - len(models)
     end_ms = timed[-1][0] if timed else 0
+    first_ms = timed[0][0] if timed else 0
     return LogRun(name, engine, store, changes, models, len(timed), end_ms, missed, truth,
-                  publications.names_at)  # fmt: skip
+                  publications.names_at, drift, first_ms, reference_ms, failed)  # fmt: skip
 
 
 def learned_changes(changes: Iterable[Change]) -> list[Change]:
@@ -377,7 +392,29 @@ def churn_rows(run: LogRun) -> list[tuple[str, str]]:
         ("silhouette (final vectors, 5,000 sampled, seed 0)",
          "n/a" if sil is None else f"{sil:.3f}"),
         ("ARI", "n/a (no labels)" if run.truth is None else f"{ari(run.store, run.truth):.3f}"),
+        ("drift reference of the watched features complete at (day of the log)",
+         "never" if run.reference_ms is None else f"{log_day(run, run.reference_ms):.0f}"),
+        ("drift detections: watched features / input (event mix, funnel)",
+         drift_summary(run)),
     ]  # fmt: skip
+
+
+def log_day(run: LogRun, at_ms: int) -> float:
+    return (at_ms - run.first_ms) / DAY_MS
+
+
+def drift_summary(run: LogRun) -> str:
+    """Detections on the watched features and on the input, with the days of the log
+    each fell on (at most the first five of each)."""
+    inputs = [r for r in run.drift if r.subject.startswith((EVENT_MIX, FUNNEL))]
+    features = [r for r in run.drift if r not in inputs]
+
+    def days(readings: list[DriftReading]) -> str:
+        at = sorted({round(log_day(run, r.at_ms)) for r in readings})
+        more = ", ..." if len(at) > 5 else ""
+        return f"{len(readings)}" + (f" (days {', '.join(map(str, at[:5]))}{more})" if at else "")
+
+    return f"{days(features)} / {days(inputs)}"
 
 
 def _trigger(change: Change) -> str:
@@ -423,6 +460,8 @@ def run_logs(args: argparse.Namespace, config: EngineConfig) -> int:
         per_month = versions_per_month(run.models)
         print(f"{name}: {run.events:,} events, {time.perf_counter() - started:.1f} s; "
               f"model versions per month: {per_month}")  # fmt: skip
+        if run.failed:
+            print(f"  ({run.failed} events failed in the engine: a bug, see the errors)")
         if run.missed_versions:
             print(f"  ({run.missed_versions} model versions were not seen published)")
         results.append((name, rows))

@@ -3,6 +3,8 @@ drift monitor (with the features it watches) and the input drift watch."""
 
 from __future__ import annotations
 
+import re
+
 from engine.drift import DriftMonitor, InputMix
 from engine.segmenter import LearnedSegmenter
 from schemas.config import EngineConfig, LearnedSegmentsConfig
@@ -10,6 +12,14 @@ from schemas.config import EngineConfig, LearnedSegmentsConfig
 __all__ = ["GROWING_FEATURES", "make_drift", "make_input_drift", "make_segmenter"]
 
 GROWING_FEATURES = frozenset({"tenure_days", "recency_days"})
+SETTLED_WINDOW_DAYS = 30
+_WINDOW = re.compile(r"_(\d+)d$")
+
+
+def window_days(feature: str) -> int | None:
+    """The window of a windowed feature (``frequency_30d``: 30), else None."""
+    found = _WINDOW.search(feature)
+    return int(found.group(1)) if found else None
 
 
 def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
@@ -37,14 +47,18 @@ def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
 def make_drift(config: EngineConfig) -> tuple[tuple[str, ...], DriftMonitor | None]:
     """The features drift is watched on, and the monitor (None when drift is off)."""
     drift = config.drift
-    # Tenure and recency grow for everyone by construction: growth, not drift.
+    # Tenure and recency grow for everyone by construction: growth, not drift. A
+    # windowed sum is ~86% full twice its window after a customer's first event, and
+    # ramps up before that: watched by default only up to SETTLED_WINDOW_DAYS, so a
+    # log has a reference within about two months, not six.
     features = drift.features or tuple(
-        f for f in config.learned.features if f not in GROWING_FEATURES
-    )
-    # Windowed sums are ~86% full after twice their window; before that they ramp up.
+        f for f in config.learned.features
+        if f not in GROWING_FEATURES and (window_days(f) or 0) <= SETTLED_WINDOW_DAYS
+    )  # fmt: skip
     delay_s = drift.reference_delay_seconds
     if delay_s is None:
-        delay_s = 2 * max(config.windows_days) * 86400
+        windows = [d for d in map(window_days, features) if d is not None]
+        delay_s = 2 * max(windows or [min(config.windows_days)]) * 86400
     monitor = DriftMonitor(features, drift, int(delay_s * 1000)) if drift.enabled else None
     return tuple(features), monitor
 

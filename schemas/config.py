@@ -253,13 +253,15 @@ class DriftConfig(BaseModel):
     features: tuple[str, ...] | None = Field(
         None,
         description="Features watched; default: the learned segments' features but tenure_days and "
-        "recency_days, which grow by construction.",
+        "recency_days, which grow by construction, and windowed sums over more than 30 days,"
+        " which fill for about twice their window after a customer's first event.",
     )
     reference_delay_seconds: float | None = Field(
         None,
         ge=0,
         description="Event time after the first lesson before the reference is taken "
-        "(features ramp up while windows fill); default: twice the longest window.",
+        "(features ramp up while windows fill); default: twice the longest window among the"
+        " watched features.",
     )
     reference_size: int = Field(
         2000, ge=50, description="Lessons in the reference window (and the current window)."

@@ -32,12 +32,15 @@ def adwin_bound(width: float, variance: float, delta: float) -> float:
 
     >>> round(adwin_bound(2000, 1.0, 0.002), 3)
     0.201
+    >>> adwin_bound(2000, -1e-18, 0.002) == adwin_bound(2000, 0.0, 0.002)
+    True
     """
     if width < 2:
         return math.inf
     inv_m = 4.0 / width  # 1/m = 1/n0 + 1/n1, with n0 = n1 = width / 2
     log_term = math.log(2 * math.log(width) / delta)
-    return math.sqrt(2 * inv_m * variance * log_term) + 2.0 / 3.0 * inv_m * log_term
+    # River's running variance of near-equal values can round below zero.
+    return math.sqrt(2 * inv_m * max(variance, 0.0) * log_term) + 2.0 / 3.0 * inv_m * log_term
 
 
 class AdwinDetector:

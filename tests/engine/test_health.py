@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import MemoryStore, SegmentEngine
 from engine.health import ModelHealth
+from engine.parts import make_drift
 from engine.results import BatchResult
 from engine.segmenter import PublishedModel
 from schemas import BehaviourEvent, ErasureRequest
@@ -73,7 +74,8 @@ def test_drift_is_scored_at_sweeps_after_the_reference() -> None:
     start = min(r.at_ms for r in timeline)
     assert start >= 1_767_225_600_000 + 7 * 86_400_000
     assert all(r.at_ms % 86_400_000 == 0 for r in timeline)  # sweep boundaries
-    watched = set(CONFIG.learned.features) - {"tenure_days"}  # grows by construction
+    # Tenure grows by construction, and a 90-day sum fills for months: not watched.
+    watched = set(CONFIG.learned.features) - {"tenure_days", "frequency_90d"}
     model = {r.subject for r in timeline if ":p" not in r.subject}  # not input drift's
     assert model == {"segment_sizes", *watched}
 
@@ -87,3 +89,14 @@ def test_a_centroid_that_did_not_move_shifts_by_zero() -> None:
     health = ModelHealth()
     health.published(old, new)
     assert health.drain_shifts() == [0.0]  # only "b" continues, and it stayed put
+
+
+def test_by_default_the_reference_waits_twice_the_longest_watched_window() -> None:
+    config = EngineConfig.model_validate({"windows_days": [7, 30, 90]})
+    features, monitor = make_drift(config)
+    assert "frequency_90d" not in features and "frequency_30d" in features
+    assert monitor is not None and monitor.reference_delay_ms == 60 * 86_400_000
+    # Watching a 90-day sum on purpose waits for it to fill.
+    watched = {"drift": {"features": ["frequency_90d", "days_since_last_seen"]}}
+    _, monitor = make_drift(EngineConfig.model_validate(watched))
+    assert monitor is not None and monitor.reference_delay_ms == 180 * 86_400_000

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.clustering.identity import SegmentBook, nearest_labels
+from engine.clustering.identity import SegmentBook, match, nearest_labels
 from engine.clustering.published import PublishedModel
 from engine.naming import RULES
 from engine.segmenter import Decision, LearnedSegmenter
@@ -246,3 +246,21 @@ def test_with_the_standardisation_a_name_claiming_newness_is_checked_in_days() -
     young = SegmentBook(features)  # without the days, the rank alone says "new"
     ids = young.assign(1, centers, (), np.array([], dtype=int), labels)
     assert young.segments[ids[0]].name == "new browsers"
+
+
+def test_a_segment_whose_members_went_to_an_unmatched_centre_continues_there() -> None:
+    # Ten in segment 0 (it keeps six and continues), three in segment 1: all three
+    # went to a new centre that also took four of segment 0's, so it holds too few of
+    # segment 1's for the overlap rule, yet it is where segment 1 went, whole.
+    before = np.array([0] * 10 + [1] * 3)
+    after = np.array([0] * 6 + [1] * 4 + [1] * 3)
+    found = match(before, after, 2, 2, overlap=0.5)
+    assert found.continues == {0: 0, 1: 1}
+    assert found.split_from == {} and found.merged_into == {}
+    book = SegmentBook(F)
+    first = book.assign(1, np.array([LOYAL, BROWSE]), (), np.array([]), np.array([]))
+    again = book.assign(2, np.array([LOYAL, BROWSE]), first, before, after)
+    assert again == first and [e.kind for e in book.lineage] == ["born", "born"]
+    # Had segment 1's members scattered (no majority anywhere), it would be retired.
+    scattered = np.array([0] * 6 + [1] * 4 + [0, 0, 1])
+    assert match(before, scattered, 2, 2, overlap=0.5).continues == {0: 0}
