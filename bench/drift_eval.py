@@ -137,9 +137,14 @@ def input_shift(args: argparse.Namespace) -> InputShift | None:
     if not args.input_shift:
         return None
     kind, _, factor = args.input_shift.partition("=")
-    if kind not in ("email", "conversion"):
-        raise SystemExit(f"--input-shift: email=FACTOR or conversion=FACTOR, not {kind!r}")
-    return InputShift(args.shift_at, **{f"{kind}_factor": float(factor)})
+    try:
+        if kind not in ("email", "conversion"):
+            raise ValueError(kind)
+        return InputShift(args.shift_at, **{f"{kind}_factor": float(factor)})
+    except ValueError:
+        raise SystemExit(
+            f"--input-shift: email=FACTOR or conversion=FACTOR (0 to 1), not {args.input_shift!r}"
+        ) from None
 
 
 def shift_at_ms(args: argparse.Namespace) -> int:

@@ -141,7 +141,8 @@ def needed_by(settings: Settings, process: Process) -> list[TopicSpec]:
         return declaration(settings)
     t = settings.topics
     return [s for s in declaration(settings, trainer=True)
-            if s.name in (t.lessons, t.models, t.checkpoints, t.dead_letters, t.drift)]  # fmt: skip
+            if s.name in (t.lessons, t.models, t.checkpoints, t.dead_letters, t.drift,
+                          t.catalog)]  # fmt: skip
 
 
 def co_partitioned(settings: Settings) -> list[str]:

@@ -33,7 +33,9 @@ def decide_learned(
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms
-    if model is not None:  # held once, the next re-check that finds them astray moves them
+    # Held once, the next re-check that finds them astray moves them. Too early to count
+    # (``early``), the re-check leaves the model they were placed with as it was.
+    if model is not None and not early:
         state.placed_version = None if decision.held else model.version
     if decision.segment_id != state.segment_id and decision.segment_id is not None:
         previous = segments.get(state.segment_id) if state.segment_id else None

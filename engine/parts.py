@@ -48,8 +48,8 @@ def make_drift(config: EngineConfig) -> tuple[tuple[str, ...], DriftMonitor | No
     """The features drift is watched on, and the monitor (None when drift is off)."""
     drift = config.drift
     # Tenure and recency grow for everyone by construction: growth, not drift. A
-    # windowed sum is ~86% full twice its window after a customer's first event, and
-    # ramps up before that: watched by default only up to SETTLED_WINDOW_DAYS, so a
+    # windowed feature is ~86% settled twice its window after a customer's first event,
+    # and ramps up before that: watched by default only up to SETTLED_WINDOW_DAYS, so a
     # log has a reference within about two months, not six.
     features = drift.features or tuple(
         f for f in config.learned.features
@@ -58,7 +58,7 @@ def make_drift(config: EngineConfig) -> tuple[tuple[str, ...], DriftMonitor | No
     delay_s = drift.reference_delay_seconds
     if delay_s is None:
         windows = [d for d in map(window_days, features) if d is not None]
-        delay_s = 2 * max(windows or [min(config.windows_days)]) * 86400
+        delay_s = 2 * max(windows, default=0) * 86400
     monitor = DriftMonitor(features, drift, int(delay_s * 1000)) if drift.enabled else None
     return tuple(features), monitor
 

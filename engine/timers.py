@@ -117,13 +117,15 @@ class Rechecks:
         return due
 
     def overdue_ms(self, state: CustomerState) -> int | None:
-        """When ``state``'s silence outgrows ``overdue_gaps`` of their own mean gap between
-        visits (None before a second visit, or when off): a silent re-check before then
-        does not move them."""
-        first, last, visits = state.first_seen_ms, state.last_seen_ms, state.session_count
+        """When the silence since ``state``'s latest visit outgrows ``overdue_gaps`` of
+        their own mean gap between visits (None before a second visit, or when off): a
+        silent re-check before then does not move them. Visits are sessions, so email
+        opens and support contacts neither stretch the gap nor end the silence (the
+        first visit is taken as the first event)."""
+        first, last, visits = state.first_seen_ms, state.session_seen_ms, state.session_count
         if not self.overdue_gaps or first is None or last is None or visits < 2:
             return None
-        return last + int(self.overdue_gaps * (last - first) / (visits - 1)) + 1
+        return last + int(self.overdue_gaps * max(0, last - first) / (visits - 1)) + 1
 
     def _gap_after(self, silent_ms: int) -> int:
         """The first re-check offset (from the last event) beyond ``silent_ms``."""

@@ -162,11 +162,13 @@ class LearnedSegmentsConfig(BaseModel):
     silent_overdue_gaps: float = Field(
         3.0,
         ge=0,
+        le=1000,
         allow_inf_nan=False,
         description="A customer with two visits or more is moved by a re-check without an"
-        " event of their own only once their silence is this many times their own mean gap"
-        " between visits: one who comes every three weeks is not lapsing after three weeks."
-        " 0: off.",
+        " event of their own only once their silence since their latest visit is this many"
+        " times their own mean gap between visits (sessions: email opens and support"
+        " contacts are not visits): one who comes every three weeks is not lapsing after"
+        " three weeks. 0: off.",
     )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."
@@ -179,7 +181,12 @@ class LearnedSegmentsConfig(BaseModel):
         " shorter spacing let that sawtooth count twice (A -> B -> A within a week).",
     )
     match_overlap: float = Field(
-        0.5, gt=0, le=1, description="Share of members a segment must keep to keep its id."
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of members a segment keeps to keep its id for sure; one that"
+        " keeps less keeps it where most of its members went, if that centroid continues"
+        " no other segment and no other such segment gave it more.",
     )
     names: dict[str, str] = Field(
         default_factory=dict, description="Segment id -> name, overriding generated names."

@@ -32,8 +32,7 @@ from engine.results import BatchResult, EngineStatus
 from engine.segment_engine import SegmentEngine, epoch_ms
 from engine.state import StateStore
 from schemas import dead_letters as dl
-from schemas.catalog import SegmentCatalogEntry
-from schemas.changes import SegmentChange, SegmentRef
+from schemas.changes import SegmentChange
 from schemas.decode import Rejected, decode
 from schemas.drift import DriftDetected
 from schemas.events import (
@@ -44,6 +43,7 @@ from schemas.events import (
 )
 from schemas.memberships import CustomerSegments
 from settings import TopicNames
+from streams.catalog import CatalogSender
 from streams.metrics import Metrics
 from streams.model_wire import encode_contributions
 from streams.ports import InputRecord, Publisher, StoreFactory
@@ -105,7 +105,10 @@ class Pipeline:
         self._model_version: int | None = None
         self._sized: dict[SegmentLabels, int] = {}  # segment_size series
         self._moved: set[SegmentLabels] = set()  # segment entries/exits series
-        self._catalogued: dict[str, tuple[str, bool]] = {}  # id -> (name, live) sent
+        # Learned segments are the model publisher's to send: here unless a separate
+        # trainer learns the model.
+        remote = engine.clock is not None and engine.trainer is None
+        self.catalog = CatalogSender(("rule",) if remote else ("rule", "learned"))
 
     async def handle(self, records: Sequence[InputRecord]) -> None:
         """Handle ``records`` (each partition's in offset order) as one batch."""
@@ -343,21 +346,12 @@ class Pipeline:
             )
 
     async def _publish_catalog(self, status: EngineStatus, emitted_at: datetime) -> None:
-        """Each segment whose name or liveness differs from what this worker last sent,
-        to the compacted ``segment-catalog`` topic (all of them after a start)."""
-        merged = {e.sources[0]: e.targets[0] for e in status.lineage if e.kind == "merge"}
-        for segment in status.segments:
-            if self._catalogued.get(segment.id) == (segment.name, segment.live):
-                continue
-            entry = SegmentCatalogEntry(
-                segment=SegmentRef(id=segment.id, name=segment.name, kind=segment.kind),
-                live=segment.live, model_version=status.model_version, emitted_at=emitted_at,
-                merged_into=None if segment.live else merged.get(segment.id),
-            )  # fmt: skip
-            await self.publisher.send(
-                self.topics.catalog, segment.id.encode(), entry.model_dump_json().encode()
-            )
-            self._catalogued[segment.id] = segment.name, segment.live
+        """What changed of the segments this worker owns on the compacted
+        ``segment-catalog`` topic (``streams.catalog``)."""
+        for key, value in self.catalog.entries(
+            status.segments, status.lineage, status.model_version, emitted_at
+        ):
+            await self.publisher.send(self.topics.catalog, key, value)
 
     def _record_model(self, result: BatchResult, status: EngineStatus | None = None) -> None:
         status, m = status or self.engine.status(), self.metrics

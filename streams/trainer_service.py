@@ -27,9 +27,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from brokers.clients import client_options, producer
 from engine.epochs import Contribution, ModelRecord
+from engine.results import segment_infos
 from engine.trainer import Trainer
 from schemas import dead_letters as dl
 from settings import Settings, TopicNames
+from streams.catalog import CatalogSender
 from streams.model_wire import decode_contributions, decode_record, encode_record
 from streams.pipeline import drift_message
 from streams.trainer_checkpoint import (
@@ -58,6 +60,7 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
                              fetch_max_wait_ms=settings.fetch_max_wait_ms)  # fmt: skip
     out = _Out(settings)
     writer = CheckpointWriter(settings)
+    catalog = CatalogSender(("learned",))  # the workers send the rule segments
     try:
         parts = [TopicPartition(topics.lessons, p)
                  for p in sorted(_partitions(consumer, topics.lessons))]  # fmt: skip
@@ -78,6 +81,11 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
                 if told is None or _beyond(record, told):
                     messages.append((topics.models, b"model", encode_record(record), ()))
                     told = record
+            seg = trainer.segmenter
+            learned = segment_infos(seg.segments, seg.live_ids, {}, {})
+            catalogued = catalog.entries(learned, seg.lineage, seg.model_version,
+                                         datetime.now(UTC))  # fmt: skip
+            messages += [(topics.catalog, key, value, ()) for key, value in catalogued]
             for reading in drift:
                 body = drift_message(reading, datetime.now(UTC)).model_dump_json().encode()
                 messages.append((topics.drift, reading.subject.encode(), body, ()))

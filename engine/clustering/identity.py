@@ -5,11 +5,11 @@ customers are assigned under the previous and the new clustering, and a new cent
 continues an old segment when, in the best one-to-one pairing (Hungarian), at least
 ``match_overlap`` of each side's members are shared; failing that, an old segment
 most of whose members went to a new centre continues there if that centre continues
-nobody else and no other segment left without a successor gave it more. A centre may
-move far (everyone ages, the population changes) and keep its segment as long as its
-customers stay with it. A centre that continues none is born as a new segment (a
-split), and an old segment that none continues is retired into the one most of its
-customers went to (a merge).
+nobody else and no other such segment gave it more. A centre may move far (everyone
+ages, the population changes) and keep its segment as long as its customers stay
+with it. A centre that continues none is born as a new segment (a split), and an old
+segment that none continues is retired into the one most of its customers went to
+(a merge).
 
 Two centres closer than ``merge_distance`` in the standardised space are two copies
 of one persona: they become one segment (the oldest id they continue survives, the
@@ -276,16 +276,18 @@ def match(
         if shared[r, c] > 0 and shared[r, c] >= overlap * max(old_sizes[r], new_sizes[c]):
             continues[int(c)] = int(r)
     # An old centre left without a successor, most of whose members went to a new centre
-    # left without a predecessor, is continued there unless another such old centre gave
-    # it more. Retiring one and minting the other would move each of those customers
-    # between two ids of one persona ("new browsers -> new browsers"), however many
-    # members of continuing segments the new centre also took.
-    free = [r for r in range(n_before) if r not in continues.values()]
-    for r in free if n_after else ():
+    # left without a predecessor, is continued there, unless another such old centre
+    # gave it more. Retiring one and minting the other would move each of those
+    # customers between two ids of one persona ("new browsers -> new browsers"), however
+    # many members of continuing segments the new centre also took.
+    went: dict[int, list[int]] = {}  # new centre -> free old centres mostly gone there
+    for r in range(n_before) if n_after else ():
         c = int(shared[r].argmax())
-        mostly = shared[r, c] * 2 > old_sizes[r]
-        if c not in continues and mostly and max(free, key=lambda o: shared[o, c]) == r:
-            continues[c] = r
+        if r not in continues.values() and shared[r, c] * 2 > old_sizes[r]:
+            went.setdefault(c, []).append(r)
+    for c, rs in went.items():
+        if c not in continues:
+            continues[c] = max(rs, key=lambda r: shared[r, c])
     kept = set(continues.values())
     split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
     merged_into = {r: int(shared[r].argmax()) for r in range(n_before) if r not in kept}

@@ -114,7 +114,7 @@ def test_the_declaration_holds_every_topic_of_the_settings_and_fausts_two() -> N
     in_worker = {s.name for s in declaration(plain)}
     assert in_worker == set(names) - trainers | {t.model_checkpoints}
     assert [s.name for s in needed_by(settings, "trainer")] == [
-        t.dead_letters, t.drift, t.lessons, t.models, t.checkpoints,
+        t.dead_letters, t.drift, t.catalog, t.lessons, t.models, t.checkpoints,
     ]  # fmt: skip
     assert needed_by(settings, "worker") == declaration(settings)
 

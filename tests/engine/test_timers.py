@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from engine.state import CustomerState, MemoryStore
 from engine.timers import DAY_MS, Rechecks, TimerIndex
 from schemas.config import RuleSegmentConfig
-from tests.engine.engine_helpers import T0_MS, act, buy, make
+from tests.engine.engine_helpers import T0_MS, act, buy, make, primed
 
 DAY = 86400
 RECENT = RuleSegmentConfig(id="recent", name="Recent", expression="recency_days < 7")
@@ -136,7 +136,8 @@ def test_the_next_check_is_after_now_and_never_further_than_the_longest_gap(
 def test_a_regular_customer_is_re_checked_once_their_silence_outgrows_their_rhythm() -> None:
     # Three visits over ten days: a mean gap of five, so overdue after fifteen silent.
     checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3.0)
-    state = CustomerState("c", first_seen_ms=0, last_seen_ms=10 * DAY_MS, session_count=3)
+    state = CustomerState("c", first_seen_ms=0, last_seen_ms=10 * DAY_MS, session_count=3,
+                          session_seen_ms=10 * DAY_MS)  # fmt: skip
     overdue = 25 * DAY_MS + 1
     assert checks.overdue_ms(state) == overdue
     # Between the re-checks at 5 and 21 days silent, the overdue moment comes first.
@@ -144,8 +145,12 @@ def test_a_regular_customer_is_re_checked_once_their_silence_outgrows_their_rhyt
     assert checks.next(state, overdue, False) == 31 * DAY_MS  # then the schedule again
     # One visit has no rhythm yet, and 0 turns the rule off.
     assert checks.overdue_ms(CustomerState("d", first_seen_ms=0, last_seen_ms=0,
-                                           session_count=1)) is None  # fmt: skip
+                                           session_count=1, session_seen_ms=0)) is None  # fmt: skip
     assert Rechecks(1, 4, 128, 0, [], 365).overdue_ms(state) is None
+    # Email opens since the latest visit neither stretch the rhythm nor end the silence.
+    emails = CustomerState("e", first_seen_ms=0, last_seen_ms=300 * DAY_MS, session_count=3,
+                           session_seen_ms=10 * DAY_MS)  # fmt: skip
+    assert checks.overdue_ms(emails) == overdue
 
 
 def _walked(first: int, growth: float, most: int, silent: int) -> int:
@@ -183,3 +188,17 @@ def test_a_partition_taken_away_is_indexed_again_from_its_stored_states() -> Non
     index.advance(1, 1_000)
     assert list(index.due(0)) == [(200, "b"), (300, "a")]
     assert list(index.due(1)) == [(150, "c")]
+
+
+def test_a_silent_re_check_before_the_customer_is_overdue_does_not_count() -> None:
+    engine, store = primed(sweep_every=DAY)
+    # Visits on days 0, 2 and 4: a mean gap of 2 days, overdue 6 days after day 4.
+    engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
+    state = store.states["r"]
+    overdue = T0_MS + 10 * DAY_MS + 1
+    assert engine.rechecks.overdue_ms(state) == overdue
+    state.placed_version = None  # what an early re-check must leave as it is
+    engine.process([act("o1", 9 * DAY, customer="other")], store)  # fires day 5, day 9
+    assert store.states["r"].placed_version is None and store.states["r"].timer_ms == overdue
+    engine.process([act("o2", 11 * DAY, customer="other")], store)  # fires the overdue one
+    assert store.states["r"].placed_version == engine.segmenter.model_version

@@ -25,7 +25,7 @@ from brokers.clients import client_options, ensure_topics, producer
 from cli.generate import send, write_jsonl
 from cli.local import WorkerProcess, scrape, total
 from cli.main import main
-from schemas import CustomerSegments, SegmentChange
+from schemas import CustomerSegments, SegmentCatalogEntry, SegmentChange
 from schemas import dead_letters as dl
 from settings import Settings
 from streams.model_wire import decode_record, record_hash
@@ -178,6 +178,21 @@ def test_two_workers_share_one_model_and_end_as_replay(
     letters = {dict(m.headers)[dl.HEADER_TOPIC].decode(): dict(m.headers)[dl.HEADER_REASON]
                for m in workers[0].read(t.dead_letters)}  # fmt: skip
     assert letters == {t.lessons: b"invalid", t.models: b"invalid"}
+
+    # The catalog's learned segments come from the trainer alone, so no entry goes back
+    # to an older model, and the latest say what its latest model says.
+    latest: dict[str, SegmentCatalogEntry] = {}
+    for m in workers[0].read(t.catalog):
+        entry = SegmentCatalogEntry.model_validate_json(m.value)
+        before = latest.get(entry.segment.id)
+        assert before is None or before.model_version <= entry.model_version, entry
+        latest[entry.segment.id] = entry
+    final = decode_record(workers[0].read(t.models)[-1].value)
+    assert final.model is not None
+    assert {e.segment.id for e in latest.values() if e.live} == set(final.model.ids)
+    assert {e.segment.id: e.segment.name for e in latest.values()} == {
+        ref.id: ref.name for ref in final.segments
+    }
 
 
 def _get(url: str) -> tuple[int, Any]:

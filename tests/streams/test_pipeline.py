@@ -476,3 +476,16 @@ def test_the_catalog_gets_each_segment_then_only_renames_and_retirements() -> No
     again = worker(engine, w.stores)
     again.run(again.behaviour(b"c0", event("c0", "e101", day=3)))
     assert [e.segment.id for e in catalog(again)] == [keep.id, gone.id]
+
+
+def test_learned_segments_are_the_model_publishers_to_send() -> None:
+    # With a separate trainer the trainer sends them (streams.trainer_service), so that
+    # entries never go back to an older model; every worker sends the rule segments.
+    epochs = LearnedSegmentsConfig(warmup_updates=10**9, epoch_seconds=3600)
+    remote = SegmentEngine(CONFIG.model_copy(update={"learned": epochs}), 1, remote_trainer=True)
+    assert worker(remote).pipeline.catalog.kinds == {"rule"}
+    here = SegmentEngine(CONFIG.model_copy(update={"learned": epochs}), 1)
+    assert worker(here).pipeline.catalog.kinds == {"rule", "learned"}
+    w = worker(remote)
+    w.run(w.behaviour(b"c1", event("c1", "e1")))
+    assert [(e.segment.id, e.segment.kind) for e in catalog(w)] == [("recent", "rule")]
