@@ -82,10 +82,13 @@ def run_trainer(settings: Settings, stop: threading.Event, poll_ms: int = 200) -
                     messages.append((topics.models, b"model", encode_record(record), ()))
                     told = record
             seg = trainer.segmenter
-            learned = segment_infos(seg.segments, seg.live_ids, {}, {})
-            catalogued = catalog.entries(learned, seg.lineage, seg.model_version,
-                                         datetime.now(UTC))  # fmt: skip
-            messages += [(topics.catalog, key, value, ()) for key, value in catalogued]
+            # A trainer resumed from an older checkpoint learns its way back to the
+            # models topic's latest first: its catalog entries would go back in time.
+            if told is None or seg.model_version >= _progress(told)[0]:
+                learned = segment_infos(seg.segments, seg.live_ids, {}, {})
+                catalogued = catalog.entries(learned, seg.lineage, seg.model_version,
+                                             datetime.now(UTC))  # fmt: skip
+                messages += [(topics.catalog, key, value, ()) for key, value in catalogued]
             for reading in drift:
                 body = drift_message(reading, datetime.now(UTC)).model_dump_json().encode()
                 messages.append((topics.drift, reading.subject.encode(), body, ()))
