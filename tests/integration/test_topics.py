@@ -219,7 +219,7 @@ def test_without_create_topics_nothing_starts_until_topics_create(
     assert worker.result() == (
         f"segment-engine worker: topics missing (create_topics = false): {everything}; {command}"
     )
-    its_own = ", ".join([t.dead_letters, t.drift, t.lessons, t.models, t.checkpoints])
+    its_own = ", ".join([t.dead_letters, t.drift, t.catalog, t.lessons, t.models, t.checkpoints])
     assert trainer.result() == (
         f"segment-engine trainer: topics missing (create_topics = false): {its_own}; {command}"
     )
