@@ -38,17 +38,19 @@ class CatalogSender:
         self, segments: Iterable[SegmentInfo], lineage: Sequence[Lineage], model_version: int,
         emitted_at: datetime,
     ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+        sent = self._sent
+        changed = [s for s in segments
+                   if s.kind in self.kinds and sent.get(s.id) != (s.name, s.live)]  # fmt: skip
+        if not changed:  # most batches: no lineage read
+            return []
         merged = {e.sources[0]: e.targets[0] for e in lineage if e.kind == "merge"}
         out: list[tuple[bytes, bytes]] = []
-        for segment in segments:
-            now = segment.name, segment.live
-            if segment.kind not in self.kinds or self._sent.get(segment.id) == now:
-                continue
+        for segment in changed:
             entry = SegmentCatalogEntry(
                 segment=SegmentRef(id=segment.id, name=segment.name, kind=segment.kind),
                 live=segment.live, model_version=model_version, emitted_at=emitted_at,
                 merged_into=None if segment.live else merged.get(segment.id),
             )  # fmt: skip
             out.append((segment.id.encode(), entry.model_dump_json().encode()))
-            self._sent[segment.id] = now
+            self._sent[segment.id] = segment.name, segment.live
         return out

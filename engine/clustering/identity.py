@@ -280,10 +280,11 @@ def match(
     # gave it more. Retiring one and minting the other would move each of those
     # customers between two ids of one persona ("new browsers -> new browsers"), however
     # many members of continuing segments the new centre also took.
+    taken = set(continues.values())
     went: dict[int, list[int]] = {}  # new centre -> free old centres mostly gone there
     for r in range(n_before) if n_after else ():
         c = int(shared[r].argmax())
-        if r not in continues.values() and shared[r, c] * 2 > old_sizes[r]:
+        if r not in taken and shared[r, c] * 2 > old_sizes[r]:
             went.setdefault(c, []).append(r)
     for c, rs in went.items():
         if c not in continues:
