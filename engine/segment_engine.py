@@ -557,6 +557,7 @@ class SegmentEngine:
                                              Lesson(state.customer_id, now_ms, x)))  # fmt: skip
             state.last_learned_ms = now_ms
         model = self._model(state.partition, now_ms)
+        placed_in = state.segment_id
         pending = model is not None and decide_learned(
             self.segmenter,
             self.health,
@@ -569,8 +570,10 @@ class SegmentEngine:
             self._named_as(model),
             silent,
             self._placed(state, model) if silent else None,
-            silent and now_ms < (self.rechecks.overdue_ms(state) or 0),
+            silent and self.rechecks.early(state, now_ms),
         )
+        if silent and placed_in is not None and state.segment_id != placed_in:
+            state.silent_moved_ms = now_ms  # what counts is engine.timers' to say
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
             return

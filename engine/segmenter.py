@@ -302,8 +302,9 @@ class LearnedSegmenter:
         ``silent_margin`` closer to start; ``placed``, the model of the customer's previous
         evaluation: if it would keep them where they are, the model moved and they did
         not, and they stay (``held``; unless the challenger was born since). ``early``:
-        silent for less than their usual gap between visits, so not yet evidence of
-        anything, and no move starts."""
+        silent for less than a few of their usual gaps between visits (not yet evidence
+        of anything), or already moved in this silence, so no move starts
+        (:meth:`engine.timers.Rechecks.early`)."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:

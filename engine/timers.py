@@ -70,9 +70,10 @@ class Rechecks:
     def __init__(
         self, first_days: float, growth: float, max_days: float, pending_ms: int,
         thresholds: Iterable[tuple[str, float]], recency_cap_days: float,
-        overdue_gaps: float = 0.0,
+        overdue_gaps: float = 0.0, first_gap_days: float = 0.0,
     ) -> None:  # fmt: skip
         self.overdue_gaps = overdue_gaps
+        self.first_gap_ms = int(first_gap_days * DAY_MS)
         self.first_ms = int(first_days * DAY_MS)
         self.growth = growth
         self.max_ms = int(max_days * DAY_MS)
@@ -96,7 +97,7 @@ class Rechecks:
             config.recheck_first_days, config.recheck_growth, config.recheck_max_days,
             int(config.learned.hysteresis_spacing_seconds * 1000),
             [t for rule in rules for t in rule.thresholds], config.recency_cap_days,
-            config.learned.silent_overdue_gaps,
+            config.learned.silent_overdue_gaps, config.learned.silent_first_gap_days,
         )  # fmt: skip
 
     def next(self, state: CustomerState, now_ms: int, pending: bool) -> int | None:
@@ -116,16 +117,41 @@ class Rechecks:
             due = overdue
         return due
 
+    def early(self, state: CustomerState, now_ms: int) -> bool:
+        """Whether a re-check without an event of their own at ``now_ms`` is too early
+        to move ``state``: before they are overdue (:meth:`overdue_ms`), or after such
+        a re-check already moved them in this silence. A lapsing customer lapses once
+        per silence, not once per re-check as their windows decay; they move again at
+        their next visit, or when their segment is retired.
+
+        >>> checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3, first_gap_days=30)
+        >>> state = CustomerState("c1", first_seen_ms=0, session_seen_ms=0, session_count=1)
+        >>> [checks.early(state, day * DAY_MS) for day in (10, 90, 91, 200)]
+        [True, True, False, False]
+        >>> state.silent_moved_ms = 91 * DAY_MS  # moved at the re-check of day 91
+        >>> [checks.early(state, day * DAY_MS) for day in (200, 400)]
+        [True, True]
+        """
+        overdue = self.overdue_ms(state)
+        if overdue is None:
+            return False
+        moved = state.silent_moved_ms
+        return now_ms < overdue or (moved is not None and moved >= overdue)
+
     def overdue_ms(self, state: CustomerState) -> int | None:
         """When the silence since ``state``'s latest visit outgrows ``overdue_gaps`` of
-        their own mean gap between visits (None before a second visit, or when off): a
-        silent re-check before then does not move them. Visits are sessions, so email
-        opens and support contacts neither stretch the gap nor end the silence (the
-        first visit is taken as the first event)."""
+        their own mean gap between visits (None when off): a silent re-check before
+        then does not move them. Visits are sessions, so email opens and support
+        contacts neither stretch the gap nor end the silence (the first visit is taken
+        as the first event). A customer with one visit has no gap of their own yet and
+        is given ``first_gap_ms`` (None when that is 0)."""
         first, last, visits = state.first_seen_ms, state.session_seen_ms, state.session_count
-        if not self.overdue_gaps or first is None or last is None or visits < 2:
+        if not self.overdue_gaps or first is None or last is None:
             return None
-        return last + int(self.overdue_gaps * max(0, last - first) / (visits - 1)) + 1
+        if visits < 2 and not self.first_gap_ms:
+            return None
+        gap = self.first_gap_ms if visits < 2 else max(0, last - first) / (visits - 1)
+        return last + int(self.overdue_gaps * gap) + 1
 
     def _gap_after(self, silent_ms: int) -> int:
         """The first re-check offset (from the last event) beyond ``silent_ms``."""

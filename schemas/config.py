@@ -164,11 +164,23 @@ class LearnedSegmentsConfig(BaseModel):
         ge=0,
         le=1000,
         allow_inf_nan=False,
-        description="A customer with two visits or more is moved by a re-check without an"
-        " event of their own only once their silence since their latest visit is this many"
-        " times their own mean gap between visits (sessions: email opens and support"
-        " contacts are not visits): one who comes every three weeks is not lapsing after"
-        " three weeks. 0: off.",
+        description="A customer is moved by a re-check without an event of their own only"
+        " once their silence since their latest visit is this many times their own mean gap"
+        " between visits (sessions: email opens and support contacts are not visits), and"
+        " then once per silence: one who comes every three weeks is not lapsing after three"
+        " weeks, and one who lapsed is not walked on through every segment their decaying"
+        " windows cross. Their next visit, or their segment retired, moves them again. 0: off.",
+    )
+    silent_first_gap_days: float = Field(
+        30.0,
+        ge=0,
+        le=3650,
+        allow_inf_nan=False,
+        description="The gap between visits taken for a customer with one visit, who has no"
+        " rhythm of their own yet: a silent re-check moves them only once silent"
+        " silent_overdue_gaps times this (90 days by default), so a one-time buyer is not"
+        " walked through a segment per re-check as their days since buying grow. 0: a"
+        " customer with one visit may be moved at any re-check.",
     )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."

@@ -131,8 +131,8 @@ def test_a_state_written_before_sessions_were_derived_still_loads() -> None:
     state = CustomerState.from_dict(json.loads(json.dumps(BEFORE_SESSIONS)))
     # Then every session_start was a session; the latest event is the current one's.
     assert (state.session_count, state.session_key, state.session_seen_ms) == (3, None, T1)
-    later = {"placed_version"}  # added after sessions, and unknown to such a record
-    assert state.placed_version is None
+    later = {"placed_version", "silent_moved_ms"}  # added after sessions: unknown to it
+    assert state.placed_version is None and state.silent_moved_ms is None
     assert {
         k: v for k, v in state.to_dict().items() if not k.startswith("session_") and k not in later
     } == BEFORE_SESSIONS

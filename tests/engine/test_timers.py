@@ -143,9 +143,12 @@ def test_a_regular_customer_is_re_checked_once_their_silence_outgrows_their_rhyt
     # Between the re-checks at 5 and 21 days silent, the overdue moment comes first.
     assert checks.next(state, 15 * DAY_MS, False) == overdue
     assert checks.next(state, overdue, False) == 31 * DAY_MS  # then the schedule again
-    # One visit has no rhythm yet, and 0 turns the rule off.
-    assert checks.overdue_ms(CustomerState("d", first_seen_ms=0, last_seen_ms=0,
-                                           session_count=1, session_seen_ms=0)) is None  # fmt: skip
+    # One visit has no rhythm yet: it is given first_gap_days (none here), and 0 turns
+    # the rule off.
+    once = CustomerState("d", first_seen_ms=0, last_seen_ms=0, session_count=1, session_seen_ms=0)
+    assert checks.overdue_ms(once) is None
+    given = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3.0, first_gap_days=30)
+    assert given.overdue_ms(once) == 90 * DAY_MS + 1
     assert Rechecks(1, 4, 128, 0, [], 365).overdue_ms(state) is None
     # Email opens since the latest visit neither stretch the rhythm nor end the silence.
     emails = CustomerState("e", first_seen_ms=0, last_seen_ms=300 * DAY_MS, session_count=3,
@@ -202,3 +205,57 @@ def test_a_silent_re_check_before_the_customer_is_overdue_does_not_count() -> No
     assert store.states["r"].placed_version is None and store.states["r"].timer_ms == overdue
     engine.process([act("o2", 11 * DAY, customer="other")], store)  # fires the overdue one
     assert store.states["r"].placed_version == engine.segmenter.model_version
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    visits=st.integers(0, 5),
+    span=st.integers(0, 400 * DAY_MS),
+    silent=st.integers(0, 3000 * DAY_MS),
+    moved=st.none() | st.integers(0, 3000 * DAY_MS),
+    gaps=st.floats(0, 10),
+    first_gap=st.integers(0, 100),
+)
+def test_a_silent_re_check_counts_once_overdue_until_one_moved_them(
+    visits: int, span: int, silent: int, moved: int | None, gaps: float, first_gap: int
+) -> None:
+    checks = Rechecks(1, 4, 128, 0, [], 365, gaps, first_gap)
+    state = CustomerState("c", first_seen_ms=0, last_seen_ms=span, session_count=visits,
+                          session_seen_ms=span, silent_moved_ms=moved)  # fmt: skip
+    now = span + silent
+    overdue = checks.overdue_ms(state)
+    if overdue is None:  # the rule is off, or a customer with one visit is given no gap
+        assert not checks.early(state, now)
+        assert not gaps or (visits < 2 and not first_gap)
+        return
+    # Overdue by the customer's own gaps, or the given one with a single visit.
+    gap = (span / (visits - 1)) if visits >= 2 else first_gap * DAY_MS
+    assert abs(overdue - (span + gaps * gap)) <= 2
+    moved_in_silence = moved is not None and moved >= overdue
+    assert checks.early(state, now) == (now < overdue or moved_in_silence)
+    # A visit starts a new silence: a move in the old one no longer holds them.
+    later = span + silent + 1
+    state.session_seen_ms = state.last_seen_ms = later
+    state.session_count = max(visits, 1) + 1
+    renewed = checks.overdue_ms(state)
+    assert renewed is not None and renewed > later
+    assert not checks.early(state, renewed) or (moved is not None and moved >= renewed)
+
+
+def test_a_customer_overdue_is_moved_by_silence_once_per_silence() -> None:
+    engine, store = primed(sweep_every=DAY)
+    engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
+    overdue = engine.rechecks.overdue_ms(store.states["r"])
+    assert overdue == T0_MS + 10 * DAY_MS + 1
+    engine.process([act("o1", 12 * DAY, customer="other")], store)  # fires the overdue one
+    state = store.states["r"]
+    assert state.placed_version == engine.segmenter.model_version  # it counted
+    # As if that re-check had moved them: later ones in this silence count no more.
+    state.silent_moved_ms, state.placed_version = overdue, None
+    engine.process([act("o2", 60 * DAY, customer="other")], store)  # fires day 25
+    assert store.states["r"].placed_version is None
+    # A visit starts a new silence; once overdue in it, a re-check counts again.
+    engine.process([act("r60", 60 * DAY, customer="r")], store)
+    state = store.states["r"]
+    assert engine.rechecks.early(state, T0_MS + 61 * DAY_MS)
+    assert not engine.rechecks.early(state, engine.rechecks.overdue_ms(state) or 0)
