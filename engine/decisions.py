@@ -23,13 +23,16 @@ def decide_learned(
     now_ms: int, trigger: str | None, out: list[Change], model: PublishedModel | None,
     segments: Mapping[str, SegmentRef], silent: bool = False,
     placed: PublishedModel | None = None, early: bool = False,
+    opening_margin: float | None = None,
 ) -> bool:  # fmt: skip
     """Decide ``state``'s learned segment against ``model`` (``segments``: every learned
     segment by id; ``silent``: at a timer; ``placed``: the model of
-    ``state.placed_version``; ``early``: see ``LearnedSegmenter.decide``), appending a
+    ``state.placed_version``; ``early``, ``opening_margin``: see
+    ``LearnedSegmenter.decide``), appending a
     change if it moves; whether a challenger now waits out hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
-    decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent, placed, early)
+    decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent, placed, early,
+                          opening_margin)  # fmt: skip
     health.record(decision)
     state.pending_segment_id = decision.pending_id
     state.pending_count, state.pending_at_ms = decision.pending_count, decision.pending_at_ms

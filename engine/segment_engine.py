@@ -113,6 +113,7 @@ class SegmentEngine:
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
+        self._again_margin = learned.silent_again_margin
         self._silent_lesson_cut = int(learned.silent_lesson_share * 2**32)
         epoch_ms = int(learned.epoch_seconds * 1000)
         lag = learned.adopt_after_epochs
@@ -571,6 +572,7 @@ class SegmentEngine:
             silent,
             self._placed(state, model) if silent else None,
             silent and self.rechecks.early(state, now_ms),
+            self._again_margin if silent and self.rechecks.moved(state) else None,
         )
         if silent and placed_in is not None and state.segment_id != placed_in:
             state.silent_moved_ms = now_ms  # what counts is engine.timers' to say

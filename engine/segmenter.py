@@ -292,6 +292,7 @@ class LearnedSegmenter:
         self, x: Vector, now_ms: int, current: str | None, pending: Decision,
         model: PublishedModel | None = None, silent: bool = False,
         placed: PublishedModel | None = None, early: bool = False,
+        opening_margin: float | None = None,
     ) -> Decision:  # fmt: skip
         """Nearest segment of ``model`` (the latest published when not given), but a
         customer leaves their segment only for one that is ``hysteresis_margin`` closer
@@ -303,8 +304,9 @@ class LearnedSegmenter:
         evaluation: if it would keep them where they are, the model moved and they did
         not, and they stay (``held``; unless the challenger was born since). ``early``:
         silent for less than a few of their usual gaps between visits (not yet evidence
-        of anything), or already moved in this silence, so no move starts
-        (:meth:`engine.timers.Rechecks.early`)."""
+        of anything), so no move starts
+        (:meth:`engine.timers.Rechecks.early`). ``opening_margin``: what a silent
+        re-check needs to open a move, when not ``silent_margin``."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:
@@ -319,7 +321,8 @@ class LearnedSegmenter:
         if best == own or d[best] >= (1 - self.hysteresis_margin) * d[own]:
             return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
-            if silent and (early or d[best] >= (1 - self.silent_margin) * d[own]):
+            margin = self.silent_margin if opening_margin is None else opening_margin
+            if silent and (early or d[best] >= (1 - margin) * d[own]):
                 return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
             if silent and self._keeps(placed, x, current, ids[best]):
                 held = fit(ids, self.hysteresis_margin, d, own, None, 0, None)

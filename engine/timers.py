@@ -119,24 +119,33 @@ class Rechecks:
 
     def early(self, state: CustomerState, now_ms: int) -> bool:
         """Whether a re-check without an event of their own at ``now_ms`` is too early
-        to move ``state``: before they are overdue (:meth:`overdue_ms`), or after such
-        a re-check already moved them in this silence. A lapsing customer lapses once
-        per silence, not once per re-check as their windows decay; they move again at
-        their next visit, or when their segment is retired.
+        to move ``state``: before they are overdue (:meth:`overdue_ms`).
 
         >>> checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3, first_gap_days=30)
         >>> state = CustomerState("c1", first_seen_ms=0, session_seen_ms=0, session_count=1)
         >>> [checks.early(state, day * DAY_MS) for day in (10, 90, 91, 200)]
         [True, True, False, False]
-        >>> state.silent_moved_ms = 91 * DAY_MS  # moved at the re-check of day 91
-        >>> [checks.early(state, day * DAY_MS) for day in (200, 400)]
-        [True, True]
         """
         overdue = self.overdue_ms(state)
-        if overdue is None:
-            return False
-        moved = state.silent_moved_ms
-        return now_ms < overdue or (moved is not None and moved >= overdue)
+        return overdue is not None and now_ms < overdue
+
+    def moved(self, state: CustomerState) -> bool:
+        """Whether a re-check without an event of their own already moved ``state`` in
+        this silence, once overdue: another opens a move only for a segment
+        ``learned.silent_again_margin`` closer. A lapsing customer lapses once per
+        silence, not once per re-check as their windows decay.
+
+        >>> checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3, first_gap_days=30)
+        >>> state = CustomerState("c1", first_seen_ms=0, session_seen_ms=0, session_count=1,
+        ...                       silent_moved_ms=91 * DAY_MS)
+        >>> checks.moved(state)
+        True
+        >>> state.session_seen_ms = 100 * DAY_MS  # a visit since: a new silence
+        >>> checks.moved(state)
+        False
+        """
+        overdue, moved = self.overdue_ms(state), state.silent_moved_ms
+        return overdue is not None and moved is not None and moved >= overdue
 
     def overdue_ms(self, state: CustomerState) -> int | None:
         """When the silence since ``state``'s latest visit outgrows ``overdue_gaps`` of

@@ -166,10 +166,8 @@ class LearnedSegmentsConfig(BaseModel):
         allow_inf_nan=False,
         description="A customer is moved by a re-check without an event of their own only"
         " once their silence since their latest visit is this many times their own mean gap"
-        " between visits (sessions: email opens and support contacts are not visits), and"
-        " then once per silence: one who comes every three weeks is not lapsing after three"
-        " weeks, and one who lapsed is not walked on through every segment their decaying"
-        " windows cross. Their next visit, or their segment retired, moves them again. 0: off.",
+        " between visits (sessions: email opens and support contacts are not visits): one"
+        " who comes every three weeks is not lapsing after three weeks. 0: off.",
     )
     silent_first_gap_days: float = Field(
         30.0,
@@ -181,6 +179,16 @@ class LearnedSegmentsConfig(BaseModel):
         " silent_overdue_gaps times this (90 days by default), so a one-time buyer is not"
         " walked through a segment per re-check as their days since buying grow. 0: a"
         " customer with one visit may be moved at any re-check.",
+    )
+    silent_again_margin: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="Once such a re-check moved an overdue customer, another in the same"
+        " silence opens a move only for a segment this much closer, relatively: one who"
+        " lapsed is not walked on through each segment their decaying windows cross, but"
+        " one left clearly astray still moves. Their next visit starts a new silence. 1:"
+        " not again until they visit.",
     )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."

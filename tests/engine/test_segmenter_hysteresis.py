@@ -190,6 +190,26 @@ def test_a_silent_re_check_before_the_customer_is_overdue_opens_no_move() -> Non
     assert seg.decide(x, 0, low, NO_PENDING, early=True) == Decision(low, mid, 1, 0)
 
 
+def test_a_silent_re_check_opens_a_move_past_the_margin_it_is_given() -> None:
+    seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
+    low, mid, _ = by_position(seg)
+    # 85% of the way to mid: mid is about 0.82 closer, relatively.
+    x = between(seg, low, mid, 0.85)
+    assert seg.decide(x, 0, low, NO_PENDING, silent=True) == Decision(low, mid, 1, 0)
+    assert seg.decide(x, 0, low, NO_PENDING, silent=True, opening_margin=0.9) == (
+        Decision(low, None, 0, None)
+    )
+    # On mid's centre, past any margin but 1; an own event is not held to it.
+    on_mid = between(seg, low, mid, 1.0)
+    assert seg.decide(on_mid, 0, low, NO_PENDING, silent=True, opening_margin=0.9) == (
+        Decision(low, mid, 1, 0)
+    )
+    assert seg.decide(on_mid, 0, low, NO_PENDING, silent=True, opening_margin=1.0) == (
+        Decision(low, None, 0, None)
+    )
+    assert seg.decide(x, 0, low, NO_PENDING, opening_margin=1.0) == Decision(low, mid, 1, 0)
+
+
 def test_a_silent_re_check_keeps_whom_the_model_they_were_placed_with_keeps() -> None:
     seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
     low, mid, _ = by_position(seg)

@@ -216,7 +216,7 @@ def test_a_silent_re_check_before_the_customer_is_overdue_does_not_count() -> No
     gaps=st.floats(0, 10),
     first_gap=st.integers(0, 100),
 )
-def test_a_silent_re_check_counts_once_overdue_until_one_moved_them(
+def test_silence_counts_once_overdue_and_a_move_in_it_counts_until_the_next_visit(
     visits: int, span: int, silent: int, moved: int | None, gaps: float, first_gap: int
 ) -> None:
     checks = Rechecks(1, 4, 128, 0, [], 365, gaps, first_gap)
@@ -225,37 +225,51 @@ def test_a_silent_re_check_counts_once_overdue_until_one_moved_them(
     now = span + silent
     overdue = checks.overdue_ms(state)
     if overdue is None:  # the rule is off, or a customer with one visit is given no gap
-        assert not checks.early(state, now)
+        assert not checks.early(state, now) and not checks.moved(state)
         assert not gaps or (visits < 2 and not first_gap)
         return
     # Overdue by the customer's own gaps, or the given one with a single visit.
     gap = (span / (visits - 1)) if visits >= 2 else first_gap * DAY_MS
     assert abs(overdue - (span + gaps * gap)) <= 2
-    moved_in_silence = moved is not None and moved >= overdue
-    assert checks.early(state, now) == (now < overdue or moved_in_silence)
-    # A visit starts a new silence: a move in the old one no longer holds them.
+    assert checks.early(state, now) == (now < overdue)
+    assert checks.moved(state) == (moved is not None and moved >= overdue)
+    # A visit starts a new silence: a move in the old one no longer counts.
     later = span + silent + 1
     state.session_seen_ms = state.last_seen_ms = later
     state.session_count = max(visits, 1) + 1
     renewed = checks.overdue_ms(state)
     assert renewed is not None and renewed > later
-    assert not checks.early(state, renewed) or (moved is not None and moved >= renewed)
+    assert checks.moved(state) == (moved is not None and moved >= renewed)
 
 
-def test_a_customer_overdue_is_moved_by_silence_once_per_silence() -> None:
+def test_a_customer_moved_by_silence_is_held_to_the_wider_margin_until_they_visit() -> None:
     engine, store = primed(sweep_every=DAY)
     engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
-    overdue = engine.rechecks.overdue_ms(store.states["r"])
+    state = store.states["r"]
+    overdue = engine.rechecks.overdue_ms(state)
     assert overdue == T0_MS + 10 * DAY_MS + 1
-    engine.process([act("o1", 12 * DAY, customer="other")], store)  # fires the overdue one
-    state = store.states["r"]
-    assert state.placed_version == engine.segmenter.model_version  # it counted
-    # As if that re-check had moved them: later ones in this silence count no more.
-    state.silent_moved_ms, state.placed_version = overdue, None
-    engine.process([act("o2", 60 * DAY, customer="other")], store)  # fires day 25
-    assert store.states["r"].placed_version is None
-    # A visit starts a new silence; once overdue in it, a re-check counts again.
+    assert not engine.rechecks.moved(state)
+    state.silent_moved_ms = overdue  # as if the overdue re-check had moved them
+    assert engine.rechecks.moved(state)
+    # A visit starts a new silence; a move in the old one no longer counts.
     engine.process([act("r60", 60 * DAY, customer="r")], store)
+    assert not engine.rechecks.moved(store.states["r"])
+
+
+def test_a_customer_moved_by_silence_is_marked_for_the_rest_of_it() -> None:
+    engine, store = primed(sweep_every=DAY)
+    engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
     state = store.states["r"]
-    assert engine.rechecks.early(state, T0_MS + 61 * DAY_MS)
-    assert not engine.rechecks.early(state, engine.rechecks.overdue_ms(state) or 0)
+    model = engine.segmenter.published_model
+    assert model is not None and state.segment_id in model.ids
+    assert state.silent_moved_ms is None
+    # Put them in the segment farthest from theirs: the overdue re-check (day 10)
+    # opens the move back, the pending re-check three days later confirms it.
+    home = model.centroids[model.ids.index(state.segment_id)]
+    far = max(range(len(model.ids)), key=lambda i: float(((model.centroids[i] - home) ** 2).sum()))
+    state.segment_id = model.ids[far]
+    engine.process([act("o1", 20 * DAY, customer="other")], store)
+    state = store.states["r"]
+    assert state.segment_id != model.ids[far]
+    assert state.silent_moved_ms is not None and engine.rechecks.moved(state)
+    assert state.silent_moved_ms > T0_MS + 10 * DAY_MS
