@@ -113,7 +113,8 @@ class SegmentEngine:
         self._dedup_window = config.dedup_window
         self._lateness_ms = int(config.allowed_lateness_seconds * 1000)
         self._learn_interval_ms = int(learned.learn_interval_seconds * 1000)
-        self._again_margin = learned.silent_again_margin
+        # Never below the first silent move's margin: a second needs at least as much.
+        self._again_margin = max(learned.silent_again_margin, learned.silent_margin)
         self._silent_lesson_cut = int(learned.silent_lesson_share * 2**32)
         epoch_ms = int(learned.epoch_seconds * 1000)
         lag = learned.adopt_after_epochs
@@ -558,7 +559,7 @@ class SegmentEngine:
                                              Lesson(state.customer_id, now_ms, x)))  # fmt: skip
             state.last_learned_ms = now_ms
         model = self._model(state.partition, now_ms)
-        placed_in = state.segment_id
+        placed_in, opened_at = state.segment_id, state.pending_at_ms
         pending = model is not None and decide_learned(
             self.segmenter,
             self.health,
@@ -574,8 +575,8 @@ class SegmentEngine:
             silent and self.rechecks.early(state, now_ms),
             self._again_margin if silent and self.rechecks.moved(state) else None,
         )
-        if silent and placed_in is not None and state.segment_id != placed_in:
-            state.silent_moved_ms = now_ms  # what counts is engine.timers' to say
+        if model is not None and placed_in in model.ids and state.segment_id != placed_in:
+            self.rechecks.record_move(state, now_ms, opened_at)
         self.rules.evaluate(state, x, now_ms, trigger, model.version if model else 0, out)
         if not self._tick_ms:  # time passing is off: no ticks, no timers
             return

@@ -129,6 +129,26 @@ class Rechecks:
         overdue = self.overdue_ms(state)
         return overdue is not None and now_ms < overdue
 
+    def record_move(self, state: CustomerState, now_ms: int, opened_ms: int | None) -> None:
+        """Note a move of ``state`` at ``now_ms`` between live segments, opened at
+        ``opened_ms`` (None: made at once), if their silence made it: opened and made
+        once they were overdue, with no visit since. A move their own visit opened, or
+        one out of a retired segment (the caller's to leave out), is not.
+
+        >>> checks = Rechecks(1, 4, 128, 0, [], 365, overdue_gaps=3, first_gap_days=30)
+        >>> state = CustomerState("c1", first_seen_ms=0, session_seen_ms=0, session_count=1)
+        >>> checks.record_move(state, 93 * DAY_MS, opened_ms=88 * DAY_MS)  # opened early
+        >>> state.silent_moved_ms is None
+        True
+        >>> checks.record_move(state, 93 * DAY_MS, opened_ms=90 * DAY_MS + 1)
+        >>> state.silent_moved_ms == 93 * DAY_MS and checks.moved(state)
+        True
+        """
+        overdue = self.overdue_ms(state)
+        opened = now_ms if opened_ms is None else opened_ms
+        if overdue is not None and now_ms >= overdue and opened >= overdue:
+            state.silent_moved_ms = now_ms
+
     def moved(self, state: CustomerState) -> bool:
         """Whether a re-check without an event of their own already moved ``state`` in
         this silence, once overdue: another opens a move only for a segment

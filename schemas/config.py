@@ -164,10 +164,12 @@ class LearnedSegmentsConfig(BaseModel):
         ge=0,
         le=1000,
         allow_inf_nan=False,
-        description="A customer is moved by a re-check without an event of their own only"
-        " once their silence since their latest visit is this many times their own mean gap"
-        " between visits (sessions: email opens and support contacts are not visits): one"
-        " who comes every three weeks is not lapsing after three weeks. 0: off.",
+        description="A customer with two visits or more is moved by a re-check without an"
+        " event of their own only once their silence since their latest visit is this many"
+        " times their own mean gap between visits (sessions: email opens and support"
+        " contacts are not visits): one who comes every three weeks is not lapsing after"
+        " three weeks. One visit: see silent_first_gap_days; none: no such wait. 0: off,"
+        " and silent_first_gap_days and silent_again_margin with it.",
     )
     silent_first_gap_days: float = Field(
         30.0,
@@ -175,17 +177,19 @@ class LearnedSegmentsConfig(BaseModel):
         le=3650,
         allow_inf_nan=False,
         description="The gap between visits taken for a customer with one visit, who has no"
-        " rhythm of their own yet: a silent re-check moves them only once silent"
-        " silent_overdue_gaps times this (90 days by default), so a one-time buyer is not"
-        " walked through a segment per re-check as their days since buying grow. 0: a"
-        " customer with one visit may be moved at any re-check.",
+        " rhythm of their own yet: a re-check without an event of their own moves them only"
+        " once silent silent_overdue_gaps times this (90 days by default), so a one-time"
+        " buyer is not walked through a segment per re-check as their days since buying"
+        " grow. 0: a customer with one visit may be moved at any re-check (and"
+        " silent_again_margin does not apply to them).",
     )
     silent_again_margin: float = Field(
         0.85,
         ge=0,
         le=1,
-        description="Once such a re-check moved an overdue customer, another in the same"
-        " silence opens a move only for a segment this much closer, relatively: one who"
+        description="Once a re-check without an event of their own has moved a customer"
+        " overdue by silent_overdue_gaps, another in the same silence opens a move only for"
+        " a segment this much closer, relatively (never less than silent_margin): one who"
         " lapsed is not walked on through each segment their decaying windows cross, but"
         " one left clearly astray still moves. Their next visit starts a new silence. 1:"
         " not again until they visit.",

@@ -65,12 +65,13 @@ def make(
     learn_every: float = 0,
     sweep_every: float = 0,
     silent_lessons: float = 1.0,
+    learned_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> SegmentEngine:
     """An engine that learns from every evaluation and never sweeps, unless told."""
     learned = LearnedSegmentsConfig(
         warmup_updates=warmup, publish_every=publish_every, learn_interval_seconds=learn_every,
-        silent_lesson_share=silent_lessons,
+        silent_lesson_share=silent_lessons, **(learned_options or {}),
     )  # fmt: skip
     return SegmentEngine(
         EngineConfig(

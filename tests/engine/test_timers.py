@@ -212,17 +212,19 @@ def test_a_silent_re_check_before_the_customer_is_overdue_does_not_count() -> No
     visits=st.integers(0, 5),
     span=st.integers(0, 400 * DAY_MS),
     silent=st.integers(0, 3000 * DAY_MS),
-    moved=st.none() | st.integers(0, 3000 * DAY_MS),
+    moved_at=st.none() | st.floats(0, 1),
     gaps=st.floats(0, 10),
     first_gap=st.integers(0, 100),
 )
 def test_silence_counts_once_overdue_and_a_move_in_it_counts_until_the_next_visit(
-    visits: int, span: int, silent: int, moved: int | None, gaps: float, first_gap: int
+    visits: int, span: int, silent: int, moved_at: float | None, gaps: float, first_gap: int
 ) -> None:
     checks = Rechecks(1, 4, 128, 0, [], 365, gaps, first_gap)
+    now = span + silent
+    # A silent move made at some point of the silence so far, or none.
+    moved = None if moved_at is None else span + int(moved_at * silent)
     state = CustomerState("c", first_seen_ms=0, last_seen_ms=span, session_count=visits,
                           session_seen_ms=span, silent_moved_ms=moved)  # fmt: skip
-    now = span + silent
     overdue = checks.overdue_ms(state)
     if overdue is None:  # the rule is off, or a customer with one visit is given no gap
         assert not checks.early(state, now) and not checks.moved(state)
@@ -239,21 +241,47 @@ def test_silence_counts_once_overdue_and_a_move_in_it_counts_until_the_next_visi
     state.session_count = max(visits, 1) + 1
     renewed = checks.overdue_ms(state)
     assert renewed is not None and renewed > later
-    assert checks.moved(state) == (moved is not None and moved >= renewed)
+    assert not checks.moved(state)
+    # Only a move opened and made once overdue in this silence is recorded.
+    checks.record_move(state, renewed, opened_ms=renewed - 1)
+    assert not checks.moved(state)
+    checks.record_move(state, renewed + 1, opened_ms=renewed)
+    assert checks.moved(state)
 
 
-def test_a_customer_moved_by_silence_is_held_to_the_wider_margin_until_they_visit() -> None:
+def test_a_second_silent_move_in_one_silence_needs_the_wider_margin() -> None:
+    def farthest_and_moved(again: float) -> tuple[str | None, str]:
+        # Visits on days 0, 2 and 4 (overdue at day 10), put in the segment farthest
+        # from theirs, and already moved once in this silence: the overdue re-check
+        # opens the move home only past ``again``.
+        engine, store = primed(sweep_every=DAY, learned_options={"silent_again_margin": again})
+        engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
+        state, model = store.states["r"], engine.segmenter.published_model
+        assert model is not None and state.segment_id in model.ids
+        home = model.centroids[model.ids.index(state.segment_id)]
+        far = max(range(len(model.ids)),
+                  key=lambda i: float(((model.centroids[i] - home) ** 2).sum()))  # fmt: skip
+        state.segment_id = model.ids[far]
+        state.silent_moved_ms = engine.rechecks.overdue_ms(state)
+        assert engine.rechecks.moved(state)
+        engine.process([act("o1", 20 * DAY, customer="other")], store)
+        return store.states["r"].segment_id, model.ids[far]
+
+    now, far = farthest_and_moved(1.0)  # 1: not again in this silence
+    assert now == far
+    now, far = farthest_and_moved(0.3)  # no wider than the first move's margin
+    assert now != far
+
+
+def test_a_move_out_of_a_retired_segment_is_not_the_silence_s() -> None:
     engine, store = primed(sweep_every=DAY)
     engine.process([act(f"r{d}", d * DAY, customer="r") for d in (0, 2, 4)], store)
+    engine.process([act("o0", 12 * DAY, customer="other")], store)  # past overdue (day 10)
+    store.states["r"].segment_id = "seg-retired"  # no longer in the model
+    engine.process([act("o1", 30 * DAY, customer="other")], store)  # the re-check of day 25
     state = store.states["r"]
-    overdue = engine.rechecks.overdue_ms(state)
-    assert overdue == T0_MS + 10 * DAY_MS + 1
-    assert not engine.rechecks.moved(state)
-    state.silent_moved_ms = overdue  # as if the overdue re-check had moved them
-    assert engine.rechecks.moved(state)
-    # A visit starts a new silence; a move in the old one no longer counts.
-    engine.process([act("r60", 60 * DAY, customer="r")], store)
-    assert not engine.rechecks.moved(store.states["r"])
+    assert state.segment_id in engine.segmenter.live_ids  # moved at once ...
+    assert state.silent_moved_ms is None  # ... but not by their silence
 
 
 def test_a_customer_moved_by_silence_is_marked_for_the_rest_of_it() -> None:
