@@ -28,8 +28,8 @@ def decide_learned(
     """Decide ``state``'s learned segment against ``model`` (``segments``: every learned
     segment by id; ``silent``: at a timer; ``placed``: the model of
     ``state.placed_version``; ``early``, ``opening_margin``: see
-    ``LearnedSegmenter.decide``), appending a
-    change if it moves; whether a challenger now waits out hysteresis."""
+    ``LearnedSegmenter.decide``), appending a change if it moves; whether a challenger
+    now waits out hysteresis."""
     waiting = Decision(state.pending_segment_id, None, state.pending_count, state.pending_at_ms)
     decision = seg.decide(x, now_ms, state.segment_id, waiting, model, silent, placed, early,
                           opening_margin)  # fmt: skip

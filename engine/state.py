@@ -56,8 +56,8 @@ class CustomerState:
     # model of the one before held (engine.segmenter): a silent re-check measures
     # against it, so a customer moves when they did, not when only the model did.
     placed_version: int | None = None
-    # When a re-check without an event of their own last moved them while overdue
-    # (engine.timers): such a re-check moves a customer once per silence.
+    # When their silence last moved them (engine.timers, Rechecks.record_move): a
+    # second such move before their next visit needs learned.silent_again_margin.
     silent_moved_ms: int | None = None
     rule_segments: list[str] = field(default_factory=list)
     last_learned_ms: int | None = None
