@@ -18,6 +18,10 @@ the process, or a patch that no longer finds its target stops the process:
                   collections stop re-scanning them (refcounting still frees them).
 ``cprofile=PATH`` worker only: profile it with cProfile (CPU-time timer), dump at exit
                   (``bench.naive_agent`` has ``--cprofile``).
+``trace=PATH``    worker only: a line per batch to PATH (tab-separated: monotonic start,
+                  records, seconds in the engine, in waiting for the broker's acks of
+                  what it sent, in all, and the model version after): which batches
+                  make a latency's tail.
 
 Built into the worker since they were measured here (``bench/PROFILE.md``), so for
 the bare agent (``bench.naive_agent``) only:
@@ -52,7 +56,7 @@ from typing import Any, Literal
 
 Process = Literal["worker", "agent"]
 BOTH = frozenset({"linger", "maxpoll", "uvloop"})
-WORKER_ONLY = frozenset({"gc", "gcfreeze", "cprofile"})
+WORKER_ONLY = frozenset({"gc", "gcfreeze", "cprofile", "trace"})
 AGENT_ONLY = {
     "quietlog": "cli.main._worker drops Faust's spinner",
     "nomonitor": "streams.faust_compat.QuietMonitor",
@@ -112,6 +116,8 @@ def apply(variants: dict[str, str], process: Process) -> None:
         _gc_threshold(variants["gc"])
     if "gcfreeze" in variants:
         _gc_freeze()
+    if "trace" in variants:
+        _trace(variants["trace"])
 
 
 def _require(owner: Any, name: str) -> Any:
@@ -205,6 +211,48 @@ def _gc_freeze() -> None:
     async def handle(self: Any, *args: Any, **kwargs: Any) -> None:
         await original(self, *args, **kwargs)
         gc.freeze()
+
+    pipeline.Pipeline.handle = handle  # type: ignore[method-assign]
+
+
+def _trace(path: str) -> None:
+    import streams.pipeline as pipeline
+
+    original = _require(pipeline.Pipeline, "handle")
+    out = open(path, "a", buffering=1)  # noqa: SIM115 (open for the process's life)
+    spent: dict[str, float] = {}
+
+    def timing(owner: Any, name: str, call: Any) -> None:
+        if name in vars(owner):
+            return
+        method = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - began
+
+        async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - began
+
+        setattr(owner, name, timed_async if call == "async" else timed)
+
+    async def handle(self: Any, records: Any) -> None:
+        timing(self.engine, "process", "sync")
+        timing(self.publisher, "flush", "async")
+        spent.update(process=0.0, flush=0.0)
+        began, at = time.perf_counter(), time.monotonic()
+        await original(self, records)
+        total = time.perf_counter() - began
+        version = self.engine.status().model_version
+        out.write(f"{at:.4f}\t{len(records)}\t{spent['process']:.4f}\t{spent['flush']:.4f}\t"
+                  f"{total:.4f}\t{version}\n")  # fmt: skip
 
     pipeline.Pipeline.handle = handle  # type: ignore[method-assign]
 

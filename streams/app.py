@@ -112,10 +112,11 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     if changelog != changelog_topic(settings):  # a Faust that names it anew
         raise RuntimeError(f"the table's changelog is {changelog!r}, "
                            f"brokers.topics declares {changelog_topic(settings)!r}")  # fmt: skip
+    stores = TableStores(table, index, changelog_failed)
     pipeline = Pipeline(
         SegmentEngine(settings.engine, settings.topic_partitions, settings.trainer == "separate"),
         topics,
-        TableStores(table, index, changelog_failed),
+        stores,
         FaustPublisher(app),
         metrics,
         EVENT_TYPES | frozenset(settings.engine.extra_event_types),
@@ -131,12 +132,14 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:
         await pipeline.drop_held({(tp.topic, tp.partition) for tp in revoked})
+        stores.recent.clear()  # another worker may write those states before they return
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def count_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
         inputs = set(inputs_by_name)
         metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic in inputs))
         live_profiles.assigned({tp.partition for tp in assigned if tp.topic in inputs})
+        stores.recent.clear()  # what the table recovers for the new ones is newer
         app.joined = True
 
     @app.agent(inputs, name="segment")

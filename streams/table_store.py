@@ -16,6 +16,7 @@ per partition, when the engine first indexes that partition's timers.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -135,6 +136,42 @@ class ChangelogWriter:
 
 Position = tuple[str, int]  # (topic, partition) of an input record
 
+# Decoded states kept between batches: twice the segmenter's sample (4,096), whose
+# customers a model publication re-reads all at once. Decoding them from the table
+# was two thirds of a publication's ~0.2 s stall on the event path (bench/PROFILE.md).
+RECENT_STATES = 8_192
+
+
+class RecentStates:
+    """The states this worker last read or wrote, decoded, the least recent dropped
+    first. The worker is the only writer of its partitions' states, so a kept state
+    is what the table holds; :meth:`clear` when partitions come or go."""
+
+    def __init__(self, size: int = RECENT_STATES) -> None:
+        self.size = size
+        self._states: OrderedDict[str, CustomerState] = OrderedDict()
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        state = self._states.get(customer_id)
+        if state is not None:
+            self._states.move_to_end(customer_id)
+        return state
+
+    def keep(self, state: CustomerState) -> None:
+        self._states[state.customer_id] = state
+        self._states.move_to_end(state.customer_id)
+        if len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def discard(self, customer_id: str) -> None:
+        self._states.pop(customer_id, None)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
 
 class TableStore:
     """A :class:`~engine.StateStore` over a Faust table, for one batch of events.
@@ -150,10 +187,12 @@ class TableStore:
         batch: Iterable[tuple[str, InputRecord]],
         index: PartitionIndex,
         writer: ChangelogWriter,
+        recent: RecentStates | None = None,
     ) -> None:
         self._table = table
         self._index = index
         self._writer = writer
+        self._recent = RecentStates(0) if recent is None else recent
         # A customer's own record routes its table access to that record's
         # partition; a customer the batch holds no record of (a timer reaches it),
         # to the first record of its partition in the batch, or of none (idle).
@@ -180,9 +219,13 @@ class TableStore:
     def get(self, customer_id: str) -> CustomerState | None:
         if customer_id in self._cache:
             return self._cache[customer_id]
-        with current_partition(*self._owner(customer_id)):
-            data = self._table.get(customer_id)
-        state = None if data is None else decode_state(data)
+        state = self._recent.get(customer_id)
+        if state is None:
+            with current_partition(*self._owner(customer_id)):
+                data = self._table.get(customer_id)
+            if data is not None:
+                state = decode_state(data)
+                self._recent.keep(state)
         self._cache[customer_id] = state
         return state
 
@@ -202,8 +245,10 @@ class TableStore:
                 if state is None:  # an erasure marker whose time is up
                     self._table.pop(customer_id, None)  # Faust writes the tombstone
                     self._index.remove(customer_id)
+                    self._recent.discard(customer_id)
                 else:
                     await self._writer.set(customer_id, encode_state(state), partition)
+                    self._recent.keep(state)
         self._index.changed.update(self._dirty)  # once in the table: profiles read them
         self._dirty.clear()
 
@@ -216,14 +261,19 @@ class TableStore:
 
 class TableStores:
     """The worker's :data:`~streams.ports.StoreFactory`: a :class:`TableStore` per
-    batch, over one table, partition index and changelog writer."""
+    batch, over one table, partition index, changelog writer and recent states."""
 
     def __init__(
-        self, table: Any, index: PartitionIndex, on_failure: Callable[[BaseException], None]
+        self,
+        table: Any,
+        index: PartitionIndex,
+        on_failure: Callable[[BaseException], None],
+        recent: int = RECENT_STATES,
     ) -> None:
         self.table = table
         self.index = index
         self.writer = ChangelogWriter(table, on_failure)
+        self.recent = RecentStates(recent)
 
     def __call__(self, batch: Sequence[tuple[str, InputRecord]]) -> TableStore:
-        return TableStore(self.table, batch, self.index, self.writer)
+        return TableStore(self.table, batch, self.index, self.writer, self.recent)

@@ -1,19 +1,23 @@
-"""``streams.table_store.TableStore`` reads the changelog's records of every state format."""
+"""``streams.table_store.TableStore`` reads the changelog's records of every state format,
+and keeps the states it last read or wrote decoded between batches."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any, cast
 
 import orjson
 from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from engine.state import CustomerState
 from streams.ports import InputRecord
 from streams.table_store import (
     ChangelogWriter,
     PartitionIndex,
+    RecentStates,
     TableStore,
     decode_state,
     encode_state,
@@ -59,3 +63,83 @@ def test_the_table_holds_a_state_as_json_bytes_that_decode_to_the_same_state(
     data = encode_state(state)
     assert isinstance(data, bytes) and json.loads(data) == state.to_dict()
     assert decode_state(data) == state
+
+
+class CountingTable(dict[str, bytes]):
+    """A table's get and pop over a dict, counting the reads."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.reads += 1
+        return super().get(key, default)
+
+
+class TableWriter:
+    """What ChangelogWriter.set does to the store; the changelog send is the broker's."""
+
+    def __init__(self, table: dict[str, bytes]) -> None:
+        self.table = table
+
+    async def set(self, key: str, value: bytes, partition: int) -> None:
+        self.table[key] = value
+
+
+def batch_store(table: CountingTable, recent: RecentStates, *customers: str) -> TableStore:
+    records = [
+        (c, InputRecord("behaviour", 0, i, c.encode(), b"{}")) for i, c in enumerate(customers)
+    ]
+    writer = cast(ChangelogWriter, TableWriter(table))
+    return TableStore(table, records, PartitionIndex(), writer, recent)
+
+
+def test_a_state_read_or_written_once_is_served_again_without_reading_the_table() -> None:
+    table, recent = CountingTable({"c1": BEFORE_SESSIONS}), RecentStates(4)
+    read = batch_store(table, recent, "c1").get("c1")
+    assert read is not None and table.reads == 1
+    later = batch_store(table, recent, "c1", "c2")
+    assert later.get("c1") is read and table.reads == 1  # decoded once, not again
+    written = CustomerState("c2", first_seen_ms=T1, last_seen_ms=T1)
+    later.put(written)
+    asyncio.run(later.flush())
+    assert decode_state(table["c2"]) == written
+    assert batch_store(table, recent, "c2").get("c2") is written and table.reads == 1
+
+
+def test_a_deleted_state_is_forgotten_and_read_from_the_table_again() -> None:
+    table, recent = CountingTable({"c1": BEFORE_SESSIONS}), RecentStates(4)
+    store = batch_store(table, recent, "c1")
+    assert store.get("c1") is not None
+    store.delete("c1")  # an erasure marker whose time is up
+    asyncio.run(store.flush())
+    assert "c1" not in table and len(recent) == 0
+    assert batch_store(table, recent, "c1").get("c1") is None and table.reads == 2
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["keep", "get", "discard"]), st.integers(0, 5)))
+
+
+@settings(max_examples=200)
+@given(ops=OPS, size=st.integers(1, 4))
+def test_recent_states_keep_the_last_used_up_to_their_size(
+    ops: list[tuple[str, int]], size: int
+) -> None:
+    recent, used = RecentStates(size), list[str]()  # used: least recent first
+    states = {f"c{i}": CustomerState(f"c{i}") for i in range(6)}
+    for op, i in ops:
+        key = f"c{i}"
+        if op == "keep" or (op == "get" and key in used):
+            if op == "keep":
+                recent.keep(states[key])
+            else:
+                assert recent.get(key) is states[key]
+            used = [k for k in used if k != key] + [key]
+            used = used[-size:]
+        elif op == "get":
+            assert recent.get(key) is None
+        else:
+            recent.discard(key)
+            used = [k for k in used if k != key]
+        assert len(recent) == len(used)
