@@ -40,6 +40,7 @@ def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
         names=learned.names,
         rename_margin=learned.rename_margin,
         merge_distance=learned.merge_distance,
+        continue_distance=learned.continue_distance,
         model_options=learned.model_options(),
     )
 

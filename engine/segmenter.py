@@ -120,6 +120,7 @@ class LearnedSegmenter:
         names: Mapping[str, str] | None = None,
         rename_margin: float = 0.25,
         merge_distance: float = 0.0,
+        continue_distance: float = 0.0,
         sample_size: int = 4096,
         model_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -153,7 +154,12 @@ class LearnedSegmenter:
         self._published: PublishedModel | None = None
         self._published_at: int | None = None  # event time of the latest publication
         self._book = SegmentBook(
-            self.features, match_overlap, self.names, rename_margin, merge_distance
+            self.features,
+            match_overlap,
+            self.names,
+            rename_margin,
+            merge_distance,
+            continue_distance,
         )
 
     @property
@@ -379,9 +385,13 @@ class LearnedSegmenter:
             return  # the model goes on learning; customers keep the published one
         was = nearest_labels(old.z(raw), old.centroids) if old else np.array([])
         now = nearest_labels(z, centers)
+        # The old centres in the new standardised space (SegmentBook.continue_distance).
+        old_centers = None if old is None else (
+            (old.centroids * old.scales + old.means - scaler.means) / scaler.scales
+        )  # fmt: skip
         ids = self._book.assign(
             self.model_version + 1, centers, self.live_ids, was, now,
-            (scaler.means, scaler.scales),
+            (scaler.means, scaler.scales), old_centers,
         )  # fmt: skip
         self._published = PublishedModel(
             self.model_version + 1, scaler.means.copy(), scaler.scales.copy(), ids, centers

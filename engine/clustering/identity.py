@@ -9,7 +9,9 @@ nobody else and no other such segment gave it more. A centre may move far (every
 ages, the population changes) and keep its segment as long as its customers stay
 with it. A centre that continues none is born as a new segment (a split), and an old
 segment that none continues is retired into the one most of its customers went to
-(a merge).
+(a merge), unless the two centres lie within ``continue_distance``: the sample holds
+the most recently taught customers, and an old segment's silent members may have gone
+where the sample does not show (the pairs closest in total first).
 
 Two centres closer than ``merge_distance`` in the standardised space are two copies
 of one persona: they become one segment (the oldest id they continue survives, the
@@ -79,6 +81,10 @@ class SegmentBook:
         Centres closer than this (standardised space) are one segment: one id, and
         the other's id retired into it (a ``merge``). Centres sharing an id part
         again only beyond twice this. 0: never.
+    continue_distance
+        An old centre the sample shows continued by none and a new centre continuing
+        none are one segment if closer than this (standardised space, with
+        ``old_centers`` given to :meth:`assign`). 0: never.
 
     Examples
     --------
@@ -105,12 +111,14 @@ class SegmentBook:
         names: Mapping[str, str] | None = None,
         rename_margin: float = 0.25,
         merge_distance: float = 0.0,
+        continue_distance: float = 0.0,
     ) -> None:
         self.features = tuple(features)
         self.match_overlap = match_overlap
         self.names = dict(names or {})
         self.rename_margin = rename_margin
         self.merge_distance = merge_distance
+        self.continue_distance = continue_distance
         self.segments: dict[str, SegmentRef] = {}
         self.lineage: list[Lineage] = []
 
@@ -122,16 +130,22 @@ class SegmentBook:
         before: np.ndarray,
         after: np.ndarray,
         scaling: tuple[np.ndarray, np.ndarray] | None = None,
+        old_centers: np.ndarray | None = None,
     ) -> tuple[str, ...]:
         """Ids for ``centers`` at ``version``, given the previous ids (none at first)
-        and each sample customer's nearest previous and new centre. Centres merged as
+        and each sample customer's nearest previous and new centre (``old_centers``: the
+        previous centres in the new standardised space). Centres merged as
         near-duplicates share an id. Names of the live segments are brought up to date;
         ``scaling`` (the standardisation's means and scales on the log scale) lets them
         check what they say in days ("new", "lapsed") against the days themselves."""
         shared = _shared(before, after, len(old_ids), len(centers))
         prior: dict[int, str] = {}
         if old_ids:
-            found = match(before, after, len(old_ids), len(centers), self.match_overlap)
+            gaps = None
+            if old_centers is not None and self.continue_distance > 0:
+                gaps = np.linalg.norm(old_centers[:, None, :] - centers[None, :, :], axis=2)
+            found = match(before, after, len(old_ids), len(centers), self.match_overlap,
+                          gaps, self.continue_distance)  # fmt: skip
             prior = {c: old_ids[r] for c, r in found.continues.items()}
         groups = self._groups(centers, prior)
         members = np.bincount(after.astype(int), minlength=len(centers)).astype(float)
@@ -254,7 +268,13 @@ def nearest_labels(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def match(
-    before: np.ndarray, after: np.ndarray, n_before: int, n_after: int, overlap: float
+    before: np.ndarray,
+    after: np.ndarray,
+    n_before: int,
+    n_after: int,
+    overlap: float,
+    gaps: np.ndarray | None = None,
+    within: float = 0.0,
 ) -> Matching:
     """Match two clusterings from each customer's label ``before`` and ``after``.
 
@@ -268,6 +288,18 @@ def match(
     >>> m = match(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]), 2, 1, overlap=0.6)
     >>> m.continues, m.split_from, m.merged_into
     ({0: 0}, {}, {1: 0})
+
+    By members, the second old centre went to the first new one, which continues the
+    first; the second new centre took none: a split and a merge. Their centres lie 1.0
+    apart (``gaps``), so within 2.0 they are one segment that moved.
+
+    >>> before, after = np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])
+    >>> match(before, after, 2, 2, overlap=0.5).merged_into
+    {1: 0}
+    >>> gaps = np.array([[0.1, 5.0], [4.0, 1.0]])
+    >>> m = match(before, after, 2, 2, overlap=0.5, gaps=gaps, within=2.0)
+    >>> m.continues, m.split_from, m.merged_into
+    ({0: 0, 1: 1}, {}, {})
     """
     shared = _shared(before, after, n_before, n_after)
     old_sizes, new_sizes = shared.sum(axis=1), shared.sum(axis=0)
@@ -289,6 +321,18 @@ def match(
     for c, rs in went.items():
         if c not in continues:
             continues[c] = max(rs, key=lambda r: shared[r, c])
+    if gaps is not None:
+        # Old and new centres the members left unpaired: the sample (the most recently
+        # taught) may not show where an old segment's silent members went. Paired by how
+        # far their centres lie apart (``gaps[r, c]``), the pairing closest in total,
+        # each pair only if closer than ``within``.
+        free_old = [r for r in range(n_before) if r not in set(continues.values())]
+        free_new = [c for c in range(n_after) if c not in continues]
+        if free_old and free_new:
+            cost = gaps[np.ix_(free_old, free_new)]
+            for i, j in zip(*linear_sum_assignment(cost), strict=True):
+                if cost[i, j] < within:
+                    continues[free_new[j]] = free_old[i]
     kept = set(continues.values())
     split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
     merged_into = {r: int(shared[r].argmax()) for r in range(n_before) if r not in kept}

@@ -70,6 +70,26 @@ def test_two_near_centres_become_one_segment_and_the_lineage_says_so() -> None:
     ]
 
 
+@pytest.mark.parametrize(("moved_to", "continued"), [(2.5, True), (4.5, False)])
+def test_a_segment_the_sample_does_not_show_continues_where_its_centre_moved_to(
+    moved_to: float, continued: bool
+) -> None:
+    # The sample (the most recently taught) holds no one of the second segment: by
+    # members it went nowhere, and the new second centre took no one.
+    book = SegmentBook(F, continue_distance=1.0)
+    first = np.array([[0.0, 0, 0, 0], [2.0, 0, 0, 0]])
+    assert book.assign(1, first, (), np.array([]), np.array([])) == ("seg-1", "seg-2")
+    second = np.array([[0.0, 0, 0, 0], [moved_to, 0, 0, 0]])
+    labels = np.zeros(20, dtype=int)  # every sampled customer at the first centre
+    ids = book.assign(2, second, ("seg-1", "seg-2"), labels, labels, old_centers=first)
+    kinds = [(e.kind, e.sources, e.targets) for e in book.lineage[2:]]
+    if continued:  # 0.5 apart: one segment that moved, no customer of it moves
+        assert ids == ("seg-1", "seg-2") and kinds == []
+    else:  # 2.5 apart: a split and a merge, as without the distance
+        assert ids == ("seg-1", "seg-3")
+        assert kinds == [("split", ("seg-1",), ("seg-3",)), ("merge", ("seg-2",), ("seg-1",))]
+
+
 def test_without_a_merge_distance_near_centres_stay_apart() -> None:
     # The check above can fail: with merging off the same drift keeps two ids.
     book = SegmentBook(F)
