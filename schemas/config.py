@@ -225,12 +225,12 @@ class LearnedSegmentsConfig(BaseModel):
     space) are one segment: one id, the other id retired with a ``merge`` in the lineage.
     They part again (a ``split``) only beyond twice this. 0: never merge."""
     continue_distance: float = Field(3.0, ge=0)
-    """At a publication, an old segment whose members the sample shows continuing in no
-    new centroid, and a new centroid continuing no old segment, are one segment that
-    moved if their centroids lie closer than this (in the new model's standardised
-    space; the closest pairs first): the id continues instead of one retired and one
-    minted, which would move every customer of the old id at once. The sample holds the
-    most recently taught customers, not a segment's silent members. 0: never."""
+    """At a publication, an old segment that no new centroid continues by the sample's
+    members, and a new centroid continuing no old segment, are one segment that moved
+    if their centroids lie closer than this (in the new model's standardised space; of
+    such pairs, the pairing closest in total): the id continues instead of one retired
+    and one minted, which would move every customer of the old id at once. The sample
+    holds the most recently taught customers, not a segment's silent members. 0: never."""
     streamkmeans: STREAMKMeansOptions = STREAMKMeansOptions()
     """Options of the ``streamkmeans`` model."""
     dbstream: DBSTREAMOptions = DBSTREAMOptions()

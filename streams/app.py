@@ -128,6 +128,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @table.on_recover
     async def count_recovered() -> None:
         live_profiles.recovered()
+        stores.recent.clear()  # the table now holds what the changelog replayed
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_held(app: Any, revoked: set[Any], **_: Any) -> None:

@@ -35,6 +35,7 @@ per-partition listing of its keys (:func:`stored_keys`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ConsumerMessage
+
+log = logging.getLogger(__name__)
 
 
 class QuietMonitor(Monitor):
@@ -324,6 +327,9 @@ def coordinator_known(app: faust.App) -> bool:
     return coordinator is not None and coordinator.coordinator_id is not None
 
 
+_send_now_broken: list[AttributeError] = []  # warned once
+
+
 def send_now(producer: Any) -> None:
     """Have an aiokafka producer send what it holds now instead of after its linger:
     the worker is about to wait for those acks before it reads on, and the linger
@@ -333,9 +339,16 @@ def send_now(producer: Any) -> None:
     accumulator = getattr(producer, "_message_accumulator", None)
     if accumulator is None:
         return
-    for batches in accumulator._batches.values():
-        for batch in batches:
-            batch._builder.close()  # a closed batch is sent at once; new messages open another
-    waiter = accumulator._waiter_future
-    if not waiter.done():  # wake the sender, which may be sleeping out the linger
-        waiter.set_result(None)
+    try:
+        for batches in accumulator._batches.values():
+            for batch in batches:
+                # Sent as soon as the sender wakes; a message for its partition waits
+                # until the sender has taken it.
+                batch._builder.close()
+        waiter = accumulator._waiter_future
+        if not waiter.done():  # wake the sender, which may be sleeping out the linger
+            waiter.set_result(None)
+    except AttributeError as exc:  # aiokafka changed: the linger stays, nothing breaks
+        if not _send_now_broken:
+            _send_now_broken.append(exc)
+            log.warning("outputs wait out the producer's linger: %s", exc)

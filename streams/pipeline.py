@@ -240,6 +240,12 @@ class Pipeline:
         held = [(item, ts) for item, ts, outcome
                 in zip(accepted, times, result.outcomes, strict=True)
                 if outcome == "held"]  # fmt: skip
+        # Dropped or failed events may have left their customer's state changed but not
+        # put; a sweep that failed, anyone's.
+        store.forget(None if result.sweep_errors else
+                     [decoded.customer_id for (_, decoded), outcome
+                      in zip(accepted, result.outcomes, strict=True)
+                      if outcome not in ("accepted", "held")])  # fmt: skip
         await self._send_contributions(result.contributions)
         for error in result.sweep_errors:
             log.error("sweep could not refresh %s", error)

@@ -8,7 +8,7 @@ ones of ``streams.testing``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +44,12 @@ class Publisher(Protocol):
 
 class BatchStore(StateStore, Protocol):
     """The engine's state store for one batch; :meth:`flush` writes what it changed."""
+
+    def forget(self, customer_ids: Iterable[str] | None) -> None:
+        """Keep nothing of these customers (None: of anyone) beyond this batch: their
+        states may have been changed without being put (an event the engine dropped or
+        failed on), so the next batch reads what the table holds."""
+        ...
 
     async def flush(self) -> None: ...
 

@@ -145,7 +145,9 @@ RECENT_STATES = 8_192
 class RecentStates:
     """The states this worker last read or wrote, decoded, the least recent dropped
     first. The worker is the only writer of its partitions' states, so a kept state
-    is what the table holds; :meth:`clear` when partitions come or go."""
+    is what the table holds, as long as states changed without a put are dropped
+    (:meth:`TableStore.forget`) and all are when partitions come or go or the table
+    recovers."""
 
     def __init__(self, size: int = RECENT_STATES) -> None:
         self.size = size
@@ -236,6 +238,15 @@ class TableStore:
     def delete(self, customer_id: str) -> None:
         self._cache[customer_id] = None
         self._dirty.add(customer_id)
+
+    def forget(self, customer_ids: Iterable[str] | None) -> None:
+        """Drop these customers' kept states (None: every one): the engine may have
+        changed them without a put. One also put is kept again by :meth:`flush`, as
+        the table then holds it."""
+        if customer_ids is None:
+            self._recent.clear()
+        for customer_id in customer_ids or ():
+            self._recent.discard(customer_id)
 
     async def flush(self) -> None:
         """Write every changed customer to the table (and so to its changelog)."""

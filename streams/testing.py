@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engine.state import CustomerState
@@ -103,6 +103,9 @@ class MemoryBatchStore:
 
     def delete(self, customer_id: str) -> None:
         self._pending[customer_id] = None
+
+    def forget(self, customer_ids: Iterable[str] | None) -> None:
+        """Nothing is kept beyond a batch but what :meth:`flush` writes."""
 
     def partition_customers(self, partition: int) -> list[str]:
         merged = {**self._states, **self._pending}

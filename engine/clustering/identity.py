@@ -11,7 +11,7 @@ with it. A centre that continues none is born as a new segment (a split), and an
 segment that none continues is retired into the one most of its customers went to
 (a merge), unless the two centres lie within ``continue_distance``: the sample holds
 the most recently taught customers, and an old segment's silent members may have gone
-where the sample does not show (the pairs closest in total first).
+where the sample does not show (of such pairs, the pairing closest in total).
 
 Two centres closer than ``merge_distance`` in the standardised space are two copies
 of one persona: they become one segment (the oldest id they continue survives, the
@@ -145,7 +145,7 @@ class SegmentBook:
             if old_centers is not None and self.continue_distance > 0:
                 gaps = np.linalg.norm(old_centers[:, None, :] - centers[None, :, :], axis=2)
             found = match(before, after, len(old_ids), len(centers), self.match_overlap,
-                          gaps, self.continue_distance)  # fmt: skip
+                          gaps, self.continue_distance, old_ids)  # fmt: skip
             prior = {c: old_ids[r] for c, r in found.continues.items()}
         groups = self._groups(centers, prior)
         members = np.bincount(after.astype(int), minlength=len(centers)).astype(float)
@@ -275,6 +275,7 @@ def match(
     overlap: float,
     gaps: np.ndarray | None = None,
     within: float = 0.0,
+    old_ids: Sequence[str] | None = None,
 ) -> Matching:
     """Match two clusterings from each customer's label ``before`` and ``after``.
 
@@ -324,15 +325,20 @@ def match(
     if gaps is not None:
         # Old and new centres the members left unpaired: the sample (the most recently
         # taught) may not show where an old segment's silent members went. Paired by how
-        # far their centres lie apart (``gaps[r, c]``), the pairing closest in total,
-        # each pair only if closer than ``within``.
-        free_old = [r for r in range(n_before) if r not in set(continues.values())]
+        # far their centres lie apart (``gaps[r, c]``), the pairing closest in total
+        # among pairs closer than ``within`` (farther ones all cost ``within``, so they
+        # do not steer it). An old centre sharing its id (``old_ids``) with one that
+        # continues is not free.
+        keys: list[object] = list(old_ids) if old_ids is not None else list(range(n_before))
+        claimed = {keys[r] for r in continues.values()}
+        free_old = [r for r in range(n_before) if keys[r] not in claimed]
         free_new = [c for c in range(n_after) if c not in continues]
         if free_old and free_new:
-            cost = gaps[np.ix_(free_old, free_new)]
+            cost = np.minimum(gaps[np.ix_(free_old, free_new)], within)
             for i, j in zip(*linear_sum_assignment(cost), strict=True):
-                if cost[i, j] < within:
+                if cost[i, j] < within and keys[free_old[i]] not in claimed:
                     continues[free_new[j]] = free_old[i]
+                    claimed.add(keys[free_old[i]])
     kept = set(continues.values())
     split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
     merged_into = {r: int(shared[r].argmax()) for r in range(n_before) if r not in kept}

@@ -90,6 +90,26 @@ def test_a_segment_the_sample_does_not_show_continues_where_its_centre_moved_to(
         assert kinds == [("split", ("seg-1",), ("seg-3",)), ("merge", ("seg-2",), ("seg-1",))]
 
 
+def test_pairs_beyond_the_distance_do_not_steer_the_pairing_of_those_within() -> None:
+    # Neither centre took a sampled member: only how far apart they lie counts. The
+    # pairing closest in total over all four (2.9 + 2.9) would miss the 0.1 pair.
+    nobody = np.array([], dtype=int)
+    gaps = np.array([[0.1, 2.9], [2.9, 10.0]])
+    found = match(nobody, nobody, 2, 2, overlap=0.5, gaps=gaps, within=3.0)
+    assert found.continues == {0: 0}
+
+
+def test_an_old_centre_whose_id_continues_elsewhere_is_not_paired_again() -> None:
+    book = SegmentBook(F, merge_distance=1.0, continue_distance=3.0)
+    first = np.array([[0.0, 0, 0, 0], [0.3, 0, 0, 0], [4.5, 0, 0, 0]])
+    old_ids = book.assign(1, first, (), np.array([]), np.array([]))
+    assert old_ids == ("seg-1", "seg-1", "seg-2")  # the first two: one persona
+    second = np.array([[0.0, 0, 0, 0], [2.0, 0, 0, 0]])
+    labels = np.zeros(20, dtype=int)  # every sampled customer at the first centre
+    ids = book.assign(2, second, old_ids, labels, labels, old_centers=first)
+    assert ids == ("seg-1", "seg-2") and len(book.lineage) == 2  # no split, no merge
+
+
 def test_without_a_merge_distance_near_centres_stay_apart() -> None:
     # The check above can fail: with merging off the same drift keeps two ids.
     book = SegmentBook(F)

@@ -118,6 +118,19 @@ def test_a_deleted_state_is_forgotten_and_read_from_the_table_again() -> None:
     assert batch_store(table, recent, "c1").get("c1") is None and table.reads == 2
 
 
+def test_a_state_changed_without_a_put_and_forgotten_is_read_from_the_table_again() -> None:
+    table, recent = CountingTable({"c1": BEFORE_SESSIONS}), RecentStates(4)
+    store = batch_store(table, recent, "c1")
+    state = store.get("c1")
+    assert state is not None
+    state.applied["behaviour:0"] = 99  # the engine dropped the event: no put
+    store.forget(["c1"])
+    asyncio.run(store.flush())
+    again = batch_store(table, recent, "c1").get("c1")
+    assert again is not state and again is not None and again.applied == {"behaviour:0": 3}
+    assert table.reads == 2
+
+
 OPS = st.lists(st.tuples(st.sampled_from(["keep", "get", "discard"]), st.integers(0, 5)))
 
 
