@@ -336,10 +336,10 @@ def send_now(producer: Any) -> None:
     (which batches the changelog writes it does not wait for) would add itself to
     every batch's latency. What aiokafka's ``flush_for_commit`` does before it waits.
     ``producer`` None (Faust's producer not started): nothing is held."""
-    accumulator = getattr(producer, "_message_accumulator", None)
-    if accumulator is None:
+    if producer is None:
         return
     try:
+        accumulator = producer._message_accumulator
         for batches in accumulator._batches.values():
             for batch in batches:
                 # Sent as soon as the sender wakes; a message for its partition waits

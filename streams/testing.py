@@ -105,7 +105,9 @@ class MemoryBatchStore:
         self._pending[customer_id] = None
 
     def forget(self, customer_ids: Iterable[str] | None) -> None:
-        """Nothing is kept beyond a batch but what :meth:`flush` writes."""
+        """Nothing to drop: states here are shared objects, as in replay's memory store,
+        so a change the engine made without a put stays (the worker's table store, which
+        re-reads the table, forgets it)."""
 
     def partition_customers(self, partition: int) -> list[str]:
         merged = {**self._states, **self._pending}

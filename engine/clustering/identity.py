@@ -327,18 +327,24 @@ def match(
         # taught) may not show where an old segment's silent members went. Paired by how
         # far their centres lie apart (``gaps[r, c]``), the pairing closest in total
         # among pairs closer than ``within`` (farther ones all cost ``within``, so they
-        # do not steer it). An old centre sharing its id (``old_ids``) with one that
-        # continues is not free.
+        # do not steer it). One row per old id (``old_ids``: near-duplicate centres share
+        # one), at its nearest centre; an id that already continues is not free.
         keys: list[object] = list(old_ids) if old_ids is not None else list(range(n_before))
         claimed = {keys[r] for r in continues.values()}
-        free_old = [r for r in range(n_before) if keys[r] not in claimed]
+        rows: dict[object, list[int]] = {}
+        for r in range(n_before):
+            if keys[r] not in claimed:
+                rows.setdefault(keys[r], []).append(r)
         free_new = [c for c in range(n_after) if c not in continues]
-        if free_old and free_new:
-            cost = np.minimum(gaps[np.ix_(free_old, free_new)], within)
+        if rows and free_new:
+            near = [[min(centres, key=lambda r: gaps[r, c]) for c in free_new]
+                    for centres in rows.values()]  # fmt: skip
+            cost = np.array([[gaps[r, c] for r, c in zip(row, free_new, strict=True)]
+                             for row in near])  # fmt: skip
+            cost = np.minimum(cost, within)
             for i, j in zip(*linear_sum_assignment(cost), strict=True):
-                if cost[i, j] < within and keys[free_old[i]] not in claimed:
-                    continues[free_new[j]] = free_old[i]
-                    claimed.add(keys[free_old[i]])
+                if cost[i, j] < within:
+                    continues[free_new[j]] = near[i][j]
     kept = set(continues.values())
     split_from = {c: int(shared[:, c].argmax()) for c in range(n_after) if c not in continues}
     merged_into = {r: int(shared[r].argmax()) for r in range(n_before) if r not in kept}

@@ -99,6 +99,16 @@ def test_pairs_beyond_the_distance_do_not_steer_the_pairing_of_those_within() ->
     assert found.continues == {0: 0}
 
 
+def test_two_free_centres_of_one_id_count_once_in_the_pairing() -> None:
+    # seg-1's two near-duplicate centres would take both new centres, and seg-2, 1.0
+    # from the second, would be retired while a new id is minted.
+    nobody = np.array([], dtype=int)
+    gaps = np.array([[0.5, 10.0], [10.0, 0.5], [10.0, 1.0]])
+    found = match(nobody, nobody, 3, 2, overlap=0.5, gaps=gaps, within=3.0,
+                  old_ids=["seg-1", "seg-1", "seg-2"])  # fmt: skip
+    assert found.continues == {0: 0, 1: 2}
+
+
 def test_an_old_centre_whose_id_continues_elsewhere_is_not_paired_again() -> None:
     book = SegmentBook(F, merge_distance=1.0, continue_distance=3.0)
     first = np.array([[0.0, 0, 0, 0], [0.3, 0, 0, 0], [4.5, 0, 0, 0]])
