@@ -10,7 +10,6 @@ from typing import Any
 import faust
 from faust.types import TP, EventT, Message
 
-from streams.faust_compat import send_now
 from streams.ports import Headers, InputRecord
 
 
@@ -62,8 +61,6 @@ class FaustPublisher:
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
-        if pending:  # Faust's aiokafka producer: private, but Faust offers no flush-now
-            send_now(getattr(self._app.producer, "_producer", None))
         await asyncio.gather(*pending)
 
 

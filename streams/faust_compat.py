@@ -35,7 +35,6 @@ per-partition listing of its keys (:func:`stored_keys`).
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -50,8 +49,6 @@ from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ConsumerMessage
-
-log = logging.getLogger(__name__)
 
 
 class QuietMonitor(Monitor):
@@ -325,30 +322,3 @@ def coordinator_known(app: faust.App) -> bool:
     consumer = getattr(thread, "_consumer", None)
     coordinator = getattr(consumer, "_coordinator", None)
     return coordinator is not None and coordinator.coordinator_id is not None
-
-
-_send_now_broken: list[AttributeError] = []  # warned once
-
-
-def send_now(producer: Any) -> None:
-    """Have an aiokafka producer send what it holds now instead of after its linger:
-    the worker is about to wait for those acks before it reads on, and the linger
-    (which batches the changelog writes it does not wait for) would add itself to
-    every batch's latency. What aiokafka's ``flush_for_commit`` does before it waits.
-    ``producer`` None (Faust's producer not started): nothing is held."""
-    if producer is None:
-        return
-    try:
-        accumulator = producer._message_accumulator
-        for batches in accumulator._batches.values():
-            for batch in batches:
-                # Sent as soon as the sender wakes; a message for its partition waits
-                # until the sender has taken it.
-                batch._builder.close()
-        waiter = accumulator._waiter_future
-        if not waiter.done():  # wake the sender, which may be sleeping out the linger
-            waiter.set_result(None)
-    except AttributeError as exc:  # aiokafka changed: the linger stays, nothing breaks
-        if not _send_now_broken:
-            _send_now_broken.append(exc)
-            log.warning("outputs wait out the producer's linger: %s", exc)

@@ -33,10 +33,8 @@ from streams.faust_compat import (
     QuietMonitor,
     RecordBatch,
     current_partition,
-    send_now,
     stored_keys,
 )
-from tests.conftest import Broker
 
 
 class Upstream(NamedTuple):
@@ -188,14 +186,6 @@ UPSTREAM = [
         ("stored_keys lists a partition's keys, the offset key left out."),
     ),
     Upstream(
-        "aiokafka.producer.message_accumulator:MessageAccumulator.flush_for_commit",
-        "39683730fcffc2a4f30070023aa1bee2d6bb62f1f1547e6dd69f4697d66ee75e",
-        (
-            "send_now does what this does before it waits (closes the open batches, wakes "
-            "the sender): does it still?"
-        ),
-    ),
-    Upstream(
         "faust.stores.base:SerializedStore._decode_key",
         "fcb649a35b6e5f45a4456220a4b63ee2d2ab90316a270b537a87843c589dc29e",
         ("stored_keys decodes the keys it lists."),
@@ -246,27 +236,6 @@ def test_stored_keys_lists_nothing_of_a_memory_store() -> None:
         return list(stored_keys(table.data, 0))
 
     assert asyncio.run(keys()) == []
-
-
-def test_send_now_sends_what_the_producer_would_linger_on(broker: Broker) -> None:
-    async def run() -> tuple[bool, float]:
-        from aiokafka import AIOKafkaProducer
-
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5_000)
-        await producer.start()
-        try:
-            first = await producer.send("lingering", b"v")
-            await asyncio.sleep(0.5)
-            held = not first.done()  # the linger holds it
-            began = asyncio.get_running_loop().time()
-            send_now(producer)
-            await asyncio.wait_for(first, 4.0)  # well before the linger ends
-            return held, asyncio.get_running_loop().time() - began
-        finally:
-            await producer.stop()
-
-    held, seconds = asyncio.run(run())
-    assert held and seconds < 4.0
 
 
 # --- the worker's app ----------------------------------------------------------------
