@@ -216,13 +216,16 @@ def _gc_freeze() -> None:
 
 
 def _trace(path: str) -> None:
+    import inspect
+
     import streams.pipeline as pipeline
 
     original = _require(pipeline.Pipeline, "handle")
     out = open(path, "a", buffering=1)  # noqa: SIM115 (open for the process's life)
     spent: dict[str, float] = {}
 
-    def timing(owner: Any, name: str, call: Any) -> None:
+    def timing(owner: Any, name: str) -> None:
+        """Time ``owner.name`` (a method, sync or async) into ``spent[name]``, once."""
         if name in vars(owner):
             return
         method = getattr(owner, name)
@@ -241,11 +244,11 @@ def _trace(path: str) -> None:
             finally:
                 spent[name] += time.perf_counter() - began
 
-        setattr(owner, name, timed_async if call == "async" else timed)
+        setattr(owner, name, timed_async if inspect.iscoroutinefunction(method) else timed)
 
     async def handle(self: Any, records: Any) -> None:
-        timing(self.engine, "process", "sync")
-        timing(self.publisher, "flush", "async")
+        timing(self.engine, "process")
+        timing(self.publisher, "flush")
         spent.update(process=0.0, flush=0.0)
         began, at = time.perf_counter(), time.monotonic()
         await original(self, records)
