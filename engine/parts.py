@@ -41,6 +41,8 @@ def make_segmenter(learned: LearnedSegmentsConfig) -> LearnedSegmenter:
         rename_margin=learned.rename_margin,
         merge_distance=learned.merge_distance,
         continue_distance=learned.continue_distance,
+        near_distance=learned.near_distance,
+        near_margin=learned.near_margin,
         model_options=learned.model_options(),
     )
 

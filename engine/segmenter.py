@@ -74,6 +74,9 @@ class LearnedSegmenter:
     silent_margin
         How much closer a segment must be to open a move at an evaluation without an
         event of the customer's own (None: ``hysteresis_margin``).
+    near_distance, near_margin
+        Two centroids closer than ``near_distance`` (standardised units) are two copies
+        of one persona: a move between them opens only for one ``near_margin`` closer.
     match_overlap
         Share of its members a segment keeps to keep its id at a publication.
     names
@@ -121,6 +124,8 @@ class LearnedSegmenter:
         rename_margin: float = 0.25,
         merge_distance: float = 0.0,
         continue_distance: float = 0.0,
+        near_distance: float = 0.0,
+        near_margin: float = 0.5,
         sample_size: int = 4096,
         model_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -134,6 +139,8 @@ class LearnedSegmenter:
         self.publish_min_shift = publish_min_shift
         self.hysteresis_margin = hysteresis_margin
         self.silent_margin = hysteresis_margin if silent_margin is None else silent_margin
+        self.near_distance = near_distance
+        self.near_margin = near_margin
         self.hysteresis_evaluations = hysteresis_evaluations
         self.hysteresis_spacing_ms = hysteresis_spacing_ms
         self.match_overlap = match_overlap
@@ -312,7 +319,9 @@ class LearnedSegmenter:
         silent for less than a few of their usual gaps between visits (not yet evidence
         of anything), so no move starts
         (:meth:`engine.timers.Rechecks.early`). ``opening_margin``: what a silent
-        re-check needs to open a move, when not ``silent_margin``."""
+        re-check needs to open a move, when not ``silent_margin``. Between two near
+        centroids (``near_distance``), any move opens only for one ``near_margin``
+        closer."""
         model = model or self._published
         d = self._distances(x, model)
         if d is None or model is None:
@@ -328,6 +337,8 @@ class LearnedSegmenter:
             return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
         if pending.segment_id != ids[best] or pending.pending_at_ms is None:
             margin = self.silent_margin if opening_margin is None else opening_margin
+            if d[best] >= (1 - self.near_margin) * d[own] and self._near(model, own, best):
+                return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
             if silent and (early or d[best] >= (1 - margin) * d[own]):
                 return fit(ids, self.hysteresis_margin, d, own, None, 0, None)
             if silent and self._keeps(placed, x, current, ids[best]):
@@ -342,6 +353,13 @@ class LearnedSegmenter:
         if count >= self.hysteresis_evaluations:
             return fit(ids, self.hysteresis_margin, d, best, None, 0, None)
         return fit(ids, self.hysteresis_margin, d, own, ids[best], count, at)
+
+    def _near(self, model: PublishedModel, a: int, b: int) -> bool:
+        """Whether centroids ``a`` and ``b`` of ``model`` are copies of one persona: a
+        young model's two such copies drift together until a re-centre folds one into
+        the other, and each step moved the customers between them to and fro."""
+        centroids = model.rows()[2]
+        return dist(centroids[a], centroids[b]) < self.near_distance
 
     def _keeps(
         self, placed: PublishedModel | None, x: Vector, current: str, challenger: str

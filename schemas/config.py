@@ -194,6 +194,22 @@ class LearnedSegmentsConfig(BaseModel):
         " one left clearly astray still moves. Their next visit starts a new silence. 1:"
         " not again until they visit.",
     )
+    near_distance: float = Field(
+        2.5,
+        ge=0,
+        description="Two centroids closer than this (in the model's standardised space) are"
+        " two copies of one persona, as a young model keeps until a re-centre folds one into"
+        " the other: a move between them opens only for one near_margin closer, where each"
+        " step of the two drifting together moved the customers between them to and fro."
+        " 0: no such rule.",
+    )
+    near_margin: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="How much closer, relatively, one of two near centroids (near_distance)"
+        " must be to open a move from the other. 1: never.",
+    )
     hysteresis_evaluations: int = Field(
         2, ge=1, description="Evaluations in a row that must prefer the closer segment."
     )

@@ -210,6 +210,35 @@ def test_a_silent_re_check_opens_a_move_past_the_margin_it_is_given() -> None:
     assert seg.decide(x, 0, low, NO_PENDING, opening_margin=1.0) == Decision(low, mid, 1, 0)
 
 
+def gap(seg: LearnedSegmenter, a: str, b: str) -> float:
+    """Distance between the published centroids of ``a`` and ``b`` (standardised)."""
+    snap = seg.published_model
+    assert snap is not None
+    return float(
+        np.linalg.norm(snap.centroids[snap.ids.index(a)] - snap.centroids[snap.ids.index(b)])
+    )
+
+
+@pytest.mark.parametrize("silent", [False, True])
+def test_between_two_near_centroids_a_move_opens_only_past_the_near_margin(silent: bool) -> None:
+    margins = {"hysteresis_margin": 0.1, "silent_margin": 0.3, "hysteresis_spacing_ms": 1000}
+    low, mid, _ = by_position(published(**margins))
+    apart = gap(published(**margins), low, mid)
+    near = published(**margins, near_distance=apart * 1.01, near_margin=0.5)
+    far = published(**margins, near_distance=apart * 0.99, near_margin=0.5)
+    # 60% of the way to mid: mid is a third closer, relatively, past 0.1 and 0.3.
+    x = between(near, low, mid, 0.6)
+    assert far.decide(x, 0, low, NO_PENDING, silent=silent) == Decision(low, mid, 1, 0)
+    assert near.decide(x, 0, low, NO_PENDING, silent=silent) == Decision(low, None, 0, None)
+    # 85%: about 0.82 closer, past the near margin too.
+    x = between(near, low, mid, 0.85)
+    assert near.decide(x, 0, low, NO_PENDING, silent=silent) == Decision(low, mid, 1, 0)
+    # A move under way is confirmed at the usual margin, and a newcomer goes to the nearest.
+    opened = far.decide(between(near, low, mid, 0.6), 0, low, NO_PENDING)
+    assert near.decide(between(near, low, mid, 0.6), 1000, low, carry(opened)).segment_id == mid
+    assert near.decide(between(near, low, mid, 0.6), 0, None, NO_PENDING).segment_id == mid
+
+
 def test_a_silent_re_check_keeps_whom_the_model_they_were_placed_with_keeps() -> None:
     seg = published(hysteresis_margin=0.1, silent_margin=0.3, hysteresis_spacing_ms=1000)
     low, mid, _ = by_position(seg)
