@@ -451,7 +451,12 @@ class EngineConfig(BaseModel):
         4, ge=1, allow_inf_nan=False, description="Each later re-check gap, times the last."
     )
     recheck_max_days: float = Field(
-        128, gt=0, allow_inf_nan=False, description="Longest gap between re-checks."
+        32,
+        gt=0,
+        allow_inf_nan=False,
+        description="Longest gap between re-checks: a silent customer is looked at again"
+        " at least this often (monthly: one who lapsed 50 days ago is not left in their"
+        " old segment until day 85).",
     )
     idle_partition_seconds: float = Field(
         86400,
