@@ -20,8 +20,10 @@ the process, or a patch that no longer finds its target stops the process:
                   (``bench.naive_agent`` has ``--cprofile``).
 ``trace=PATH``    worker only: a line per batch to PATH (tab-separated: monotonic start,
                   records, seconds in the engine, in waiting for the broker's acks of
-                  what it sent, in all, and the model version after): which batches
-                  make a latency's tail.
+                  what it sent, in all, the model version after, and the seconds and
+                  count of the collector's full (oldest-generation) collections since
+                  the previous line, in batches or between): which batches make a
+                  latency's tail.
 
 Built into the worker since they were measured here (``bench/PROFILE.md``), so for
 the bare agent (``bench.naive_agent``) only:
@@ -216,13 +218,26 @@ def _gc_freeze() -> None:
 
 
 def _trace(path: str) -> None:
+    import gc
     import inspect
 
     import streams.pipeline as pipeline
 
     original = _require(pipeline.Pipeline, "handle")
     out = open(path, "a", buffering=1)  # noqa: SIM115 (open for the process's life)
-    spent: dict[str, float] = {}
+    spent: dict[str, float] = {"gc": 0.0, "full": 0.0}
+    collecting: list[float] = []
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            collecting[:] = [time.perf_counter()]
+        elif collecting:
+            spent["gc"] += time.perf_counter() - collecting.pop()
+            spent["full"] += 1
+
+    gc.callbacks.append(collected)
 
     def timing(owner: Any, name: str) -> None:
         """Time ``owner.name`` (a method, sync or async) into ``spent[name]``, once."""
@@ -255,7 +270,8 @@ def _trace(path: str) -> None:
         total = time.perf_counter() - began
         version = self.engine.status().model_version
         out.write(f"{at:.4f}\t{len(records)}\t{spent['process']:.4f}\t{spent['flush']:.4f}\t"
-                  f"{total:.4f}\t{version}\n")  # fmt: skip
+                  f"{total:.4f}\t{version}\t{spent['gc']:.4f}\t{spent['full']:.0f}\n")  # fmt: skip
+        spent.update(gc=0.0, full=0.0)
 
     pipeline.Pipeline.handle = handle  # type: ignore[method-assign]
 
