@@ -454,9 +454,8 @@ class EngineConfig(BaseModel):
         32,
         gt=0,
         allow_inf_nan=False,
-        description="Longest gap between re-checks: a silent customer is looked at again"
-        " at least this often (monthly: one who lapsed 50 days ago is not left in their"
-        " old segment until day 85).",
+        description="Longest gap between re-checks. With the defaults: 1, 5, 21 and 53 days"
+        " after the last event, then every 32 days (with 128, the fourth came at day 85).",
     )
     idle_partition_seconds: float = Field(
         86400,
