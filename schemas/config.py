@@ -448,14 +448,15 @@ class EngineConfig(BaseModel):
         1, gt=0, allow_inf_nan=False, description="First re-check of a silent customer."
     )
     recheck_growth: float = Field(
-        4, ge=1, allow_inf_nan=False, description="Each later re-check gap, times the last."
+        3,
+        ge=1,
+        allow_inf_nan=False,
+        description="Each later re-check gap, times the last. With the defaults: 1, 4, 13, 40"
+        " and 121 days after the last event, then every 128 days (with 4, the fourth came at"
+        " day 85).",
     )
     recheck_max_days: float = Field(
-        32,
-        gt=0,
-        allow_inf_nan=False,
-        description="Longest gap between re-checks. With the defaults: 1, 5, 21 and 53 days"
-        " after the last event, then every 32 days (with 128, the fourth came at day 85).",
+        128, gt=0, allow_inf_nan=False, description="Longest gap between re-checks."
     )
     idle_partition_seconds: float = Field(
         86400,
